@@ -1,0 +1,73 @@
+"""The FastAPI application: ``create_app(settings)`` builds everything in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from exchange_hub import errors
+from exchange_hub.audit import service as audit
+from exchange_hub.audit.router import router as audit_router
+from exchange_hub.config import Settings
+from exchange_hub.context import HubContext, build_context
+from exchange_hub.health import router as health_router
+from exchange_hub.logging_setup import configure_logging
+from exchange_hub.members.router import router as members_router
+from exchange_hub.middleware import HubMiddleware
+from exchange_hub.regions.router import router as regions_router
+
+BATCH_PATHS = ("/api/v1/records/batch",)
+
+
+def create_app(settings: Settings | None = None, context: HubContext | None = None) -> FastAPI:
+    settings = settings or (context.settings if context else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_json)
+        hub = context or build_context(settings)
+        app.state.hub = hub
+        try:
+            yield
+        finally:
+            if context is None:
+                hub.dispose()
+
+    app = FastAPI(
+        title="exchange-hub",
+        version="1.0.0",
+        summary="Floating-population data exchange between county population offices",
+        lifespan=lifespan,
+    )
+    errors.install_handlers(app)
+    _install_refusal_audit(app)
+
+    def limit_for(path: str) -> int:
+        return settings.max_batch_bytes if path in BATCH_PATHS else settings.max_body_bytes
+
+    app.add_middleware(HubMiddleware, limit_for=limit_for)
+    for router in (health_router, regions_router, members_router, audit_router):
+        app.include_router(router)
+    return app
+
+
+def _install_refusal_audit(app: FastAPI) -> None:
+    """A 403 is both answered and written to the audit trail (SPEC §6)."""
+
+    @app.exception_handler(errors.Forbidden)
+    async def _forbidden(request: Request, exc: errors.Forbidden) -> JSONResponse:
+        hub: HubContext = request.app.state.hub
+        entry = audit.entry_for(
+            getattr(request.state, "caller", None),
+            "scope.refused",
+            outcome="refused",
+            client=request.client.host if request.client else None,
+            request_id=getattr(request.state, "request_id", None),
+            detail={"path": request.url.path, "method": request.method, "reason": exc.detail},
+        )
+        await run_in_threadpool(audit.record_now, hub.sessions, entry)
+        return errors.problem_response(exc, request)

@@ -1,0 +1,181 @@
+"""The audit trail: append-only, each row chained to the previous by a keyed hash.
+
+Rows for work that succeeds are appended inside the work's own transaction,
+at commit time, so the trail and the data never disagree. Refusals (401,
+403) are appended in a transaction of their own, since the request that
+caused them rolls back.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from exchange_hub.crypto import KeyRing
+from exchange_hub.members.scope import Caller, scope_prefix
+from exchange_hub.models import AuditEvent
+from exchange_hub.models.base import utcnow
+
+GENESIS = "genesis"
+_PENDING = "audit_pending"
+_KEYRING = "keyring"
+# Arbitrary constant naming the advisory lock that serialises chain appends.
+_CHAIN_LOCK = 724_200_101
+
+
+@dataclass
+class AuditEntry:
+    action: str
+    outcome: str = "ok"
+    actor: str = "system"
+    member_id: uuid.UUID | None = None
+    region: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    client: str | None = None
+    request_id: str | None = None
+    detail: dict[str, Any] | None = None
+    at: datetime = field(default_factory=utcnow)
+
+
+def entry_for(caller: Caller | None, action: str, **values: Any) -> AuditEntry:
+    if caller is None:
+        return AuditEntry(action=action, **values)
+    return AuditEntry(
+        action=action,
+        actor=caller.label,
+        member_id=caller.member_id,
+        region=caller.region,
+        **values,
+    )
+
+
+def record(session: Session, entry: AuditEntry) -> None:
+    """Queue an audit row; it is chained and written when the session commits."""
+    session.info.setdefault(_PENDING, []).append(entry)
+
+
+def record_now(factory: sessionmaker[Session], entry: AuditEntry) -> None:
+    """Write an audit row in its own transaction (for refusals whose request rolls back)."""
+    with factory() as session, session.begin():
+        record(session, entry)
+
+
+def _payload(row: AuditEvent) -> bytes:
+    values = {
+        "id": row.id,
+        "at": row.at.isoformat(),
+        "member_id": str(row.member_id) if row.member_id else None,
+        "actor": row.actor,
+        "region": row.region,
+        "action": row.action,
+        "object_type": row.object_type,
+        "object_id": row.object_id,
+        "outcome": row.outcome,
+        "client": row.client,
+        "request_id": row.request_id,
+        "detail": row.detail,
+    }
+    return json.dumps(values, sort_keys=True, ensure_ascii=False, default=str).encode()
+
+
+def _lock_chain(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+    # SQLite: the transaction already holds the write lock (BEGIN IMMEDIATE).
+
+
+def _append_pending(session: Session) -> None:
+    pending: list[AuditEntry] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    ring: KeyRing = session.info[_KEYRING]
+    _lock_chain(session)
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    previous = last.hash if last else GENESIS
+    for entry in pending:
+        row = AuditEvent(**asdict(entry), prev_hash=previous, hash="")
+        session.add(row)
+        session.flush()  # assigns the id, which the hash covers
+        session.refresh(row)  # read back exactly what the database stored
+        row.hash = ring.chain_hash(previous, _payload(row))
+        session.flush()
+        previous = row.hash
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if session.info.get(_PENDING):
+        _append_pending(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    reason: str | None = None
+
+
+def iter_chain(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
+    last_id = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id
+        session.expunge_all()
+
+
+def verify_chain(session: Session, ring: KeyRing) -> VerifyResult:
+    """Recompute every link; an edited row breaks its own hash, a deleted one the next link.
+
+    Rows purged by retention are replaced by a ``retention.purge`` row whose
+    ``prev_hash`` is the last purged row's hash, so a purge does not break it.
+    """
+    previous: str | None = None
+    checked = 0
+    for row in iter_chain(session):
+        if previous is not None and row.prev_hash != previous:
+            return VerifyResult(False, checked, row.id, "link to the previous row is broken")
+        if row.hash != ring.chain_hash(row.prev_hash, _payload(row)):
+            return VerifyResult(False, checked, row.id, "row content does not match its hash")
+        previous = row.hash
+        checked += 1
+    return VerifyResult(True, checked)
+
+
+def list_events(
+    session: Session,
+    *,
+    within: str,
+    action: str | None = None,
+    outcome: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> Sequence[AuditEvent]:
+    query = select(AuditEvent).where(AuditEvent.id > after_id).order_by(AuditEvent.id).limit(limit)
+    if prefix := scope_prefix(within):
+        query = query.where(AuditEvent.region.startswith(prefix))
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if outcome:
+        query = query.where(AuditEvent.outcome == outcome)
+    return session.scalars(query).all()

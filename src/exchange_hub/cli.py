@@ -1,0 +1,224 @@
+"""The operator's command line: ``exchange-hub --help``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from exchange_hub import migrations_util
+from exchange_hub.audit import service as audit
+from exchange_hub.config import Settings
+from exchange_hub.context import HubContext, build_context
+from exchange_hub.db import transaction
+from exchange_hub.errors import HubError
+from exchange_hub.members import service as members
+from exchange_hub.regions import catalogue
+from exchange_hub.regions import service as regions
+
+app = typer.Typer(help="exchange-hub: the floating-population data-exchange hub.", no_args_is_help=True)
+members_app = typer.Typer(help="Member systems and their API keys.", no_args_is_help=True)
+regions_app = typer.Typer(help="The GB/T 2260 region catalogue.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(members_app, name="members")
+app.add_typer(regions_app, name="regions")
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def context() -> HubContext:
+    return build_context(Settings())
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Run the HTTP API with uvicorn."""
+    import uvicorn
+
+    uvicorn.run(
+        "exchange_hub.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest version (alembic upgrade head)."""
+    settings = Settings()
+    migrations_util.upgrade(settings.resolved_database_url)
+    console.print("database is at the newest schema")
+
+
+@app.command()
+def demo(
+    keys_out: Annotated[Path | None, typer.Option(help="where to write the demo API keys")] = None,
+) -> None:
+    """Create demo members (and demo traffic, where the hub has it); print their API keys."""
+    from exchange_hub.demo import seed_demo
+
+    hub = context()
+    out = keys_out or hub.settings.data_dir / "demo-keys.json"
+    with transaction(hub.sessions) as session:
+        keys = seed_demo(session, hub)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(keys, indent=2, ensure_ascii=False))
+    out.chmod(0o600)
+    table = Table("member", "API key")
+    for name, key in keys.items():
+        table.add_row(name, key)
+    console.print(table)
+    console.print(f"demo API keys written to {out}")
+
+
+# -- members -------------------------------------------------------------------
+@members_app.command("add")
+def members_add(
+    region: Annotated[str, typer.Option(help="6-digit region code (000000 = nation)")],
+    role: Annotated[str, typer.Option(help="county | department | admin")],
+    department: Annotated[str | None, typer.Option(help="for department reporters")] = None,
+    name: Annotated[str, typer.Option(help="a label for the member system")] = "",
+    public_key: Annotated[
+        str | None, typer.Option(help="Ed25519 public key (base64); requests must then be signed")
+    ] = None,
+    person_data: Annotated[bool, typer.Option(help="admins only: may read person data")] = False,
+) -> None:
+    """Add a member and print its API key (shown once, stored only as a hash)."""
+    hub = context()
+    try:
+        with transaction(hub.sessions) as session:
+            issued = members.add_member(
+                session,
+                name=name,
+                role=role,
+                region=region,
+                department=department,
+                public_key=public_key,
+                person_data_grant=person_data,
+            )
+            audit.record(session, _operator_entry("member.add", str(issued.member.id)))
+    except HubError as exc:
+        raise fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
+    console.print(f"member {issued.member.id} ({role} {issued.member.region})")
+    console.print(f"API key (shown once): {issued.api_key}")
+
+
+@members_app.command("list")
+def members_list() -> None:
+    """List every member."""
+    hub = context()
+    with hub.sessions() as session:
+        rows = members.list_members(session)
+    table = Table("id", "role", "region", "department", "name", "signs", "active")
+    for m in rows:
+        table.add_row(
+            str(m.id), m.role, m.region, m.department or "", m.name,
+            "yes" if m.public_key else "", "yes" if m.active else "revoked",
+        )  # fmt: skip
+    console.print(table)
+
+
+@members_app.command("revoke")
+def members_revoke(member_id: str) -> None:
+    """Revoke a member's API key for good."""
+    hub = context()
+    try:
+        with transaction(hub.sessions) as session:
+            members.revoke(session, member_id)
+            audit.record(session, _operator_entry("member.revoke", member_id))
+    except HubError as exc:
+        raise fail(exc.detail) from exc
+    console.print(f"member {member_id} revoked")
+
+
+@members_app.command("rotate-key")
+def members_rotate_key(member_id: str) -> None:
+    """Issue a new API key; the old one stops working at once."""
+    hub = context()
+    try:
+        with transaction(hub.sessions) as session:
+            issued = members.rotate_key(session, member_id)
+            audit.record(session, _operator_entry("member.rotate_key", member_id))
+    except HubError as exc:
+        raise fail(exc.detail) from exc
+    console.print(f"new API key (shown once): {issued.api_key}")
+
+
+@members_app.command("set-public-key")
+def members_set_public_key(
+    member_id: str,
+    public_key: Annotated[str, typer.Argument(help="base64 Ed25519 public key, or '-' to remove")],
+) -> None:
+    """Require (or stop requiring) signed requests from a member."""
+    hub = context()
+    try:
+        with transaction(hub.sessions) as session:
+            members.set_public_key(session, member_id, None if public_key == "-" else public_key)
+            audit.record(session, _operator_entry("member.set_public_key", member_id))
+    except HubError as exc:
+        raise fail(exc.detail) from exc
+    console.print("public key updated")
+
+
+def _operator_entry(action: str, object_id: str) -> audit.AuditEntry:
+    return audit.AuditEntry(
+        action=action, actor="operator:cli", object_type="member", object_id=object_id
+    )
+
+
+# -- regions -------------------------------------------------------------------
+@regions_app.command("load")
+def regions_load(
+    file: Annotated[Path, typer.Argument(help="CSV with columns code,name[,active]", exists=True)],
+) -> None:
+    """Load a newer list of region codes (adds new codes, renames, marks abolished)."""
+    hub = context()
+    try:
+        entries = catalogue.read_catalogue_csv(file)
+    except catalogue.CatalogueFileError as exc:
+        raise fail(f"{file}: {exc}") from exc
+    with transaction(hub.sessions) as session:
+        summary = regions.load_entries(session, entries)
+        audit.record(
+            session,
+            audit.AuditEntry(
+                action="regions.load",
+                actor="operator:cli",
+                detail={"file": file.name, "added": summary.added, "updated": summary.updated},
+            ),
+        )
+    console.print(f"{summary.added} regions added, {summary.updated} updated")
+
+
+# -- audit ---------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit chain; exit 1 if any row was altered or removed."""
+    hub = context()
+    with hub.sessions() as session:
+        result = audit.verify_chain(session, hub.keyring)
+    if not result.ok:
+        raise fail(f"audit chain broken at row {result.first_bad_id}: {result.reason}")
+    console.print(f"audit chain intact: {result.checked} rows verified")
+
+
+if __name__ == "__main__":
+    app()

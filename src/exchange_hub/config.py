@@ -1,0 +1,61 @@
+"""Settings: the one place that reads the environment (prefix ``HUB_``)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. See ``deploy/hub.env.sample`` for each one explained."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=None, extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    """``sqlite:///path`` or ``postgresql://user@host/db``; empty means ``<data_dir>/hub.db``."""
+    read_database_url: str = ""
+    """Optional read replica for figures; empty means the primary."""
+    keys_file: Path | None = None
+    """JSON key ring; empty means ``<data_dir>/keys.json``, generated on first use."""
+    generate_dev_keys: bool = True
+    """Create a development key ring when ``keys_file`` does not exist."""
+
+    id_policy: Literal["lenient", "strict"] = "lenient"
+    signature_window_seconds: int = 300
+    max_body_bytes: int = 1_048_576
+    max_batch_bytes: int = 2_147_483_648
+    max_page_size: int = 500
+    timezone: str = "Asia/Shanghai"
+
+    deadline_days_urgent: int = 15
+    deadline_days_normal: int = 30
+    deadline_days_certificate: int = 7
+    deadline_days_notification: int = 30
+    report_due_day: int = 3
+
+    push_allowed_hosts: list[str] = Field(default_factory=list)
+    push_timeout_seconds: float = 10.0
+    push_retry_window_seconds: int = 86_400
+    push_allow_http: bool = False
+    """Only for tests on loopback; production pushes are HTTPS."""
+
+    rate_limit_per_minute: int = 6_000
+    audit_retention_days: int = 190
+    log_json: bool = True
+    session_idle_minutes: int = 30
+    secure_cookies: bool = False
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hub.db').as_posix()}"
+
+    @cached_property
+    def resolved_keys_file(self) -> Path:
+        return self.keys_file or self.data_dir / "keys.json"

@@ -1,0 +1,46 @@
+"""What a running hub holds: settings, engines, session factories and keys.
+
+Built by ``create_app``'s lifespan, by the CLI and by tests; never at import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from exchange_hub import crypto
+from exchange_hub.config import Settings
+from exchange_hub.db import make_engine, make_sessionmaker
+
+
+@dataclass
+class HubContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
+    keyring: crypto.KeyRing
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_sessions.kw.get("bind") is not self.engine:
+            bind = self.read_sessions.kw.get("bind")
+            if bind is not None:
+                bind.dispose()
+
+
+def build_context(settings: Settings) -> HubContext:
+    keyring = crypto.load_key_ring(
+        settings.resolved_keys_file, create=settings.generate_dev_keys
+    )
+    engine = make_engine(settings.resolved_database_url)
+    sessions = make_sessionmaker(engine)
+    sessions.configure(info={"keyring": keyring, "settings": settings})
+    read_sessions = sessions
+    if settings.read_database_url:
+        read_engine = make_engine(settings.read_database_url)
+        read_sessions = make_sessionmaker(read_engine)
+        read_sessions.configure(info={"keyring": keyring, "settings": settings})
+    return HubContext(settings, engine, sessions, read_sessions, keyring)

@@ -1,0 +1,237 @@
+"""All of the hub's cryptography; no other module imports ``cryptography``.
+
+Every stored or sent artefact names its algorithm and key id, so keys rotate
+and the installation can later move to the national SM2/SM3/SM4 profile
+(GB/T 39786-2021) by adding algorithms here, without a data migration:
+
+- ciphertext   ``A256GCM.<kid>.<base64url(nonce || ciphertext+tag)>``
+- blind index  ``HS256.<kid>.<hex>``   (keyed hash for equality look-ups)
+- signature    ``{"alg": "Ed25519", "kid": ..., "sig": base64}``
+- API key hash ``sha256.<hex>``        (keys are 256-bit random, not passwords)
+
+The key ring is a JSON file named in settings (``HUB_KEYS_FILE``). The
+embedded default generates a development ring on first start.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+CIPHER_ALG = "A256GCM"
+INDEX_ALG = "HS256"
+SIGN_ALG = "Ed25519"
+
+
+class CryptoError(Exception):
+    """A ciphertext, signature or key that does not check out."""
+
+
+def _b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def new_secret(nbytes: int = 32) -> str:
+    return _b64e(secrets.token_bytes(nbytes))
+
+
+def hash_api_key(secret: str) -> str:
+    return "sha256." + sha256_hex(secret.encode())
+
+
+def api_key_matches(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_api_key(secret), stored_hash)
+
+
+@dataclass
+class KeyRing:
+    """Symmetric keys by id, the current ids, and the hub's signing key."""
+
+    data_keys: dict[str, bytes]
+    current_data_key: str
+    index_keys: dict[str, bytes]
+    current_index_key: str
+    audit_key: tuple[str, bytes]
+    signing_key: tuple[str, Ed25519PrivateKey]
+    _aead: dict[str, AESGCM] = field(default_factory=dict, repr=False)
+
+    # -- encryption at rest ---------------------------------------------------
+    def encrypt(self, plaintext: str, context: str) -> str:
+        """AES-GCM with the context (table.column) as associated data, so a
+        ciphertext moved to another column does not decrypt."""
+        kid = self.current_data_key
+        nonce = os.urandom(12)
+        sealed = self._cipher(kid).encrypt(nonce, plaintext.encode(), context.encode())
+        return f"{CIPHER_ALG}.{kid}.{_b64e(nonce + sealed)}"
+
+    def decrypt(self, token: str, context: str) -> str:
+        try:
+            alg, kid, body = token.split(".", 2)
+            if alg != CIPHER_ALG:
+                raise CryptoError(f"unknown cipher {alg}")
+            raw = _b64d(body)
+            return self._cipher(kid).decrypt(raw[:12], raw[12:], context.encode()).decode()
+        except (ValueError, KeyError, InvalidTag) as exc:
+            raise CryptoError("ciphertext does not decrypt") from exc
+
+    def key_id_of(self, token: str) -> str:
+        return token.split(".", 2)[1]
+
+    def _cipher(self, kid: str) -> AESGCM:
+        if kid not in self._aead:
+            self._aead[kid] = AESGCM(self.data_keys[kid])
+        return self._aead[kid]
+
+    # -- blind index ----------------------------------------------------------
+    def blind_index(self, value: str, kid: str | None = None) -> str:
+        kid = kid or self.current_index_key
+        digest = hmac.new(self.index_keys[kid], value.encode(), hashlib.sha256).hexdigest()
+        return f"{INDEX_ALG}.{kid}.{digest}"
+
+    def all_blind_indexes(self, value: str) -> list[str]:
+        """Every index form of a value, for look-ups during an index-key rotation."""
+        return [self.blind_index(value, kid) for kid in self.index_keys]
+
+    # -- audit chain ----------------------------------------------------------
+    def chain_hash(self, previous: str, payload: bytes) -> str:
+        """Keyed chain link: without the audit key nobody can re-forge the chain."""
+        kid, key = self.audit_key
+        mac = hmac.new(key, previous.encode() + b"\n" + payload, hashlib.sha256).hexdigest()
+        return f"{INDEX_ALG}.{kid}.{mac}"
+
+    # -- hub signatures -------------------------------------------------------
+    def sign(self, payload: bytes) -> dict[str, str]:
+        kid, key = self.signing_key
+        return {"alg": SIGN_ALG, "kid": kid, "sig": _b64e(key.sign(payload))}
+
+    def hub_public_key(self) -> dict[str, str]:
+        kid, key = self.signing_key
+        raw = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return {"alg": SIGN_ALG, "kid": kid, "public_key": _b64e(raw)}
+
+    def verify_hub_signature(self, payload: bytes, signature: dict[str, str]) -> bool:
+        public = self.hub_public_key()
+        if signature.get("kid") != public["kid"] or signature.get("alg") != SIGN_ALG:
+            return False
+        return verify_ed25519(public["public_key"], payload, signature.get("sig", ""))
+
+
+def verify_ed25519(public_key_b64: str, payload: bytes, signature_b64: str) -> bool:
+    try:
+        key = Ed25519PublicKey.from_public_bytes(_b64d(public_key_b64))
+        key.verify(_b64d(signature_b64), payload)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def parse_public_key(public_key_b64: str) -> str:
+    """Check a member's Ed25519 public key (32 raw bytes, base64) and return it normalised."""
+    try:
+        raw = _b64d(public_key_b64.strip())
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError as exc:
+        raise CryptoError("not an Ed25519 public key (32 bytes, base64)") from exc
+    return _b64e(raw)
+
+
+def generate_member_keypair() -> tuple[str, str]:
+    """(private, public) base64 raw Ed25519 keys; for members' tools and tests."""
+    private = Ed25519PrivateKey.generate()
+    raw_private = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    raw_public = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    return _b64e(raw_private), _b64e(raw_public)
+
+
+def sign_with_private_key(private_b64: str, payload: bytes) -> str:
+    return _b64e(Ed25519PrivateKey.from_private_bytes(_b64d(private_b64)).sign(payload))
+
+
+# -- the key ring file ---------------------------------------------------------
+def _new_kid(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(4)}"
+
+
+def new_ring_document() -> dict[str, Any]:
+    data_kid, index_kid, audit_kid, sign_kid = (_new_kid(p) for p in ("d", "i", "a", "s"))
+    signing = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return {
+        "data_keys": {data_kid: new_secret()},
+        "current_data_key": data_kid,
+        "index_keys": {index_kid: new_secret()},
+        "current_index_key": index_kid,
+        "audit_key": {"kid": audit_kid, "key": new_secret()},
+        "signing_key": {"kid": sign_kid, "key": _b64e(signing)},
+    }
+
+
+def ring_from_document(doc: dict[str, Any]) -> KeyRing:
+    try:
+        return KeyRing(
+            data_keys={k: _b64d(v) for k, v in doc["data_keys"].items()},
+            current_data_key=doc["current_data_key"],
+            index_keys={k: _b64d(v) for k, v in doc["index_keys"].items()},
+            current_index_key=doc["current_index_key"],
+            audit_key=(doc["audit_key"]["kid"], _b64d(doc["audit_key"]["key"])),
+            signing_key=(
+                doc["signing_key"]["kid"],
+                Ed25519PrivateKey.from_private_bytes(_b64d(doc["signing_key"]["key"])),
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CryptoError(f"key ring is incomplete or malformed: {exc}") from exc
+
+
+def load_key_ring(path: Path, *, create: bool) -> KeyRing:
+    if not path.exists():
+        if not create:
+            raise CryptoError(f"key ring {path} does not exist (set HUB_KEYS_FILE)")
+        write_ring_document(path, new_ring_document())
+    return ring_from_document(json.loads(path.read_text()))
+
+
+def write_ring_document(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(doc, handle, indent=2)
+    os.replace(tmp, path)
+
+
+def add_data_key(path: Path) -> str:
+    """Create a new data key and make it current; old keys stay for decryption."""
+    doc = json.loads(path.read_text())
+    kid = _new_kid("d")
+    doc["data_keys"][kid] = new_secret()
+    doc["current_data_key"] = kid
+    write_ring_document(path, doc)
+    return kid

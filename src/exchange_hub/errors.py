@@ -1,0 +1,194 @@
+"""The hub's error tree and its translation into RFC 9457 problem documents.
+
+    HubError                      (500, never raised for bad input)
+    ├── BadRequest                400
+    │   └── InvalidInput          422  one field at fault
+    │       └── RoutingError      422  no current county to route to
+    ├── Unauthenticated           401  missing, unknown or revoked key; bad signature
+    ├── Forbidden                 403  outside the caller's scope (audited)
+    ├── NotFound                  404  missing, or not visible to the caller
+    ├── Conflict                  409  second feedback, illegal transition, key in flight
+    ├── PayloadTooLarge           413
+    ├── UnsupportedMediaType      415
+    ├── TooManyRequests           429  carries Retry-After
+    └── Unavailable               503  database unreachable
+
+Every handler below answers ``application/problem+json``; nothing else in the
+code builds error responses.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("exchange_hub.errors")
+
+PROBLEM_BASE = "https://exchange-hub.invalid/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class HubError(Exception):
+    status = 500
+    slug = "internal"
+    title = "Internal error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.field is not None:
+            body["field"] = self.field
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class BadRequest(HubError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class InvalidInput(BadRequest):
+    status, slug, title = 422, "invalid-input", "Invalid input"
+
+
+class RoutingError(InvalidInput):
+    slug, title = "unroutable", "Cannot route to a county"
+
+
+class Unauthenticated(HubError):
+    status, slug, title = 401, "unauthenticated", "Authentication required"
+
+
+class Forbidden(HubError):
+    status, slug, title = 403, "forbidden", "Outside your scope"
+
+
+class NotFound(HubError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(HubError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(HubError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(HubError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class TooManyRequests(HubError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class Unavailable(HubError):
+    status, slug, title = 503, "unavailable", "Service temporarily unavailable"
+
+
+def problem_response(error: HubError, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    headers = dict(error.headers)
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    if request_id:
+        headers["X-Request-Id"] = request_id
+    return JSONResponse(
+        error.to_problem(instance),
+        status_code=error.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _validation_field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_error(exc: RequestValidationError) -> InvalidInput:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    field = _validation_field(tuple(first.get("loc", ())))
+    detail = f"{field}: {first.get('msg', 'invalid')}"
+    if first.get("type") == "json_invalid":
+        detail = "the body is not valid JSON"
+        field = "body"
+    listed = [
+        {"field": _validation_field(tuple(e.get("loc", ()))), "detail": e.get("msg", "")}
+        for e in errors[:20]
+    ]
+    return InvalidInput(detail, field=field, extra={"errors": listed})
+
+
+_HTTP_ERRORS: dict[int, type[HubError]] = {
+    400: BadRequest,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    429: TooManyRequests,
+}
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def _hub(request: Request, exc: HubError) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(validation_error(exc), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cls = _HTTP_ERRORS.get(exc.status_code)
+        if cls is None:
+            error = BadRequest(str(exc.detail))
+            error.status, error.title = exc.status_code, "HTTP error"
+        else:
+            error = cls(str(exc.detail))
+        error.headers = dict(exc.headers or {})
+        return problem_response(error, request)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Two writers raced for the same unique row; the loser may retry.
+        log.warning("integrity conflict: %s", exc.orig.__class__.__name__)
+        return problem_response(Conflict("a concurrent request changed the same data"), request)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # A lost or restarting database is a 503 the client may retry, not a 500.
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        error = Unavailable("the database is not reachable; retry later")
+        error.headers = {"Retry-After": "5"}
+        return problem_response(error, request)

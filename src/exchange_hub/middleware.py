@@ -1,0 +1,97 @@
+"""ASGI middleware: request ids, access log, and the body size limit (413)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from exchange_hub.errors import PayloadTooLarge, problem_response
+from exchange_hub.logging_setup import request_id_var
+
+log = logging.getLogger("exchange_hub.access")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class HubMiddleware:
+    """Gives each request an id, logs it, and refuses bodies over the limit.
+
+    ``limit_for(path)`` returns the byte limit for a path (batch uploads are
+    allowed more). Content-Length is checked up front; chunked bodies are
+    counted as they stream.
+    """
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
+        request_id = incoming if incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+        limit = self.limit_for(scope["path"])
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            declared = headers.get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await self._too_large(scope, receive, send_with_id, limit)
+                return
+            await self.app(scope, self._counting(receive, limit), send_with_id)
+        except _TooLarge:
+            await self._too_large(scope, receive, send_with_id, limit)
+        finally:
+            request_id_var.reset(token)
+            log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status_holder["status"],
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status_holder["status"],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+    @staticmethod
+    def _counting(receive: Receive, limit: int) -> Receive:
+        seen = 0
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return message
+
+        return wrapped
+
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        error = PayloadTooLarge(f"the body exceeds the limit of {limit} bytes", field="body")
+        response = problem_response(error)
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)

@@ -1,0 +1,22 @@
+"""Region queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange_hub.models import Region
+
+
+def get_region(session: Session, code: str) -> Region | None:
+    return session.get(Region, code)
+
+
+def children(session: Session, parent: str) -> Sequence[Region]:
+    return session.scalars(select(Region).where(Region.parent == parent).order_by(Region.code)).all()
+
+
+def all_regions(session: Session) -> Sequence[Region]:
+    return session.scalars(select(Region)).all()

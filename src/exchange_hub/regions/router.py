@@ -1,0 +1,26 @@
+"""Regions API (SPEC §9)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from exchange_hub.deps import CurrentCaller, ReadSession
+from exchange_hub.regions import service
+from exchange_hub.regions.schemas import RegionList, RegionRead
+
+router = APIRouter(prefix="/api/v1/regions", tags=["regions"])
+
+
+@router.get("/{code}", response_model=RegionRead)
+def read_region(code: str, session: ReadSession, _caller: CurrentCaller) -> RegionRead:
+    return RegionRead.model_validate(service.get_region(session, code, field="code"))
+
+
+@router.get("", response_model=RegionList)
+def list_regions(
+    session: ReadSession,
+    _caller: CurrentCaller,
+    parent: str = Query("000000", description="list the regions directly under this code"),
+) -> RegionList:
+    items = service.list_children(session, parent)
+    return RegionList(items=[RegionRead.model_validate(r) for r in items])

@@ -1,0 +1,94 @@
+"""Region catalogue: look-ups, routing checks and loading newer lists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from exchange_hub.errors import InvalidInput, NotFound
+from exchange_hub.models import Region
+from exchange_hub.regions import repository
+from exchange_hub.regions.catalogue import (
+    NATION,
+    NATION_NAME,
+    CatalogueEntry,
+    bundled_catalogue,
+    level_of,
+    parent_of,
+)
+
+_CODE = re.compile(r"\d{6}")
+
+
+def normalise_code(code: str, *, field: str = "region") -> str:
+    """Accept ``44``, ``4403`` or ``440300`` and return the 6-digit form."""
+    code = (code or "").strip()
+    if re.fullmatch(r"\d{2}|\d{4}", code):
+        code = code.ljust(6, "0")
+    if not _CODE.fullmatch(code):
+        raise InvalidInput(f"{code!r} is not a 6-digit GB/T 2260 region code", field=field)
+    return code
+
+
+def get_region(session: Session, code: str, *, field: str = "region") -> Region:
+    region = repository.get_region(session, normalise_code(code, field=field))
+    if region is None:
+        raise NotFound(f"no region with code {code}", field=field)
+    return region
+
+
+def require_current_county(session: Session, code: str, *, field: str) -> Region:
+    """A county that messages and records may be addressed to (SPEC §2)."""
+    code = normalise_code(code, field=field)
+    region = repository.get_region(session, code)
+    if region is None:
+        raise InvalidInput(f"region {code} is not in the GB/T 2260 catalogue", field=field)
+    if region.level != "county":
+        raise InvalidInput(f"region {code} ({region.name}) is not a county", field=field)
+    if not region.active:
+        raise InvalidInput(f"county {code} ({region.name}) is abolished", field=field)
+    return region
+
+
+def list_children(session: Session, parent: str) -> Sequence[Region]:
+    return repository.children(session, get_region(session, parent, field="parent").code)
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    added: int
+    updated: int
+
+
+def load_entries(session: Session, entries: Iterable[CatalogueEntry]) -> LoadSummary:
+    """Insert or update catalogue entries; codes never disappear (old IDs keep them)."""
+    entries = list(entries)
+    existing = {r.code: r for r in repository.all_regions(session)}
+    known = set(existing) | {e.code for e in entries} | {NATION}
+    added = updated = 0
+    if NATION not in existing:
+        session.add(Region(code=NATION, name=NATION_NAME, level="nation", parent=None, active=True))
+    for entry in entries:
+        region = existing.get(entry.code)
+        values = {
+            "name": entry.name,
+            "level": level_of(entry.code),
+            "parent": parent_of(entry.code, known),
+            "active": entry.active,
+        }
+        if region is None:
+            session.add(Region(code=entry.code, **values))
+            added += 1
+        elif any(getattr(region, k) != v for k, v in values.items()):
+            for key, value in values.items():
+                setattr(region, key, value)
+            updated += 1
+    session.flush()
+    return LoadSummary(added, updated)
+
+
+def load_bundled(session: Session) -> LoadSummary:
+    return load_entries(session, bundled_catalogue())
