@@ -14,11 +14,30 @@ from exchange_hub.audit import service as audit
 from exchange_hub.audit.router import router as audit_router
 from exchange_hub.config import Settings
 from exchange_hub.context import HubContext, build_context
+from exchange_hub.exchange.router import router as exchange_router
 from exchange_hub.health import router as health_router
 from exchange_hub.logging_setup import configure_logging
 from exchange_hub.members.router import router as members_router
+from exchange_hub.metrics.router import router as metrics_router
 from exchange_hub.middleware import HubMiddleware
+from exchange_hub.records.router import router as records_router
 from exchange_hub.regions.router import router as regions_router
+from exchange_hub.reports.router import router as reports_router
+from exchange_hub.scorecard.router import router as scorecard_router
+from exchange_hub.web.router import router as web_router
+
+ROUTERS = (
+    health_router,
+    regions_router,
+    members_router,
+    audit_router,
+    records_router,
+    exchange_router,
+    metrics_router,
+    reports_router,
+    scorecard_router,
+    web_router,
+)
 
 BATCH_PATHS = ("/api/v1/records/batch",)
 
@@ -50,7 +69,7 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
         return settings.max_batch_bytes if path in BATCH_PATHS else settings.max_body_bytes
 
     app.add_middleware(HubMiddleware, limit_for=limit_for)
-    for router in (health_router, regions_router, members_router, audit_router):
+    for router in ROUTERS:
         app.include_router(router)
     return app
 

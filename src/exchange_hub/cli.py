@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -16,24 +18,39 @@ from exchange_hub.config import Settings
 from exchange_hub.context import HubContext, build_context
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
+from exchange_hub.exchange import cli as exchange_cli
 from exchange_hub.members import service as members
+from exchange_hub.metrics import cli as metrics_cli
+from exchange_hub.records import cli as records_cli
 from exchange_hub.regions import catalogue
 from exchange_hub.regions import service as regions
+from exchange_hub.reports import cli as reports_cli
+from exchange_hub.scorecard import cli as scorecard_cli
+from exchange_hub.web import cli as web_cli
 
-app = typer.Typer(help="exchange-hub: the floating-population data-exchange hub.", no_args_is_help=True)
+app = typer.Typer(
+    help="exchange-hub: the floating-population data-exchange hub.", no_args_is_help=True
+)
 members_app = typer.Typer(help="Member systems and their API keys.", no_args_is_help=True)
 regions_app = typer.Typer(help="The GB/T 2260 region catalogue.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 app.add_typer(members_app, name="members")
 app.add_typer(regions_app, name="regions")
 app.add_typer(audit_app, name="audit")
+for _domain in (records_cli, exchange_cli, metrics_cli, reports_cli, scorecard_cli, web_cli):
+    _domain.register(app)
 
 console = Console()
 err = Console(stderr=True)
 
 
-def context() -> HubContext:
-    return build_context(Settings())
+@contextmanager
+def open_hub() -> Iterator[HubContext]:
+    hub = build_context(Settings())
+    try:
+        yield hub
+    finally:
+        hub.dispose()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -75,18 +92,18 @@ def demo(
     """Create demo members (and demo traffic, where the hub has it); print their API keys."""
     from exchange_hub.demo import seed_demo
 
-    hub = context()
-    out = keys_out or hub.settings.data_dir / "demo-keys.json"
-    with transaction(hub.sessions) as session:
-        keys = seed_demo(session, hub)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(keys, indent=2, ensure_ascii=False))
-    out.chmod(0o600)
-    table = Table("member", "API key")
-    for name, key in keys.items():
-        table.add_row(name, key)
-    console.print(table)
-    console.print(f"demo API keys written to {out}")
+    with open_hub() as hub:
+        out = keys_out or hub.settings.data_dir / "demo-keys.json"
+        with transaction(hub.sessions) as session:
+            keys = seed_demo(session, hub)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(keys, indent=2, ensure_ascii=False))
+        out.chmod(0o600)
+        table = Table("member", "API key")
+        for name, key in keys.items():
+            table.add_row(name, key)
+        console.print(table)
+        console.print(f"demo API keys written to {out}")
 
 
 # -- members -------------------------------------------------------------------
@@ -102,64 +119,64 @@ def members_add(
     person_data: Annotated[bool, typer.Option(help="admins only: may read person data")] = False,
 ) -> None:
     """Add a member and print its API key (shown once, stored only as a hash)."""
-    hub = context()
-    try:
-        with transaction(hub.sessions) as session:
-            issued = members.add_member(
-                session,
-                name=name,
-                role=role,
-                region=region,
-                department=department,
-                public_key=public_key,
-                person_data_grant=person_data,
-            )
-            audit.record(session, _operator_entry("member.add", str(issued.member.id)))
-    except HubError as exc:
-        raise fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
-    console.print(f"member {issued.member.id} ({role} {issued.member.region})")
-    console.print(f"API key (shown once): {issued.api_key}")
+    with open_hub() as hub:
+        try:
+            with transaction(hub.sessions) as session:
+                issued = members.add_member(
+                    session,
+                    name=name,
+                    role=role,
+                    region=region,
+                    department=department,
+                    public_key=public_key,
+                    person_data_grant=person_data,
+                )
+                audit.record(session, _operator_entry("member.add", str(issued.member.id)))
+        except HubError as exc:
+            raise fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
+        console.print(f"member {issued.member.id} ({role} {issued.member.region})")
+        console.print(f"API key (shown once): {issued.api_key}")
 
 
 @members_app.command("list")
 def members_list() -> None:
     """List every member."""
-    hub = context()
-    with hub.sessions() as session:
-        rows = members.list_members(session)
-    table = Table("id", "role", "region", "department", "name", "signs", "active")
-    for m in rows:
-        table.add_row(
-            str(m.id), m.role, m.region, m.department or "", m.name,
-            "yes" if m.public_key else "", "yes" if m.active else "revoked",
-        )  # fmt: skip
-    console.print(table)
+    with open_hub() as hub:
+        with hub.sessions() as session:
+            rows = members.list_members(session)
+        table = Table("id", "role", "region", "department", "name", "signs", "active")
+        for m in rows:
+            table.add_row(
+                str(m.id), m.role, m.region, m.department or "", m.name,
+                "yes" if m.public_key else "", "yes" if m.active else "revoked",
+            )  # fmt: skip
+        console.print(table)
 
 
 @members_app.command("revoke")
 def members_revoke(member_id: str) -> None:
     """Revoke a member's API key for good."""
-    hub = context()
-    try:
-        with transaction(hub.sessions) as session:
-            members.revoke(session, member_id)
-            audit.record(session, _operator_entry("member.revoke", member_id))
-    except HubError as exc:
-        raise fail(exc.detail) from exc
-    console.print(f"member {member_id} revoked")
+    with open_hub() as hub:
+        try:
+            with transaction(hub.sessions) as session:
+                members.revoke(session, member_id)
+                audit.record(session, _operator_entry("member.revoke", member_id))
+        except HubError as exc:
+            raise fail(exc.detail) from exc
+        console.print(f"member {member_id} revoked")
 
 
 @members_app.command("rotate-key")
 def members_rotate_key(member_id: str) -> None:
     """Issue a new API key; the old one stops working at once."""
-    hub = context()
-    try:
-        with transaction(hub.sessions) as session:
-            issued = members.rotate_key(session, member_id)
-            audit.record(session, _operator_entry("member.rotate_key", member_id))
-    except HubError as exc:
-        raise fail(exc.detail) from exc
-    console.print(f"new API key (shown once): {issued.api_key}")
+    with open_hub() as hub:
+        try:
+            with transaction(hub.sessions) as session:
+                issued = members.rotate_key(session, member_id)
+                audit.record(session, _operator_entry("member.rotate_key", member_id))
+        except HubError as exc:
+            raise fail(exc.detail) from exc
+        console.print(f"new API key (shown once): {issued.api_key}")
 
 
 @members_app.command("set-public-key")
@@ -168,14 +185,16 @@ def members_set_public_key(
     public_key: Annotated[str, typer.Argument(help="base64 Ed25519 public key, or '-' to remove")],
 ) -> None:
     """Require (or stop requiring) signed requests from a member."""
-    hub = context()
-    try:
-        with transaction(hub.sessions) as session:
-            members.set_public_key(session, member_id, None if public_key == "-" else public_key)
-            audit.record(session, _operator_entry("member.set_public_key", member_id))
-    except HubError as exc:
-        raise fail(exc.detail) from exc
-    console.print("public key updated")
+    with open_hub() as hub:
+        try:
+            with transaction(hub.sessions) as session:
+                members.set_public_key(
+                    session, member_id, None if public_key == "-" else public_key
+                )
+                audit.record(session, _operator_entry("member.set_public_key", member_id))
+        except HubError as exc:
+            raise fail(exc.detail) from exc
+        console.print("public key updated")
 
 
 def _operator_entry(action: str, object_id: str) -> audit.AuditEntry:
@@ -190,34 +209,34 @@ def regions_load(
     file: Annotated[Path, typer.Argument(help="CSV with columns code,name[,active]", exists=True)],
 ) -> None:
     """Load a newer list of region codes (adds new codes, renames, marks abolished)."""
-    hub = context()
-    try:
-        entries = catalogue.read_catalogue_csv(file)
-    except catalogue.CatalogueFileError as exc:
-        raise fail(f"{file}: {exc}") from exc
-    with transaction(hub.sessions) as session:
-        summary = regions.load_entries(session, entries)
-        audit.record(
-            session,
-            audit.AuditEntry(
-                action="regions.load",
-                actor="operator:cli",
-                detail={"file": file.name, "added": summary.added, "updated": summary.updated},
-            ),
-        )
-    console.print(f"{summary.added} regions added, {summary.updated} updated")
+    with open_hub() as hub:
+        try:
+            entries = catalogue.read_catalogue_csv(file)
+        except catalogue.CatalogueFileError as exc:
+            raise fail(f"{file}: {exc}") from exc
+        with transaction(hub.sessions) as session:
+            summary = regions.load_entries(session, entries)
+            audit.record(
+                session,
+                audit.AuditEntry(
+                    action="regions.load",
+                    actor="operator:cli",
+                    detail={"file": file.name, "added": summary.added, "updated": summary.updated},
+                ),
+            )
+        console.print(f"{summary.added} regions added, {summary.updated} updated")
 
 
 # -- audit ---------------------------------------------------------------------
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit chain; exit 1 if any row was altered or removed."""
-    hub = context()
-    with hub.sessions() as session:
-        result = audit.verify_chain(session, hub.keyring)
-    if not result.ok:
-        raise fail(f"audit chain broken at row {result.first_bad_id}: {result.reason}")
-    console.print(f"audit chain intact: {result.checked} rows verified")
+    with open_hub() as hub:
+        with hub.sessions() as session:
+            result = audit.verify_chain(session, hub.keyring)
+        if not result.ok:
+            raise fail(f"audit chain broken at row {result.first_bad_id}: {result.reason}")
+        console.print(f"audit chain intact: {result.checked} rows verified")
 
 
 if __name__ == "__main__":

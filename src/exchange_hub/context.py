@@ -32,9 +32,7 @@ class HubContext:
 
 
 def build_context(settings: Settings) -> HubContext:
-    keyring = crypto.load_key_ring(
-        settings.resolved_keys_file, create=settings.generate_dev_keys
-    )
+    keyring = crypto.load_key_ring(settings.resolved_keys_file, create=settings.generate_dev_keys)
     engine = make_engine(settings.resolved_database_url)
     sessions = make_sessionmaker(engine)
     sessions.configure(info={"keyring": keyring, "settings": settings})

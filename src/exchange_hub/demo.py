@@ -16,7 +16,12 @@ DEMO_MEMBERS: list[dict[str, str]] = [
     {"name": "成都市双流区卫生健康局", "role": "county", "region": "510116"},
     {"name": "镇平县卫生健康委", "role": "county", "region": "411324"},
     {"name": "南山区公安分局", "role": "department", "region": "440305", "department": "police"},
-    {"name": "南山区卫生健康局(医院)", "role": "department", "region": "440305", "department": "health"},
+    {
+        "name": "南山区卫生健康局(医院)",
+        "role": "department",
+        "region": "440305",
+        "department": "health",
+    },
     {"name": "广东省卫生健康委", "role": "admin", "region": "440000"},
     {"name": "河南省卫生健康委", "role": "admin", "region": "410000"},
     {"name": "国家卫生健康委流动人口司", "role": "admin", "region": "000000"},

@@ -124,7 +124,9 @@ async def _verify_signature(
     except ValueError:
         skew = float("inf")
     if skew > hub.settings.signature_window_seconds:
-        raise await run_in_threadpool(_refuse, request, "signature timestamp outside the window", caller)
+        raise await run_in_threadpool(
+            _refuse, request, "signature timestamp outside the window", caller
+        )
     if body_digest is None:
         body_digest = hashlib.sha256(await request.body()).hexdigest()
     payload = signing_string(request.method, _path_qs(request), timestamp, body_digest)

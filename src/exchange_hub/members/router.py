@@ -34,7 +34,9 @@ class Me(BaseModel):
 
 @router.get("/me", response_model=Me)
 def read_me(caller: CurrentCaller) -> Me:
-    return Me(name=caller.name, role=caller.role, region=caller.region, department=caller.department)
+    return Me(
+        name=caller.name, role=caller.role, region=caller.region, department=caller.department
+    )
 
 
 @router.get("", response_model=MemberList)
@@ -49,7 +51,9 @@ def add_member(body: MemberCreate, session: DbSession, caller: CurrentCaller) ->
     require_admin_over(caller, body.region.ljust(6, "0"), field="region")
     issued = service.add_member(session, **body.model_dump())
     _audit(session, caller, "member.add", issued.member.id)
-    return MemberIssued(member=MemberRead(**service.member_read(issued.member)), api_key=issued.api_key)
+    return MemberIssued(
+        member=MemberRead(**service.member_read(issued.member)), api_key=issued.api_key
+    )
 
 
 def _member_in_scope(session: DbSession, caller: Caller, member_id: uuid.UUID):  # type: ignore[no-untyped-def]
@@ -68,10 +72,14 @@ def revoke_member(member_id: uuid.UUID, session: DbSession, caller: CurrentCalle
 
 
 @router.post("/{member_id}/rotate-key", response_model=MemberIssued)
-def rotate_member_key(member_id: uuid.UUID, session: DbSession, caller: CurrentCaller) -> MemberIssued:
+def rotate_member_key(
+    member_id: uuid.UUID, session: DbSession, caller: CurrentCaller
+) -> MemberIssued:
     issued = service.rotate_key(session, _member_in_scope(session, caller, member_id).id)
     _audit(session, caller, "member.rotate_key", issued.member.id)
-    return MemberIssued(member=MemberRead(**service.member_read(issued.member)), api_key=issued.api_key)
+    return MemberIssued(
+        member=MemberRead(**service.member_read(issued.member)), api_key=issued.api_key
+    )
 
 
 def _audit(session: DbSession, caller: Caller, action: str, member_id: uuid.UUID) -> None:

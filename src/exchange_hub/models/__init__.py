@@ -1,9 +1,24 @@
-"""Every ORM table, imported here so Alembic sees one metadata."""
+"""Every ORM table, imported here so Alembic sees one metadata.
+
+Each domain owns its model module; add new modules to the import list below.
+"""
 
 from exchange_hub.models.audit import AuditEvent
 from exchange_hub.models.base import Base
+from exchange_hub.models.change import Change
 from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
+from exchange_hub.models.message import Message, MessageEvent
 from exchange_hub.models.region import Region
 
-__all__ = ["AuditEvent", "Base", "IdempotencyKey", "Member", "Region", "SeenSignature"]
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Change",
+    "IdempotencyKey",
+    "Member",
+    "Message",
+    "MessageEvent",
+    "Region",
+    "SeenSignature",
+]

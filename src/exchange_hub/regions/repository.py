@@ -15,7 +15,9 @@ def get_region(session: Session, code: str) -> Region | None:
 
 
 def children(session: Session, parent: str) -> Sequence[Region]:
-    return session.scalars(select(Region).where(Region.parent == parent).order_by(Region.code)).all()
+    return session.scalars(
+        select(Region).where(Region.parent == parent).order_by(Region.code)
+    ).all()
 
 
 def all_regions(session: Session) -> Sequence[Region]:

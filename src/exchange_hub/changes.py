@@ -1,0 +1,91 @@
+"""Recording changes for the sync feed, in commit order.
+
+Services call ``record_change`` while they work; the rows are appended when
+the session commits, under a lock (PostgreSQL advisory lock; SQLite's write
+lock), so sequence numbers follow commit order and a cursor never skips a
+change committed late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, or_, select, text
+from sqlalchemy.orm import Session
+
+from exchange_hub.models.base import utcnow
+from exchange_hub.models.change import Change
+
+_PENDING = "changes_pending"
+_FEED_LOCK = 724_200_102
+
+
+@dataclass
+class PendingChange:
+    object_type: str
+    object_id: str
+    action: str
+    regions: tuple[str, ...]
+    summary: dict[str, Any] | None = None
+    at: datetime = field(default_factory=utcnow)
+
+
+def record_change(
+    session: Session,
+    object_type: str,
+    object_id: object,
+    action: str,
+    regions: Sequence[str | None],
+    summary: dict[str, Any] | None = None,
+) -> None:
+    """Queue a change visible to the given counties (one or two; duplicates collapse)."""
+    visible = tuple(dict.fromkeys(r for r in regions if r))
+    if not visible:
+        return
+    session.info.setdefault(_PENDING, []).append(
+        PendingChange(object_type, str(object_id), action, visible[:2], summary)
+    )
+
+
+def lock_feed(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK})
+
+
+@event.listens_for(Session, "before_commit")
+def _append_changes(session: Session) -> None:
+    pending: list[PendingChange] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    lock_feed(session)
+    session.add_all(
+        Change(
+            at=c.at,
+            object_type=c.object_type,
+            object_id=c.object_id,
+            action=c.action,
+            region_a=c.regions[0],
+            region_b=c.regions[1] if len(c.regions) > 1 else None,
+            summary=c.summary,
+        )
+        for c in pending
+    )
+    session.flush()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_changes(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def changes_for(session: Session, county: str, *, since: int, limit: int) -> Sequence[Change]:
+    query = (
+        select(Change)
+        .where(Change.seq > since, or_(Change.region_a == county, Change.region_b == county))
+        .order_by(Change.seq)
+        .limit(limit)
+    )
+    return session.scalars(query).all()

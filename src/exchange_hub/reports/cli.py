@@ -1,0 +1,9 @@
+"""Operator commands of the reports domain, registered on the main CLI."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this domain's commands (or sub-command groups) to the ``exchange-hub`` CLI."""
