@@ -227,6 +227,27 @@ def regions_load(
         console.print(f"{summary.added} regions added, {summary.updated} updated")
 
 
+@app.command("schemas")
+def schemas_command(
+    folder: Annotated[Path, typer.Option(help="where the JSON Schema files live")] = Path(
+        "schemas"
+    ),
+    check: Annotated[bool, typer.Option(help="only compare; exit 1 on drift")] = False,
+) -> None:
+    """Write (or check) the JSON Schema of every API message under schemas/."""
+    from exchange_hub import schema_export
+
+    if check:
+        stale = schema_export.drift(folder)
+        if stale:
+            raise fail(
+                f"schemas/ is out of date ({', '.join(stale[:10])}); run exchange-hub schemas"
+            )
+        console.print("schemas/ matches the code")
+        return
+    console.print(f"{schema_export.write(folder)} schemas written to {folder}")
+
+
 # -- audit ---------------------------------------------------------------------
 @audit_app.command("verify")
 def audit_verify() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -192,3 +193,52 @@ def install_handlers(app: FastAPI) -> None:
         error = Unavailable("the database is not reachable; retry later")
         error.headers = {"Retry-After": "5"}
         return problem_response(error, request)
+
+
+class ProblemField(BaseModel):
+    field: str
+    detail: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, as every refusal of the hub is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    instance: str | None = None
+    errors: list[ProblemField] | None = None
+
+
+PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+DOCUMENTED_STATUSES = {
+    "401": "Missing, unknown or revoked API key; bad or replayed signature",
+    "403": "Outside the caller's scope",
+    "404": "Not found, or not visible to the caller",
+    "413": "Request body too large",
+    "422": "Invalid input; `field` names the offending field",
+    "429": "Rate limit exceeded; see Retry-After",
+    "503": "Database unavailable; retry later",
+}
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Describe refusals as Problem documents in the OpenAPI document (not FastAPI's default)."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas["ProblemField"] = schemas["Problem"].pop("$defs", {}).get("ProblemField", {})
+    public = {"/healthz", "/readyz"}
+    for path, operations in openapi.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            statuses = set() if path in public else set(DOCUMENTED_STATUSES)
+            for status in statuses:
+                responses[status] = {
+                    "description": DOCUMENTED_STATUSES[status],
+                    "content": PROBLEM_CONTENT,
+                }
+    return openapi
