@@ -40,6 +40,7 @@ app.add_typer(audit_app, name="audit")
 for _domain in (records_cli, exchange_cli, metrics_cli, reports_cli, scorecard_cli, web_cli):
     _domain.register(app)
 
+MIN_RETENTION_DAYS = 183  # Cybersecurity Law art. 21: network logs kept ≥ six months
 console = Console()
 err = Console(stderr=True)
 
@@ -258,6 +259,26 @@ def audit_verify() -> None:
         if not result.ok:
             raise fail(f"audit chain broken at row {result.first_bad_id}: {result.reason}")
         console.print(f"audit chain intact: {result.checked} rows verified")
+
+
+@audit_app.command("purge")
+def audit_purge(
+    older_than_days: Annotated[
+        int, typer.Option(help="delete rows older than this (at least 183: six months)")
+    ] = 0,
+) -> None:
+    """Delete audit rows past the retention period; the chain stays verifiable."""
+    from datetime import timedelta
+
+    from exchange_hub.models.base import utcnow
+
+    with open_hub() as hub:
+        days = older_than_days or hub.settings.audit_retention_days
+        if days < MIN_RETENTION_DAYS:
+            raise fail(f"access logs must be kept at least six months ({MIN_RETENTION_DAYS} days)")
+        with transaction(hub.sessions) as session:
+            purged = audit.purge_before(session, utcnow() - timedelta(days=days))
+    console.print(f"{purged} audit rows older than {days} days purged")
 
 
 if __name__ == "__main__":

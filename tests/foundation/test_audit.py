@@ -140,3 +140,44 @@ def test_cli_members_lifecycle(cli_env: dict[str, str], tmp_path: Path) -> None:
     )
     assert refused.exit_code == 1 and "not a county" in refused.output
     assert runner.invoke(cli, ["audit", "verify"], env=cli_env).exit_code == 0
+
+
+def test_deleting_the_oldest_row_is_detected(
+    client: TestClient, hub: HubContext, admin_nation: MemberKey, county_a: MemberKey
+) -> None:
+    _some_events(client, admin_nation, county_a)
+    with hub.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE id = (SELECT MIN(id) FROM audit_events)"))
+    with hub.sessions() as session:
+        result = audit.verify_chain(session, hub.keyring)
+    assert not result.ok and "broken" in (result.reason or "")
+
+
+def test_retention_purge_keeps_the_chain_verifiable(
+    hub: HubContext, cli_env: dict[str, str]
+) -> None:
+    from datetime import timedelta
+
+    from exchange_hub.models.base import utcnow
+
+    old = utcnow() - timedelta(days=400)
+    with transaction(hub.sessions) as session:
+        for n in range(3):
+            audit.record(session, audit.AuditEntry(action="old.event", detail={"n": n}, at=old))
+    with transaction(hub.sessions) as session:
+        audit.record(session, audit.AuditEntry(action="recent.event"))
+    refused = CliRunner().invoke(cli, ["audit", "purge", "--older-than-days", "30"], env=cli_env)
+    assert refused.exit_code == 1 and "six months" in refused.output
+    result = CliRunner().invoke(cli, ["audit", "purge"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert "3 audit rows" in result.output
+    with hub.sessions() as session:
+        actions = list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+        verdict = audit.verify_chain(session, hub.keyring)
+    assert actions == ["recent.event", "audit.purge"]
+    assert verdict.ok and verdict.checked == 2
+    # Removing the oldest kept row after a purge is still detected.
+    with hub.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE action = 'recent.event'"))
+    with hub.sessions() as session:
+        assert not audit.verify_chain(session, hub.keyring).ok

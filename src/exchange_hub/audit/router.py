@@ -41,6 +41,8 @@ class ChainStatus(BaseModel):
     checked: int
     first_bad_id: int | None
     reason: str | None
+    last_id: int | None
+    last_hash: str | None
 
 
 @router.get("", response_model=AuditPage)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import delete, event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_hub.crypto import KeyRing
@@ -24,6 +24,7 @@ from exchange_hub.models import AuditEvent
 from exchange_hub.models.base import utcnow
 
 GENESIS = "genesis"
+PURGE_ACTION = "audit.purge"
 _PENDING = "audit_pending"
 _KEYRING = "keyring"
 # Arbitrary constant naming the advisory lock that serialises chain appends.
@@ -129,6 +130,8 @@ class VerifyResult:
     checked: int
     first_bad_id: int | None = None
     reason: str | None = None
+    last_id: int | None = None
+    last_hash: str | None = None
 
 
 def iter_chain(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
@@ -144,22 +147,60 @@ def iter_chain(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
         session.expunge_all()
 
 
+def _expected_start(session: Session) -> str:
+    """The ``prev_hash`` the oldest kept row must carry: genesis, or the last purged row's hash."""
+    purge = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == PURGE_ACTION)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    if purge is None or not purge.detail:
+        return GENESIS
+    return str(purge.detail.get("last_hash", GENESIS))
+
+
 def verify_chain(session: Session, ring: KeyRing) -> VerifyResult:
     """Recompute every link; an edited row breaks its own hash, a deleted one the next link.
 
-    Rows purged by retention are replaced by a ``retention.purge`` row whose
-    ``prev_hash`` is the last purged row's hash, so a purge does not break it.
+    The oldest kept row must link to genesis, or (after a retention purge) to
+    the hash the purge recorded, so rows removed from the start are found too.
+    The result carries the newest hash: kept elsewhere, it also reveals a
+    removal of the newest rows.
     """
-    previous: str | None = None
+    previous = _expected_start(session)
     checked = 0
+    last_id: int | None = None
     for row in iter_chain(session):
-        if previous is not None and row.prev_hash != previous:
+        if row.prev_hash != previous:
             return VerifyResult(False, checked, row.id, "link to the previous row is broken")
         if row.hash != ring.chain_hash(row.prev_hash, _payload(row)):
             return VerifyResult(False, checked, row.id, "row content does not match its hash")
-        previous = row.hash
+        previous, last_id = row.hash, row.id
         checked += 1
-    return VerifyResult(True, checked)
+    return VerifyResult(
+        True, checked, last_id=last_id, last_hash=None if last_id is None else previous
+    )
+
+
+def purge_before(session: Session, cutoff: datetime) -> int:
+    """Delete audit rows older than ``cutoff`` (retention), recording where the chain resumes."""
+    last = session.scalars(
+        select(AuditEvent).where(AuditEvent.at < cutoff).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    if last is None:
+        return 0
+    through_id, last_hash = last.id, last.hash
+    purged = session.execute(delete(AuditEvent).where(AuditEvent.id <= through_id)).rowcount
+    record(
+        session,
+        AuditEntry(
+            action=PURGE_ACTION,
+            detail={"through_id": through_id, "last_hash": last_hash, "rows": purged,
+                    "cutoff": cutoff.isoformat()},
+        ),
+    )  # fmt: skip
+    return int(purged or 0)
 
 
 def list_events(
