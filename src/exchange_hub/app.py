@@ -21,6 +21,8 @@ from exchange_hub.logging_setup import configure_logging
 from exchange_hub.members.router import router as members_router
 from exchange_hub.metrics.router import router as metrics_router
 from exchange_hub.middleware import HubMiddleware
+from exchange_hub.observability import HttpMetrics, RateLimiter
+from exchange_hub.observability import router as observability_router
 from exchange_hub.records.router import router as records_router
 from exchange_hub.regions.router import router as regions_router
 from exchange_hub.reports.router import router as reports_router
@@ -29,6 +31,7 @@ from exchange_hub.web.router import router as web_router
 
 ROUTERS = (
     health_router,
+    observability_router,
     regions_router,
     members_router,
     audit_router,
@@ -70,6 +73,8 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
         return settings.max_batch_bytes if path in BATCH_PATHS else settings.max_body_bytes
 
     app.add_middleware(HubMiddleware, limit_for=limit_for)
+    app.state.http_metrics = HttpMetrics()
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     for router in ROUTERS:
         app.include_router(router)
     _document_problems(app)

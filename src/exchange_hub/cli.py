@@ -66,8 +66,14 @@ def serve(
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
     """Run the HTTP API with uvicorn."""
+    import os
+    import tempfile
+
     import uvicorn
 
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several processes: Prometheus counters are summed through shared files.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hub-prometheus-")
     uvicorn.run(
         "exchange_hub.asgi:app",
         host=host,

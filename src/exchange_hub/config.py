@@ -37,14 +37,25 @@ class Settings(BaseSettings):
     deadline_days_certificate: int = 7
     deadline_days_notification: int = 30
     report_due_day: int = 3
+    report_catalogue_file: Path | None = None
+    """TOML file that extends or overrides the bundled report types (reports/catalogue.toml)."""
 
     push_allowed_hosts: list[str] = Field(default_factory=list)
     push_timeout_seconds: float = 10.0
     push_retry_window_seconds: int = 86_400
     push_allow_http: bool = False
     """Only for tests on loopback; production pushes are HTTPS."""
+    push_retry_base_seconds: float = 30.0
+    """First retry delay of a failed push; doubles per attempt (with jitter)."""
+    push_retry_cap_seconds: float = 3_600.0
+    push_lease_seconds: int = 120
+    """How long a worker holds a claimed push before another may take it over."""
+    push_batch_size: int = 50
+    worker_interval_seconds: float = 5.0
 
     rate_limit_per_minute: int = 6_000
+    metrics_token: str = ""
+    """Bearer token for Prometheus scrapes of ``/metrics`` (admin API keys work too)."""
     audit_retention_days: int = 190
     log_json: bool = True
     session_idle_minutes: int = 30

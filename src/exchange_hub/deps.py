@@ -151,6 +151,7 @@ async def authenticate(request: Request, *, defer_body: bool = False) -> Caller:
         raise await run_in_threadpool(_refuse, request, "unknown or revoked API key")
     caller, public_key = found
     request.state.caller = caller
+    request.app.state.rate_limiter.check(str(caller.member_id))
     if public_key and defer_body:
         request.state.pending_signature = public_key
     elif public_key:

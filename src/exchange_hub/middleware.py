@@ -61,6 +61,7 @@ class HubMiddleware:
             await self._too_large(scope, receive, send_with_id, limit)
         finally:
             request_id_var.reset(token)
+            self._observe(scope, status_holder["status"], time.perf_counter() - started)
             log.info(
                 "%s %s %s",
                 scope["method"],
@@ -73,6 +74,16 @@ class HubMiddleware:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
+
+    @staticmethod
+    def _observe(scope: Scope, status: int, seconds: float) -> None:
+        app = scope.get("app")
+        metrics = getattr(getattr(app, "state", None), "http_metrics", None)
+        if metrics is None:
+            return
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        metrics.observe(scope["method"], template, status, seconds)
 
     @staticmethod
     def _counting(receive: Receive, limit: int) -> Receive:

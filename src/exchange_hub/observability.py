@@ -1,0 +1,143 @@
+"""Prometheus metrics (``GET /metrics``) and per-member rate limits.
+
+Request counters and latency histograms are kept per process; with several
+uvicorn workers set ``PROMETHEUS_MULTIPROC_DIR`` (``exchange-hub serve``
+does it for you) so a scrape sums every worker. Figures that live in the
+database (inbox depth, overdue items, failed pushes) are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from exchange_hub.context import HubContext
+from exchange_hub.errors import Forbidden, TooManyRequests
+from exchange_hub.models import Message
+from exchange_hub.models.base import utcnow
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class HttpMetrics:
+    """Request counts by route and status, and latency histograms."""
+
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry = None if self.multiprocess else CollectorRegistry()
+        self.requests = Counter(
+            "hub_http_requests", "HTTP requests", ["method", "route", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "hub_http_request_seconds", "HTTP request latency", ["method", "route"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def exposition(self, hub: HubContext) -> bytes:
+        http = self.registry
+        if http is None:
+            http = CollectorRegistry()
+            multiprocess.MultiProcessCollector(http)
+        database = CollectorRegistry()
+        _database_gauges(hub, database)
+        return generate_latest(http) + generate_latest(database)
+
+
+def _database_gauges(hub: HubContext, registry: CollectorRegistry) -> None:
+    open_states = ("submitted", "delivered", "received")
+    now = utcnow()
+    with hub.read_sessions() as session:
+        depth = session.scalar(select(func.count()).where(Message.state.in_(open_states)))
+        overdue = session.scalar(
+            select(func.count()).where(Message.state.in_(open_states), Message.deadline < now)
+        )
+        failed = _failed_pushes(session)
+    Gauge("hub_inbox_depth", "Messages not yet answered or closed", registry=registry).set(
+        depth or 0
+    )
+    Gauge("hub_overdue_items", "Open messages past their deadline", registry=registry).set(
+        overdue or 0
+    )
+    Gauge("hub_push_failures", "Push deliveries given up", registry=registry).set(failed)
+
+
+def _failed_pushes(session) -> int:  # type: ignore[no-untyped-def]
+    """Pushes marked failed, when the exchange keeps a delivery outbox."""
+    from exchange_hub import models
+
+    outbox = getattr(models, "Delivery", None)
+    if outbox is None or not hasattr(outbox, "state"):
+        return 0
+    return int(session.scalar(select(func.count()).where(outbox.state == "failed")) or 0)
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/metrics")
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus exposition; needs ``HUB_METRICS_TOKEN`` or an admin API key."""
+    from exchange_hub.deps import authenticate
+
+    hub: HubContext = request.app.state.hub
+    token = hub.settings.metrics_token
+    bearer = request.headers.get("authorization", "").partition(" ")[2].strip()
+    if not (token and bearer == token):
+        caller = await authenticate(request)
+        if caller.role != "admin":
+            raise Forbidden(
+                "metrics need the metrics token or an admin key", field="Authorization"
+            )
+    body = await run_in_threadpool(request.app.state.http_metrics.exposition, hub)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """Token bucket per member: ``per_minute`` sustained, bursts of a sixth of it."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = max(10.0, per_minute / 6.0)
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def check(self, member: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            bucket = self._buckets.setdefault(member, _Bucket(self.capacity, now))
+            bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+            if bucket.tokens >= 1:
+                bucket.tokens -= 1
+                return
+            wait = (1 - bucket.tokens) / self.rate
+        raise TooManyRequests(
+            f"rate limit of {round(self.rate * 60)} requests a minute exceeded",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
