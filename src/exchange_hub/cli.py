@@ -34,9 +34,13 @@ app = typer.Typer(
 members_app = typer.Typer(help="Member systems and their API keys.", no_args_is_help=True)
 regions_app = typer.Typer(help="The GB/T 2260 region catalogue.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="The key ring: data, blind-index, audit and signing keys.", no_args_is_help=True
+)
 app.add_typer(members_app, name="members")
 app.add_typer(regions_app, name="regions")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 for _domain in (records_cli, exchange_cli, metrics_cli, reports_cli, scorecard_cli, web_cli):
     _domain.register(app)
 
@@ -253,6 +257,29 @@ def schemas_command(
         console.print("schemas/ matches the code")
         return
     console.print(f"{schema_export.write(folder)} schemas written to {folder}")
+
+
+# -- keys ----------------------------------------------------------------------
+@keys_app.command("init")
+def keys_init(
+    out: Annotated[Path, typer.Option(help="where to write the new key ring (mode 0600)")],
+) -> None:
+    """Generate a production key ring; point HUB_KEYS_FILE at it. Never overwrites."""
+    from exchange_hub import crypto
+
+    if out.exists():
+        raise fail(f"{out} exists; a key ring is never overwritten (rotate keys instead)")
+    crypto.write_ring_document(out, crypto.new_ring_document())
+    console.print(
+        f"key ring written to {out}; back it up offline: without it the data cannot be read"
+    )
+
+
+@keys_app.command("public")
+def keys_public() -> None:
+    """Print the hub's public signing key, which members use to check receipts and pushes."""
+    with open_hub() as hub:
+        console.print_json(data=hub.keyring.hub_public_key())
 
 
 # -- audit ---------------------------------------------------------------------
