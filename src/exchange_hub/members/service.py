@@ -11,8 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange_hub import crypto
+from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput, NotFound
-from exchange_hub.members.scope import DEPARTMENTS, ROLES, Caller, region_in_scope
+from exchange_hub.members.scope import (
+    DEPARTMENTS,
+    ROLES,
+    Caller,
+    region_in_scope,
+    require_admin_over,
+    require_role,
+)
 from exchange_hub.models import Member
 from exchange_hub.models.base import utcnow
 from exchange_hub.regions import service as regions
@@ -168,3 +176,50 @@ def member_read(member: Member) -> dict[str, object]:
         "created_at": member.created_at,
         "revoked_at": member.revoked_at,
     }
+
+
+# -- the same operations on behalf of an admin (API), scoped and audited ----------
+def _audit_member_change(session: Session, caller: Caller, action: str, member: Member) -> None:
+    audit.record(
+        session,
+        audit.entry_for(
+            caller,
+            action,
+            object_type="member",
+            object_id=str(member.id),
+            request_id=session.info.get("request_id"),
+            detail={"role": member.role, "region": member.region},
+        ),
+    )
+
+
+def _member_in_scope(session: Session, caller: Caller, member_id: uuid.UUID) -> Member:
+    require_role(caller, "admin")
+    member = get_member(session, member_id)
+    if not caller.covers(member.region):
+        raise NotFound(f"no member {member_id}", field="member_id")
+    return member
+
+
+def add_member_as(session: Session, caller: Caller, **values: str | None) -> IssuedKey:
+    require_admin_over(caller, regions.normalise_code(values.get("region") or ""), field="region")
+    issued = add_member(session, **values)  # type: ignore[arg-type]
+    _audit_member_change(session, caller, "member.add", issued.member)
+    return issued
+
+
+def revoke_as(session: Session, caller: Caller, member_id: uuid.UUID) -> Member:
+    member = revoke(session, _member_in_scope(session, caller, member_id).id)
+    _audit_member_change(session, caller, "member.revoke", member)
+    return member
+
+
+def rotate_key_as(session: Session, caller: Caller, member_id: uuid.UUID) -> IssuedKey:
+    issued = rotate_key(session, _member_in_scope(session, caller, member_id).id)
+    _audit_member_change(session, caller, "member.rotate_key", issued.member)
+    return issued
+
+
+def list_members_as(session: Session, caller: Caller) -> Sequence[Member]:
+    require_role(caller, "admin")
+    return list_members(session, within=caller.region)
