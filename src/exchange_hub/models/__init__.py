@@ -10,6 +10,7 @@ from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
 from exchange_hub.models.message import Message, MessageEvent
 from exchange_hub.models.region import Region
+from exchange_hub.models.report import DepartmentReport, DepartmentReportVersion, ReportingPair
 
 __all__ = [
     "AuditEvent",
@@ -20,5 +21,8 @@ __all__ = [
     "Message",
     "MessageEvent",
     "Region",
+    "DepartmentReport",
+    "DepartmentReportVersion",
+    "ReportingPair",
     "SeenSignature",
 ]

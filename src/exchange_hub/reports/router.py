@@ -1,7 +1,150 @@
-"""reports API routes (to be filled by the reports work)."""
+"""Department monthly reports: submission (by department reporters), reading and figures."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import datetime
+from typing import Annotated
 
-router = APIRouter(tags=["reports"])
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+
+from exchange_hub import idempotency
+from exchange_hub.calendar import SHANGHAI
+from exchange_hub.deps import CurrentCaller, DbSession, Hub, ReadSession
+from exchange_hub.members.scope import Caller
+from exchange_hub.models.base import utcnow
+from exchange_hub.reports import schemas, service
+from exchange_hub.reports.catalogue import load_catalogue
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+PATH = "/api/v1/reports"
+
+RegionQuery = Annotated[str, Query(max_length=6, description="region code (44, 4403 or 440300)")]
+PeriodQuery = Annotated[str, Query(max_length=7, description="2026-10, 2026-Q4 or 2026")]
+AsOfQuery = Annotated[
+    datetime | None, Query(description="evaluation time (default now; no zone = Asia/Shanghai)")
+]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=SHANGHAI)
+
+
+@router.post("", status_code=201, response_model=schemas.ReportRead)
+def submit_report(
+    body: schemas.ReportSubmit,
+    session: DbSession,
+    caller: CurrentCaller,
+    hub: Hub,
+    idempotency_key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
+) -> JSONResponse:
+    """Submit (or correct) a monthly report; a correction keeps the first one's timeliness."""
+    digest = idempotency.request_hash("POST", PATH, body.model_dump(mode="json"))
+    outcome = idempotency.run(
+        session,
+        caller.member_id,
+        idempotency_key,
+        digest,
+        lambda: _submit(session, caller, hub, body),
+        status_code=201,
+    )
+    return JSONResponse(outcome.body, status_code=outcome.status_code)
+
+
+def _submit(
+    session: DbSession, caller: Caller, hub: Hub, body: schemas.ReportSubmit
+) -> schemas.ReportRead:
+    report = service.submit_report(
+        session,
+        caller,
+        department=body.department,
+        region=body.region,
+        period=body.period,
+        counts=body.counts,
+        zero=body.zero,
+        catalogue=load_catalogue(hub.settings.report_catalogue_file),
+        due_day=hub.settings.report_due_day,
+    )
+    return schemas.ReportRead.model_validate(report, from_attributes=True)
+
+
+@router.get("/catalogue", response_model=schemas.ReportCatalogueRead)
+def read_catalogue(caller: CurrentCaller, hub: Hub) -> schemas.ReportCatalogueRead:
+    """Each department's report type and its counted items (the keys of ``counts``)."""
+    return schemas.catalogue_read(load_catalogue(hub.settings.report_catalogue_file))
+
+
+@router.get("/rates", response_model=schemas.ReportRatesRead)
+def read_rates(
+    session: ReadSession,
+    caller: CurrentCaller,
+    region: RegionQuery,
+    period: PeriodQuery,
+    level: Annotated[str | None, Query(description="county | prefecture | province")] = None,
+    as_of: AsOfQuery = None,
+) -> schemas.ReportRatesRead:
+    """Expected, received, on-time and zero reports with reporting and on-time rates."""
+    rates = service.rates_for(
+        session, caller, region=region, period=period, level=level, as_of=_aware(as_of)
+    )
+    return schemas.rates_read(rates)
+
+
+@router.get("/missing", response_model=schemas.MissingReportList)
+def read_missing(
+    session: ReadSession,
+    caller: CurrentCaller,
+    hub: Hub,
+    region: RegionQuery,
+    period: Annotated[
+        str | None, Query(max_length=7, description="default: last 12 months")
+    ] = None,
+    as_of: AsOfQuery = None,
+) -> schemas.MissingReportList:
+    """Expected reports not received (催报), the latest-overdue first."""
+    moment = _aware(as_of) or utcnow()
+    missing = service.missing_for(
+        session, caller, region=region, period=period, as_of=moment,
+        due_day=hub.settings.report_due_day,
+    )  # fmt: skip
+    return schemas.MissingReportList(as_of=moment, items=[schemas.missing_read(m) for m in missing])
+
+
+@router.get("", response_model=schemas.ReportList)
+def list_reports(
+    session: ReadSession,
+    caller: CurrentCaller,
+    hub: Hub,
+    region: RegionQuery,
+    period: PeriodQuery,
+    department: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[str | None, Query(max_length=80)] = None,
+    limit: Annotated[int, Query(ge=1)] = 100,
+) -> schemas.ReportList:
+    """Reports of the counties inside ``region`` that the caller may read."""
+    page = service.list_reports(
+        session, caller, region=region, period=period, department=department, cursor=cursor,
+        limit=min(limit, hub.settings.max_page_size),
+    )  # fmt: skip
+    return schemas.ReportList(
+        items=[schemas.ReportRead.model_validate(r, from_attributes=True) for r in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{report_id}", response_model=schemas.ReportDetail)
+def read_report(
+    report_id: uuid.UUID, session: ReadSession, caller: CurrentCaller
+) -> schemas.ReportDetail:
+    """One report with every version sent."""
+    report, versions = service.get_report(session, caller, report_id)
+    base = schemas.ReportRead.model_validate(report, from_attributes=True)
+    return schemas.ReportDetail(
+        **base.model_dump(),
+        versions=[
+            schemas.ReportVersionRead.model_validate(v, from_attributes=True) for v in versions
+        ],
+    )

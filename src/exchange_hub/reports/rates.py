@@ -1,0 +1,346 @@
+"""Department reporting figures (SPEC §5), with DHIS2 semantics.
+
+For a region R, a period P (a month, quarter or year) and an evaluation time T:
+
+- ``expected``  — (county, department, month) triples whose reporting pair was
+  active for the whole month (a pair activated mid-month owes nothing that month);
+- ``received``  — reports first submitted by T (zero reports included);
+- ``on_time``   — of those, first submitted by their deadline (corrections never
+  change it);
+- ``zero``      — of those, the ones whose version current at T was a zero
+  report (零通报) or counted nothing;
+- ``unexpected`` — of ``received``, reports for triples that were not expected.
+  They stay in ``received`` (no silent capping at 100 %) and each is listed as
+  an inconsistency so the admin can fix the pair's activation.
+
+reporting rate = received / expected, on-time rate = on_time / expected; a
+zero denominator gives ``None``. Roll-ups sum the counts, never the rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from exchange_hub.errors import InvalidInput
+from exchange_hub.members.scope import scope_prefix
+from exchange_hub.models import Region
+from exchange_hub.regions import service as regions
+from exchange_hub.reports import repository
+from exchange_hub.reports.periods import Month, parse_period, report_deadline
+
+LEVELS = ("county", "prefecture", "province", "nation")
+
+
+@dataclass(frozen=True)
+class RateValue:
+    """A rate with what it is made of; ``value`` is a fraction, ``None`` on a zero denominator."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+
+@dataclass
+class ReportRateRow:
+    """The department-report counts of one region; add rows to roll them up."""
+
+    region: str
+    name: str
+    level: str
+    expected: int = 0
+    received: int = 0
+    on_time: int = 0
+    zero: int = 0
+    unexpected: int = 0
+
+    @property
+    def reporting_rate(self) -> RateValue:
+        return RateValue(self.received, self.expected)
+
+    @property
+    def on_time_rate(self) -> RateValue:
+        return RateValue(self.on_time, self.expected)
+
+    def add(self, other: ReportRateRow) -> None:
+        self.expected += other.expected
+        self.received += other.received
+        self.on_time += other.on_time
+        self.zero += other.zero
+        self.unexpected += other.unexpected
+
+
+@dataclass(frozen=True)
+class Inconsistency:
+    region: str
+    department: str
+    period: str
+    reason: str
+
+
+@dataclass
+class ReportRates:
+    region: str
+    name: str
+    periods: list[str]
+    level: str
+    as_of: datetime
+    total: ReportRateRow
+    rows: list[ReportRateRow]
+    inconsistencies: list[Inconsistency] = field(default_factory=list)
+
+
+def check_level(region: Region, level: str | None) -> str:
+    """The level of the rows: at or below the region's own; default one level below."""
+    own = LEVELS.index(region.level) if region.level in LEVELS else 0
+    if level is None:
+        return LEVELS[max(own - 1, 0)]
+    if level not in LEVELS:
+        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", field="level")
+    if LEVELS.index(level) > own:
+        raise InvalidInput(
+            f"level {level} is above region {region.code} ({region.level})", field="level"
+        )
+    return level
+
+
+class _Grouping:
+    """Maps a county to the region that stands for it at one level (walking the parents).
+
+    A county with no ancestor at that level (a county directly under its
+    province, at prefecture level) stands for itself.
+    """
+
+    def __init__(self, known: dict[str, Region], level: str) -> None:
+        self.known, self.level = known, level
+        self._cache: dict[str, str] = {}
+
+    def group_of(self, county: str) -> str:
+        if county not in self._cache:
+            self._cache[county] = self._walk(county)
+        return self._cache[county]
+
+    def _walk(self, county: str) -> str:
+        code: str | None = county
+        while code is not None and code in self.known:
+            if self.known[code].level == self.level:
+                return code
+            code = self.known[code].parent
+        return county
+
+
+def _empty_rows(known: dict[str, Region], grouping: _Grouping) -> dict[str, ReportRateRow]:
+    """A row for every region at the level that has a current county under it."""
+    rows: dict[str, ReportRateRow] = {}
+    for region in known.values():
+        if region.level == "county" and region.active:
+            _row_for(rows, known, grouping.group_of(region.code))
+    return rows
+
+
+def _row_for(rows: dict[str, ReportRateRow], known: dict[str, Region], code: str) -> ReportRateRow:
+    if code not in rows:
+        region = known.get(code)
+        rows[code] = ReportRateRow(
+            code, region.name if region else code, region.level if region else "county"
+        )
+    return rows[code]
+
+
+def _count_month(
+    session: Session,
+    prefix: str,
+    month: Month,
+    received: Iterable[tuple[str, str, bool, bool]],
+    add: _Adder,
+) -> None:
+    expected = repository.pairs_active_all_month(session, prefix, month.first_day, month.last_day)
+    for county, _department in expected:
+        add.row(county).expected += 1
+    for county, department, on_time, zero in received:
+        row = add.row(county)
+        row.received += 1
+        row.on_time += on_time
+        row.zero += zero
+        if (county, department) not in expected:
+            row.unexpected += 1
+            add.inconsistencies.append(
+                Inconsistency(
+                    county, department, month.label, "report received but none was expected"
+                )
+            )
+
+
+@dataclass
+class _Adder:
+    rows: dict[str, ReportRateRow]
+    known: dict[str, Region]
+    grouping: _Grouping
+    inconsistencies: list[Inconsistency] = field(default_factory=list)
+
+    def row(self, county: str) -> ReportRateRow:
+        return _row_for(self.rows, self.known, self.grouping.group_of(county))
+
+
+def _received_by_month(
+    session: Session, prefix: str, months: list[Month], as_of: datetime
+) -> dict[str, list[tuple[str, str, bool, bool]]]:
+    labels = [m.label for m in months]
+    current = repository.versions_as_of(session, prefix, labels, as_of)
+    by_month: dict[str, list[tuple[str, str, bool, bool]]] = {label: [] for label in labels}
+    for report in repository.received_reports(session, prefix, labels, as_of):
+        version = current.get(report.id)
+        zero = version is not None and (version.zero or not any(version.counts.values()))
+        by_month[report.period].append((report.region, report.department, report.on_time, zero))
+    return by_month
+
+
+def compute_report_rates(
+    session: Session, *, region: str, period: str, level: str | None, as_of: datetime
+) -> ReportRates:
+    """The figures of every region at ``level`` inside ``region``, plus their total."""
+    top = regions.get_region(session, region)
+    level = check_level(top, level)
+    months = parse_period(period)
+    prefix = scope_prefix(top.code)
+    known = repository.regions_under(session, prefix)
+    grouping = _Grouping(known, level)
+    adder = _Adder(_empty_rows(known, grouping), known, grouping)
+    received = _received_by_month(session, prefix, months, as_of)
+    for month in months:
+        _count_month(session, prefix, month, received[month.label], adder)
+    rows = sorted(adder.rows.values(), key=lambda row: row.region)
+    total = ReportRateRow(top.code, top.name, top.level)
+    for row in rows:
+        total.add(row)
+    return ReportRates(
+        top.code, top.name, [m.label for m in months], level, as_of, total, rows,
+        adder.inconsistencies,
+    )  # fmt: skip
+
+
+def report_rates(
+    session: Session, *, region: str, period: str, level: str, as_of: datetime
+) -> list[ReportRateRow]:
+    """Department-report rows for the bulletin: one per region at ``level`` inside ``region``.
+
+    For the metrics bulletin (issue 5): each row carries ``region``, ``name``,
+    ``level``, the counts ``expected``, ``received``, ``on_time``, ``zero``,
+    ``unexpected`` and two rates as ``RateValue(numerator, denominator)`` with
+    ``.value`` (a fraction, ``None`` on a zero denominator):
+    ``reporting_rate`` = received / expected and ``on_time_rate`` =
+    on_time / expected. Sum rows with ``ReportRateRow.add`` to roll up. The
+    caller checks scope (``require_admin_over``); ``period`` may be a month,
+    a quarter (``2026-Q4``) or a year. Raises ``InvalidInput``/``NotFound``
+    for a bad level, period or region.
+    """
+    return compute_report_rates(
+        session, region=region, period=period, level=level, as_of=as_of
+    ).rows
+
+
+# -- reminders -------------------------------------------------------------------
+@dataclass(frozen=True)
+class MissingReport:
+    """An expected report not received by the evaluation time."""
+
+    region: str
+    name: str
+    department: str
+    period: str
+    deadline: datetime
+    overdue_seconds: float
+
+    @property
+    def overdue(self) -> bool:
+        return self.overdue_seconds > 0
+
+    @property
+    def days_late(self) -> int:
+        """Whole days past the deadline (0 while the deadline has not passed)."""
+        return int(self.overdue_seconds // 86_400) if self.overdue else 0
+
+
+def missing_reports(
+    session: Session, *, region: Region, months: list[Month], as_of: datetime, due_day: int
+) -> list[MissingReport]:
+    """Expected reports with nothing received by ``as_of``, the latest-overdue first."""
+    prefix = scope_prefix(region.code)
+    known = repository.regions_under(session, prefix)
+    missing: list[MissingReport] = []
+    for month in months:
+        deadline = report_deadline(month, due_day)
+        expected = repository.pairs_active_all_month(
+            session, prefix, month.first_day, month.last_day
+        )
+        received = repository.received_keys(session, prefix, month.label, as_of)
+        for county, department in expected - received:
+            name = known[county].name if county in known else county
+            late = (as_of - deadline).total_seconds()
+            missing.append(MissingReport(county, name, department, month.label, deadline, late))
+    missing.sort(key=lambda m: (-m.overdue_seconds, m.period, m.region, m.department))
+    return missing
+
+
+# -- counted items, for the scorecard (issue 7) ----------------------------------
+@dataclass(frozen=True)
+class ReportedItem:
+    """A counted item of a department's report, e.g. ``police.moved_out``."""
+
+    department: str
+    item: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.department}.{self.item}"
+
+
+POLICE_TEMPORARY_RESIDENCE_REGISTRATIONS = ReportedItem(
+    "police", "temporary_residence_registrations"
+)
+"""公安 暂住登记: the denominator of the inflow registration rate (建档率)."""
+POLICE_MOVED_OUT = ReportedItem("police", "moved_out")
+"""公安 迁出: the denominator of the outflow registration rate."""
+HEALTH_BIRTHS_TO_NON_RESIDENT_MOTHERS = ReportedItem("health", "births_to_non_resident_mothers")
+"""卫生 流动人口产妇分娩: the denominator of the information submission rate (重要信息登录率)."""
+
+
+@dataclass(frozen=True)
+class ReportedCount:
+    """One county's total of an item over the months it reported (``months_reported``)."""
+
+    county: str
+    count: int
+    months_reported: int
+
+
+def reported_item_counts(
+    session: Session, *, item: ReportedItem, region: str, period: str, as_of: datetime
+) -> dict[str, ReportedCount]:
+    """Per county inside ``region``: the item's total over the period's months, as known at T.
+
+    Only counties whose department reported (a zero report, or a report that
+    leaves the item out, counts 0) appear: a county missing from the result
+    has **no report** for the period, which the scorecard shows as such, not
+    as 0. ``months_reported`` tells a partial quarter or year apart.
+    """
+    prefix = scope_prefix(regions.get_region(session, region).code)
+    labels = [m.label for m in parse_period(period)]
+    current = repository.versions_as_of(session, prefix, labels, as_of)
+    totals: dict[str, ReportedCount] = {}
+    for report in repository.received_reports(session, prefix, labels, as_of):
+        version = current.get(report.id)
+        if report.department != item.department or version is None:
+            continue
+        value = 0 if version.zero else int(version.counts.get(item.item, 0))
+        before = totals.get(report.region, ReportedCount(report.region, 0, 0))
+        totals[report.region] = ReportedCount(
+            report.region, before.count + value, before.months_reported + 1
+        )
+    return totals

@@ -1,0 +1,164 @@
+"""Queries of the reports domain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+from sqlalchemy import Row, or_, select
+from sqlalchemy.orm import Session
+
+from exchange_hub.models import DepartmentReport, DepartmentReportVersion, Region, ReportingPair
+
+
+def _under(column, prefix: str):  # type: ignore[no-untyped-def]
+    """``column`` inside the region whose codes share ``prefix`` ("" = everywhere)."""
+    return column.like(f"{prefix}%") if prefix else column.is_not(None)
+
+
+# -- reporting pairs -------------------------------------------------------------
+def pair_intervals(session: Session, region: str, department: str) -> Sequence[ReportingPair]:
+    return session.scalars(
+        select(ReportingPair)
+        .where(ReportingPair.region == region, ReportingPair.department == department)
+        .order_by(ReportingPair.active_from)
+    ).all()
+
+
+def pairs_under(session: Session, prefix: str) -> Sequence[ReportingPair]:
+    return session.scalars(
+        select(ReportingPair)
+        .where(_under(ReportingPair.region, prefix))
+        .order_by(ReportingPair.region, ReportingPair.department, ReportingPair.active_from)
+    ).all()
+
+
+def pairs_active_all_month(
+    session: Session, prefix: str, first_day: date, last_day: date
+) -> set[tuple[str, str]]:
+    """(county, department) pairs whose one interval covers the whole month."""
+    rows = session.execute(
+        select(ReportingPair.region, ReportingPair.department)
+        .where(
+            _under(ReportingPair.region, prefix),
+            ReportingPair.active_from <= first_day,
+            or_(ReportingPair.active_until.is_(None), ReportingPair.active_until >= last_day),
+        )
+        .distinct()
+    ).all()
+    return {(row.region, row.department) for row in rows}
+
+
+# -- reports ---------------------------------------------------------------------
+def get_report(session: Session, report_id: uuid.UUID) -> DepartmentReport | None:
+    return session.get(DepartmentReport, report_id)
+
+
+def find_report(
+    session: Session, region: str, department: str, period: str, *, for_update: bool = False
+) -> DepartmentReport | None:
+    query = select(DepartmentReport).where(
+        DepartmentReport.region == region,
+        DepartmentReport.department == department,
+        DepartmentReport.period == period,
+    )
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def versions_of(session: Session, report_id: uuid.UUID) -> Sequence[DepartmentReportVersion]:
+    return session.scalars(
+        select(DepartmentReportVersion)
+        .where(DepartmentReportVersion.report_id == report_id)
+        .order_by(DepartmentReportVersion.version)
+    ).all()
+
+
+def reports_page(
+    session: Session,
+    prefix: str,
+    periods: Iterable[str],
+    department: str | None,
+    after: tuple[str, str, str] | None,
+    limit: int,
+) -> Sequence[DepartmentReport]:
+    """Reports in (period, region, department) order, after a keyset cursor."""
+    query = select(DepartmentReport).where(
+        _under(DepartmentReport.region, prefix), DepartmentReport.period.in_(list(periods))
+    )
+    if department:
+        query = query.where(DepartmentReport.department == department)
+    if after is not None:
+        period, region, dept = after
+        query = query.where(
+            or_(
+                DepartmentReport.period > period,
+                (DepartmentReport.period == period) & (DepartmentReport.region > region),
+                (DepartmentReport.period == period)
+                & (DepartmentReport.region == region)
+                & (DepartmentReport.department > dept),
+            )
+        )
+    order = (DepartmentReport.period, DepartmentReport.region, DepartmentReport.department)
+    return session.scalars(query.order_by(*order).limit(limit)).all()
+
+
+def received_reports(
+    session: Session, prefix: str, periods: Iterable[str], as_of: datetime
+) -> Sequence[Row[tuple[uuid.UUID, str, str, str, bool]]]:
+    """Reports first submitted by ``as_of``: id, region, department, period, on_time."""
+    return session.execute(
+        select(
+            DepartmentReport.id,
+            DepartmentReport.region,
+            DepartmentReport.department,
+            DepartmentReport.period,
+            DepartmentReport.on_time,
+        ).where(
+            _under(DepartmentReport.region, prefix),
+            DepartmentReport.period.in_(list(periods)),
+            DepartmentReport.first_submitted_at <= as_of,
+        )
+    ).all()
+
+
+def versions_as_of(
+    session: Session, prefix: str, periods: Iterable[str], as_of: datetime
+) -> dict[uuid.UUID, DepartmentReportVersion]:
+    """The version of each report that was current at ``as_of``."""
+    rows = session.scalars(
+        select(DepartmentReportVersion)
+        .join(DepartmentReport, DepartmentReport.id == DepartmentReportVersion.report_id)
+        .where(
+            _under(DepartmentReport.region, prefix),
+            DepartmentReport.period.in_(list(periods)),
+            DepartmentReportVersion.submitted_at <= as_of,
+        )
+        .order_by(DepartmentReportVersion.report_id, DepartmentReportVersion.version)
+    ).all()
+    return {row.report_id: row for row in rows}
+
+
+# -- regions ---------------------------------------------------------------------
+def regions_under(session: Session, prefix: str) -> dict[str, Region]:
+    """Every region inside ``prefix`` plus the nation (the roll-up walks parents)."""
+    rows = session.scalars(
+        select(Region).where(or_(_under(Region.code, prefix), Region.code == "000000"))
+    ).all()
+    return {row.code: row for row in rows}
+
+
+def received_keys(
+    session: Session, prefix: str, period: str, as_of: datetime
+) -> set[tuple[str, str]]:
+    """(county, department) of the reports for ``period`` first submitted by ``as_of``."""
+    rows = session.execute(
+        select(DepartmentReport.region, DepartmentReport.department).where(
+            _under(DepartmentReport.region, prefix),
+            DepartmentReport.period == period,
+            DepartmentReport.first_submitted_at <= as_of,
+        )
+    ).all()
+    return {(row.region, row.department) for row in rows}

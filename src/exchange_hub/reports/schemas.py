@@ -1,0 +1,192 @@
+"""The published contract of department reports (SPEC §9: ``POST /api/v1/reports``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from exchange_hub.reports.catalogue import ReportCatalogue
+from exchange_hub.reports.rates import MissingReport, ReportRateRow, ReportRates
+
+Count = Annotated[StrictInt, Field(ge=0, le=100_000_000)]
+ItemKey = Annotated[str, Field(max_length=60)]
+
+
+class ReportSubmit(BaseModel):
+    """A department's report for one county and month, or a zero report (零通报).
+
+    Send exactly one of ``counts`` (item → whole number ≥ 0; the items of each
+    department are listed by ``GET /api/v1/reports/catalogue``) and
+    ``"zero": true``. Sending again for the same month is a correction.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "department": "police",
+                    "region": "110105",
+                    "period": "2026-10",
+                    "counts": {"temporary_residence_registrations": 120, "moved_out": 7},
+                },
+                {"department": "health", "region": "110105", "period": "2026-10", "zero": True},
+            ]
+        },
+    )
+
+    department: str = Field(max_length=40, description="the reporter's own department")
+    region: str = Field(max_length=6, description="the reporter's own county (6 digits)")
+    period: str = Field(max_length=7, description="the month reported on, YYYY-MM")
+    counts: dict[ItemKey, Count] | None = None
+    zero: StrictBool | None = Field(None, description="true: nothing to report this month")
+
+
+class ReportRead(BaseModel):
+    id: uuid.UUID
+    department: str
+    region: str
+    period: str
+    version: int = Field(description="1 for the first submission; each correction adds one")
+    zero: bool
+    counts: dict[str, int]
+    deadline: datetime
+    first_submitted_at: datetime
+    on_time: bool = Field(description="timeliness of the first submission; never changed")
+    updated_at: datetime
+
+
+class ReportVersionRead(BaseModel):
+    version: int
+    zero: bool
+    counts: dict[str, int]
+    submitted_at: datetime
+    submitted_by: uuid.UUID | None
+
+
+class ReportDetail(ReportRead):
+    versions: list[ReportVersionRead]
+
+
+class ReportList(BaseModel):
+    items: list[ReportRead]
+    next_cursor: str | None
+
+
+class Rate(BaseModel):
+    """A rate with its parts; ``rate`` is a fraction, ``null`` when the denominator is 0."""
+
+    numerator: int
+    denominator: int
+    rate: float | None
+
+
+class ReportRateRowRead(BaseModel):
+    region: str
+    name: str
+    level: str
+    expected: int
+    received: int
+    on_time: int
+    zero: int
+    unexpected: int = Field(description="received for pairs that were not expected")
+    reporting_rate: Rate
+    on_time_rate: Rate
+
+
+class InconsistencyRead(BaseModel):
+    region: str
+    department: str
+    period: str
+    reason: str
+
+
+class ReportRatesRead(BaseModel):
+    region: str
+    name: str
+    periods: list[str]
+    level: str
+    as_of: datetime
+    total: ReportRateRowRead
+    items: list[ReportRateRowRead]
+    inconsistencies: list[InconsistencyRead]
+
+
+class MissingReportRead(BaseModel):
+    region: str
+    name: str
+    department: str
+    period: str
+    deadline: datetime
+    overdue: bool
+    days_late: int
+
+
+class MissingReportList(BaseModel):
+    as_of: datetime
+    items: list[MissingReportRead]
+
+
+class ReportItemRead(BaseModel):
+    key: str
+    label: str
+
+
+class ReportTypeRead(BaseModel):
+    department: str
+    title: str
+    items: list[ReportItemRead]
+
+
+class ReportCatalogueRead(BaseModel):
+    items: list[ReportTypeRead]
+
+
+def rate_read(numerator: int, denominator: int) -> Rate:
+    return Rate(
+        numerator=numerator,
+        denominator=denominator,
+        rate=numerator / denominator if denominator else None,
+    )
+
+
+def rate_row_read(row: ReportRateRow) -> ReportRateRowRead:
+    return ReportRateRowRead(
+        region=row.region, name=row.name, level=row.level, expected=row.expected,
+        received=row.received, on_time=row.on_time, zero=row.zero, unexpected=row.unexpected,
+        reporting_rate=rate_read(row.received, row.expected),
+        on_time_rate=rate_read(row.on_time, row.expected),
+    )  # fmt: skip
+
+
+def rates_read(rates: ReportRates) -> ReportRatesRead:
+    return ReportRatesRead(
+        region=rates.region, name=rates.name, periods=rates.periods, level=rates.level,
+        as_of=rates.as_of, total=rate_row_read(rates.total),
+        items=[rate_row_read(row) for row in rates.rows],
+        inconsistencies=[InconsistencyRead(**vars(i)) for i in rates.inconsistencies],
+    )  # fmt: skip
+
+
+def missing_read(missing: MissingReport) -> MissingReportRead:
+    return MissingReportRead(
+        region=missing.region, name=missing.name, department=missing.department,
+        period=missing.period, deadline=missing.deadline, overdue=missing.overdue,
+        days_late=missing.days_late,
+    )  # fmt: skip
+
+
+def catalogue_read(catalogue: ReportCatalogue) -> ReportCatalogueRead:
+    return ReportCatalogueRead(
+        items=[
+            ReportTypeRead(
+                department=t.department,
+                title=t.title,
+                items=[ReportItemRead(key=k, label=v) for k, v in t.items.items()],
+            )
+            for t in (catalogue.types[d] for d in catalogue.departments)
+        ]
+    )

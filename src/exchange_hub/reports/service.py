@@ -1,0 +1,374 @@
+"""Department monthly reports (部门信息月报): submission, corrections, reading, reporting pairs.
+
+Police, civil affairs, health, HR, housing, market regulation, education and
+transport offices of each county report to the county population office
+every month by the 3rd of the next month (遇休息日顺延); a month with nothing
+to report still needs a zero report (零通报). Reference 001 §三, §四(二).
+
+Figures (expected, received, on time, zero; rates; reminders) are in
+``reports.rates``; ``report_rates`` is re-exported here for the bulletin.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange_hub.audit import service as audit
+from exchange_hub.errors import Forbidden, InvalidInput, NotFound
+from exchange_hub.members.scope import (
+    DEPARTMENTS,
+    Caller,
+    require_admin_over,
+    require_role,
+    require_scope,
+    scope_prefix,
+)
+from exchange_hub.models import DepartmentReport, DepartmentReportVersion, Region, ReportingPair
+from exchange_hub.models.base import new_id, utcnow
+from exchange_hub.regions import service as regions
+from exchange_hub.reports import repository
+from exchange_hub.reports.catalogue import ReportCatalogue, ReportType
+from exchange_hub.reports.periods import Month, month_of, parse_month, parse_period, report_deadline
+from exchange_hub.reports.rates import (
+    MissingReport,
+    ReportRates,
+    compute_report_rates,
+    missing_reports,
+    report_rates,
+)
+
+__all__ = ["report_rates"]
+
+MAX_COUNT = 100_000_000
+"""No county office counts more than this in a month; larger numbers are typing errors."""
+
+
+# -- submission -------------------------------------------------------------------
+def submit_report(
+    session: Session,
+    caller: Caller,
+    *,
+    department: str,
+    region: str,
+    period: str,
+    counts: Mapping[str, Any] | None,
+    zero: bool | None,
+    catalogue: ReportCatalogue,
+    due_day: int = 3,
+    now: datetime | None = None,
+) -> DepartmentReport:
+    """Record a report, or a correction of it (a new version; timeliness stays the first's)."""
+    now = now or utcnow()
+    county = _require_reporter_for(session, caller, department=department, region=region)
+    month = _reportable_month(period, now)
+    is_zero, checked = _checked_content(_report_type(catalogue, department), counts, zero)
+    report = repository.find_report(session, county, department, month.label, for_update=True)
+    if report is None:
+        report = _first_submission(session, county, department, month, due_day, now)
+    else:
+        report.version += 1
+    report.zero, report.counts, report.updated_at = is_zero, checked, now
+    session.add(
+        DepartmentReportVersion(
+            report_id=report.id, version=report.version, zero=is_zero, counts=checked,
+            submitted_at=now, submitted_by=caller.member_id,
+        )
+    )  # fmt: skip
+    session.flush()
+    _audit_submission(session, caller, report)
+    return report
+
+
+def _require_reporter_for(session: Session, caller: Caller, *, department: str, region: str) -> str:
+    """The reporter's own department and county only (SPEC §6); returns the county code."""
+    require_role(caller, "department")
+    if department != caller.department:
+        raise Forbidden(
+            f"you report for the department {caller.department}, not {department}",
+            field="department",
+        )
+    county = regions.normalise_code(region, field="region")
+    if county != caller.region:
+        raise Forbidden(f"you report for county {caller.region}, not {county}", field="region")
+    return regions.require_current_county(session, county, field="region").code
+
+
+def _reportable_month(period: str, now: datetime) -> Month:
+    month = parse_month(period)
+    if month > month_of(now):
+        raise InvalidInput(
+            f"period {month} is in the future (it is {month_of(now)} in Asia/Shanghai)",
+            field="period",
+        )
+    return month
+
+
+def _report_type(catalogue: ReportCatalogue, department: str) -> ReportType:
+    report_type = catalogue.report_type(department)
+    if report_type is None:  # pragma: no cover - the bundled catalogue covers every department
+        raise InvalidInput(f"no report type is defined for {department}", field="department")
+    return report_type
+
+
+def _checked_content(
+    report_type: ReportType, counts: Mapping[str, Any] | None, zero: bool | None
+) -> tuple[bool, dict[str, int]]:
+    """Exactly one of ``counts`` and ``zero: true``; counts are known items, whole and >= 0."""
+    if zero and counts is not None:
+        raise InvalidInput("send either counts or zero: true, not both", field="zero")
+    if zero:
+        return True, {}
+    if counts is None:
+        raise InvalidInput(
+            "send counts, or zero: true for a month with nothing to report", field="counts"
+        )
+    if not counts:
+        raise InvalidInput(
+            "counts names no item; send zero: true for a month with nothing to report",
+            field="counts",
+        )
+    return False, {item: _checked_count(report_type, item, value) for item, value in counts.items()}
+
+
+def _checked_count(report_type: ReportType, item: str, value: Any) -> int:
+    field = f"counts.{item}"
+    if item not in report_type.items:
+        known = ", ".join(report_type.items)
+        raise InvalidInput(
+            f"{item!r} is not an item of the {report_type.department} report (known: {known})",
+            field=field,
+        )
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{field} must be a whole number", field=field)
+    if not 0 <= value <= MAX_COUNT:
+        raise InvalidInput(f"{field} must be between 0 and {MAX_COUNT}", field=field)
+    return value
+
+
+def _first_submission(
+    session: Session, county: str, department: str, month: Month, due_day: int, now: datetime
+) -> DepartmentReport:
+    deadline = report_deadline(month, due_day)
+    report = DepartmentReport(
+        id=new_id(), region=county, department=department, period=month.label,
+        deadline=deadline, first_submitted_at=now, on_time=now <= deadline, version=1,
+        zero=False, counts={}, updated_at=now,
+    )  # fmt: skip
+    session.add(report)
+    session.flush()  # a concurrent first submission collides here (409), not at commit
+    return report
+
+
+def _audit_submission(session: Session, caller: Caller, report: DepartmentReport) -> None:
+    action = "report.submit" if report.version == 1 else "report.correct"
+    detail = {
+        "department": report.department, "region": report.region, "period": report.period,
+        "version": report.version, "zero": report.zero, "on_time": report.on_time,
+    }  # fmt: skip
+    audit.record(
+        session,
+        audit.entry_for(
+            caller, action, object_type="department_report", object_id=str(report.id),
+            detail=detail,
+        ),
+    )  # fmt: skip
+
+
+# -- reading ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReportPage:
+    items: Sequence[DepartmentReport]
+    next_cursor: str | None
+
+
+def list_reports(
+    session: Session,
+    caller: Caller,
+    *,
+    region: str,
+    period: str,
+    department: str | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> ReportPage:
+    """Reports of the counties inside ``region``: a county's members read their own county's."""
+    code = regions.get_region(session, region).code
+    require_scope(caller, code)
+    if department is not None and department not in DEPARTMENTS:
+        raise InvalidInput(
+            f"department must be one of {', '.join(DEPARTMENTS)}", field="department"
+        )
+    labels = [m.label for m in parse_period(period)]
+    items = repository.reports_page(
+        session, scope_prefix(code), labels, department, _parse_cursor(cursor), limit + 1
+    )
+    if len(items) <= limit:
+        return ReportPage(items, None)
+    last = items[limit - 1]
+    return ReportPage(items[:limit], f"{last.period}:{last.region}:{last.department}")
+
+
+def _parse_cursor(cursor: str | None) -> tuple[str, str, str] | None:
+    if not cursor:
+        return None
+    parts = cursor.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise InvalidInput("cursor is not one this hub handed out", field="cursor")
+    return parts[0], parts[1], parts[2]
+
+
+def get_report(
+    session: Session, caller: Caller, report_id: uuid.UUID
+) -> tuple[DepartmentReport, Sequence[DepartmentReportVersion]]:
+    """A report and every version of it; invisible reports look missing (SPEC §6)."""
+    report = repository.get_report(session, report_id)
+    if report is None or not caller.covers(report.region):
+        raise NotFound(f"no report {report_id}", field="report_id")
+    return report, repository.versions_of(session, report.id)
+
+
+# -- figures for admins -----------------------------------------------------------
+def rates_for(
+    session: Session, caller: Caller, *, region: str, period: str, level: str | None,
+    as_of: datetime | None = None,
+) -> ReportRates:  # fmt: skip
+    """Expected / received / on-time / zero reports of the regions under an admin."""
+    code = regions.get_region(session, region).code
+    require_admin_over(caller, code)
+    return compute_report_rates(
+        session, region=code, period=period, level=level, as_of=as_of or utcnow()
+    )
+
+
+REMINDER_LOOKBACK_MONTHS = 12
+
+
+def missing_for(
+    session: Session, caller: Caller, *, region: str, period: str | None,
+    as_of: datetime | None = None, due_day: int = 3,
+) -> list[MissingReport]:  # fmt: skip
+    """Who has not reported (催报): the period's months, or the last 12 months, latest first."""
+    top = regions.get_region(session, region)
+    require_admin_over(caller, top.code)
+    as_of = as_of or utcnow()
+    months = parse_period(period) if period else _recent_months(as_of)
+    return missing_reports(session, region=top, months=months, as_of=as_of, due_day=due_day)
+
+
+def _recent_months(as_of: datetime) -> list[Month]:
+    """The months before the current one, newest first, back ``REMINDER_LOOKBACK_MONTHS``."""
+    months, month = [], month_of(as_of)
+    for _ in range(REMINDER_LOOKBACK_MONTHS):
+        month = month.preceding()
+        months.append(month)
+    return months
+
+
+# -- reporting pairs (operator) ---------------------------------------------------
+@dataclass(frozen=True)
+class PairChange:
+    region: str
+    department: str
+    changed: bool
+    note: str
+
+
+def counties_in(session: Session, region: str) -> list[str]:
+    """A current county itself, or every current county inside a prefecture or province."""
+    top = regions.get_region(session, region)
+    if top.level == "county":
+        return [regions.require_current_county(session, top.code, field="region").code]
+    prefix = scope_prefix(top.code)
+    return sorted(
+        session.scalars(
+            select(Region.code).where(
+                Region.level == "county", Region.active.is_(True), Region.code.like(f"{prefix}%")
+            )
+        ).all()
+    )
+
+
+def check_departments(departments: Sequence[str], catalogue: ReportCatalogue) -> list[str]:
+    """Department names (``all`` = every department with a report type)."""
+    if list(departments) == ["all"]:
+        return list(catalogue.departments)
+    for department in departments:
+        if catalogue.report_type(department) is None:
+            known = ", ".join(catalogue.departments)
+            raise InvalidInput(
+                f"unknown department {department!r} (known: {known})", field="department"
+            )
+    return list(dict.fromkeys(departments))
+
+
+def activate_pairs(
+    session: Session, *, region: str, departments: Sequence[str], active_from: date,
+    active_until: date | None = None,
+) -> list[PairChange]:  # fmt: skip
+    """Make county–department pairs owe monthly reports from ``active_from`` (inclusive).
+
+    A pair already active on any of those days is left as it is (reported).
+    """
+    if active_until is not None and active_until < active_from:
+        raise InvalidInput("--until is before --from", field="until")
+    changes = []
+    for county in counties_in(session, region):
+        for department in departments:
+            changes.append(_activate_one(session, county, department, active_from, active_until))
+    session.flush()
+    return changes
+
+
+def _activate_one(
+    session: Session, county: str, department: str, start: date, end: date | None
+) -> PairChange:
+    for interval in repository.pair_intervals(session, county, department):
+        if _overlaps(interval, start, end):
+            note = f"already active from {interval.active_from} to {interval.active_until or '—'}"
+            return PairChange(county, department, False, note)
+    now = utcnow()
+    session.add(
+        ReportingPair(
+            region=county, department=department, active_from=start, active_until=end,
+            created_at=now, updated_at=now,
+        )
+    )  # fmt: skip
+    return PairChange(county, department, True, f"active from {start} to {end or '—'}")
+
+
+def _overlaps(interval: ReportingPair, start: date, end: date | None) -> bool:
+    starts_before_end = end is None or interval.active_from <= end
+    ends_after_start = interval.active_until is None or interval.active_until >= start
+    return starts_before_end and ends_after_start
+
+
+def deactivate_pairs(
+    session: Session, *, region: str, departments: Sequence[str], until: date
+) -> list[PairChange]:
+    """End the pairs' activity after ``until`` (the last day they owe reports for)."""
+    changes = []
+    for county in counties_in(session, region):
+        for department in departments:
+            changes.append(_deactivate_one(session, county, department, until))
+    session.flush()
+    return changes
+
+
+def _deactivate_one(session: Session, county: str, department: str, until: date) -> PairChange:
+    for interval in repository.pair_intervals(session, county, department):
+        if _overlaps(interval, until, until):
+            interval.active_until, interval.updated_at = until, utcnow()
+            return PairChange(county, department, True, f"active until {until}")
+    return PairChange(county, department, False, f"not active on {until}")
+
+
+def list_pairs(session: Session, *, region: str) -> Sequence[ReportingPair]:
+    code = regions.get_region(session, region).code
+    return repository.pairs_under(session, scope_prefix(code))
