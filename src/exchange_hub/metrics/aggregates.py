@@ -1,0 +1,313 @@
+"""Keeping the exchange figures up to date from ``messages`` (job ``metrics.refresh``).
+
+What is stored (``models/metrics.py``), per role, county, month, counterpart
+province, kind and subtype:
+
+- ``metrics_exchange``: routed, answered, answered on time, not found,
+  received — everything that no longer depends on the evaluation time once
+  it has happened;
+- ``metrics_pending``: messages still waiting for feedback or receipt, keyed
+  by their exact deadline, so ``due`` at any time T adds only those whose
+  deadline lies before T (exact, not rounded to a day);
+- ``metrics_latency``: a mergeable histogram per leg (``histogram.py``).
+
+Refresh: a partition is one (role, county, month). Every message whose
+``updated_at`` is newer than the watermark minus an overlap window marks its
+two partitions dirty (unless ``metrics_applied`` says that exact version was
+already counted); dirty partitions are recomputed from the raw rows with the
+same GROUP BY a full rebuild uses, so a refresh is idempotent and any number
+of runs, concurrent or repeated, converge on the figures of a raw scan.
+On PostgreSQL an advisory lock serialises refreshes; SQLite's write lock does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    extract,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.orm import Session
+
+from exchange_hub.metrics import histogram
+from exchange_hub.models import (
+    AppliedMessage,
+    ExchangeCount,
+    LatencyHistogram,
+    Message,
+    PendingCount,
+    RefreshState,
+)
+
+ROLES = ("responder", "requester")
+REFRESH_NAME = "messages"
+_REFRESH_LOCK = 724_200_105
+_CHUNK = 400
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+M = Message.__table__.c
+
+
+def region_column(role: str) -> ColumnElement[str]:
+    """The county seen from ``role``: ``to_region`` (responder) or ``from_region`` (requester)."""
+    return M.to_region if role == "responder" else M.from_region
+
+
+def counterpart_province(role: str) -> ColumnElement[str]:
+    other = M.from_region if role == "responder" else M.to_region
+    return func.substr(other, 1, 2, type_=String) + literal("0000", String)
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _counted() -> ColumnElement[bool]:
+    return M.state != "withdrawn"
+
+
+# -- the three GROUP BYs -------------------------------------------------------------
+def _exchange_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
+    answered = M.answered_at.is_not(None)
+    region, counterpart = region_column(role), counterpart_province(role)
+    return (
+        select(
+            literal(role, String).label("role"), M.period, region.label("region"),
+            counterpart.label("counterpart"), M.kind, M.subtype,
+            func.count().label("routed"),
+            _count(answered).label("answered"),
+            _count(and_(answered, M.answered_at <= M.deadline)).label("answered_on_time"),
+            _count(and_(answered, M.feedback_result == "not_found")).label("not_found"),
+            _count(M.received_at.is_not(None)).label("received"),
+        )
+        .where(_counted(), *where)
+        .group_by(M.period, region, counterpart, M.kind, M.subtype)
+    )  # fmt: skip
+
+
+def _pending_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
+    waiting_answer = and_(M.needs_feedback.is_(True), M.answered_at.is_(None))
+    waiting_receipt = and_(M.needs_receipt.is_(True), M.received_at.is_(None))
+    region, counterpart = region_column(role), counterpart_province(role)
+    return (
+        select(
+            literal(role, String).label("role"), M.period, region.label("region"),
+            counterpart.label("counterpart"), M.kind, M.subtype, M.deadline,
+            _count(waiting_answer).label("unanswered"),
+            _count(waiting_receipt).label("unreceived"),
+        )
+        .where(_counted(), waiting_answer | waiting_receipt, *where)
+        .group_by(M.period, region, counterpart, M.kind, M.subtype, M.deadline)
+    )  # fmt: skip
+
+
+def epoch_micros(column: ColumnElement[datetime], dialect: str) -> ColumnElement[int]:
+    """Microseconds since 1970 as an integer, identically on both engines."""
+    if dialect == "postgresql":
+        return cast(extract("epoch", column) * 1_000_000, BigInteger)
+    # SQLAlchemy stores SQLite timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff'.
+    whole = cast(func.strftime("%s", column), Integer) * 1_000_000
+    return whole + cast(func.substr(column, 21, 6), Integer)
+
+
+def bucket_expression(seconds: ColumnElement[int]) -> ColumnElement[int]:
+    """``histogram.bucket_of`` as a SQL CASE (integer arithmetic only)."""
+    whens: list[tuple[ColumnElement[bool], ColumnElement[int]]] = [
+        (seconds < 0, literal(0)),
+        (seconds < histogram.EXACT_BELOW, seconds),
+    ]
+    for upper, step, offset in histogram.bucket_ladder():
+        whens.append((seconds < upper, seconds // step + offset))
+    last_upper, last_step, last_offset = histogram.bucket_ladder()[-1]
+    return case(*whens, else_=literal(last_upper // last_step - 1 + last_offset))
+
+
+def _latency_rows(
+    session: Session, role: str, where: Sequence[ColumnElement[bool]]
+) -> Iterator[tuple[str, str, str, str, int, int]]:
+    """``(period, region, kind, leg, bucket, count)`` over the selected messages."""
+    dialect = session.get_bind().dialect.name
+    region = region_column(role)
+    start = epoch_micros(M.submitted_at, dialect)
+    for leg, end_column in (
+        ("delivered", M.delivered_at),
+        ("received", M.received_at),
+        ("answered", M.answered_at),
+    ):
+        seconds = ((epoch_micros(end_column, dialect) - start) // 1_000_000).label("seconds")
+        inner = (
+            select(M.period, region.label("region"), M.kind, seconds)
+            .where(_counted(), end_column.is_not(None), *where)
+            .subquery()
+        )
+        bucket = bucket_expression(inner.c.seconds).label("bucket")
+        query = select(inner.c.period, inner.c.region, inner.c.kind, bucket, func.count()).group_by(
+            inner.c.period, inner.c.region, inner.c.kind, bucket
+        )
+        for period, code, kind, index, count in session.execute(query):
+            yield period, code, kind, leg, int(index), int(count)
+
+
+def _write_latency(session: Session, role: str, where: Sequence[ColumnElement[bool]]) -> None:
+    grouped: dict[tuple[str, str, str, str], dict[str, int]] = defaultdict(dict)
+    for period, code, kind, leg, index, count in _latency_rows(session, role, where):
+        grouped[(period, code, kind, leg)][str(index)] = count
+    rows = [
+        {"role": role, "period": period, "region": code, "kind": kind, "leg": leg,
+         "count": sum(buckets.values()), "buckets": buckets}
+        for (period, code, kind, leg), buckets in grouped.items()
+    ]  # fmt: skip
+    for chunk in _chunks(rows, 5_000):
+        session.execute(insert(LatencyHistogram), chunk)
+
+
+def _fill(session: Session, role: str, where: Sequence[ColumnElement[bool]]) -> None:
+    exchange = _exchange_select(role, where)
+    pending = _pending_select(role, where)
+    session.execute(
+        insert(ExchangeCount).from_select(list(exchange.selected_columns.keys()), exchange)
+    )
+    session.execute(
+        insert(PendingCount).from_select(list(pending.selected_columns.keys()), pending)
+    )
+    _write_latency(session, role, where)
+
+
+def _clear(session: Session, role: str, period: str | None, regions: Sequence[str] | None) -> None:
+    for table in (ExchangeCount, PendingCount, LatencyHistogram):
+        statement = delete(table).where(table.role == role)
+        if period is not None:
+            statement = statement.where(table.period == period)
+        if regions is not None:
+            statement = statement.where(table.region.in_(regions))
+        session.execute(statement)
+
+
+# -- rebuild and refresh ----------------------------------------------------------
+@dataclass(frozen=True)
+class RefreshResult:
+    changed_messages: int
+    partitions: int
+    watermark: datetime
+    rebuilt: bool = False
+
+
+def _lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REFRESH_LOCK})
+
+
+def _overlap(session: Session) -> timedelta:
+    settings = session.info.get("settings")
+    seconds = getattr(settings, "figures_refresh_overlap_seconds", 300)
+    return timedelta(seconds=seconds)
+
+
+def rebuild(session: Session) -> RefreshResult:
+    """Recompute every figure from the raw messages (first run, or after a repair)."""
+    _lock(session)
+    for role in ROLES:
+        _clear(session, role, None, None)
+        _fill(session, role, [])
+    watermark = session.scalar(select(func.max(M.updated_at))) or _EPOCH
+    watermark = _as_utc(watermark)
+    session.execute(delete(AppliedMessage))
+    recent = select(M.id, M.updated_at).where(M.updated_at > watermark - _overlap(session))
+    applied = [{"message_id": i, "updated_at": u} for i, u in session.execute(recent)]
+    for chunk in _chunks(applied, 5_000):
+        session.execute(insert(AppliedMessage), chunk)
+    _save_watermark(session, watermark)
+    session.flush()
+    return RefreshResult(len(applied), -1, watermark, rebuilt=True)
+
+
+def refresh(session: Session) -> RefreshResult:
+    """Fold every message changed since the last run into the figures (idempotent)."""
+    _lock(session)
+    state = session.get(RefreshState, REFRESH_NAME)
+    if state is None:
+        return rebuild(session)
+    overlap = _overlap(session)
+    since = _as_utc(state.watermark) - overlap
+    recent = session.execute(
+        select(M.id, M.updated_at, M.to_region, M.from_region, M.period).where(M.updated_at > since)
+    ).all()
+    seen = dict(
+        session.execute(
+            select(AppliedMessage.message_id, AppliedMessage.updated_at).where(
+                AppliedMessage.updated_at > since
+            )
+        ).all()
+    )
+    changed = [row for row in recent if _applied_version(seen, row.id) != _as_utc(row.updated_at)]
+    partitions = _dirty_partitions(changed)
+    for (role, period), regions in partitions.items():
+        for chunk in _chunks(sorted(regions), _CHUNK):
+            _clear(session, role, period, chunk)
+            _fill(session, role, [M.period == period, region_column(role).in_(chunk)])
+    watermark = max([_as_utc(state.watermark), *(_as_utc(r.updated_at) for r in recent)])
+    _remember_applied(session, changed, watermark - overlap)
+    state.watermark = watermark
+    session.flush()
+    count = sum(len(regions) for regions in partitions.values())
+    return RefreshResult(len(changed), count, watermark)
+
+
+def _applied_version(seen: dict, message_id: object) -> datetime | None:  # type: ignore[type-arg]
+    version = seen.get(message_id)
+    return _as_utc(version) if version is not None else None
+
+
+def _dirty_partitions(changed: Iterable) -> dict[tuple[str, str], set[str]]:  # type: ignore[type-arg]
+    partitions: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for row in changed:
+        partitions[("responder", row.period)].add(row.to_region)
+        partitions[("requester", row.period)].add(row.from_region)
+    return partitions
+
+
+def _remember_applied(session: Session, changed: Sequence, horizon: datetime) -> None:  # type: ignore[type-arg]
+    ids = [row.id for row in changed]
+    for chunk in _chunks(ids, _CHUNK):
+        session.execute(delete(AppliedMessage).where(AppliedMessage.message_id.in_(chunk)))
+    rows = [{"message_id": r.id, "updated_at": r.updated_at} for r in changed]
+    for chunk in _chunks(rows, 5_000):
+        session.execute(insert(AppliedMessage), chunk)
+    session.execute(delete(AppliedMessage).where(AppliedMessage.updated_at <= horizon))
+
+
+def _save_watermark(session: Session, watermark: datetime) -> None:
+    state = session.get(RefreshState, REFRESH_NAME)
+    if state is None:
+        session.add(RefreshState(name=REFRESH_NAME, watermark=watermark))
+    else:
+        state.watermark = watermark
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:  # type: ignore[type-arg]
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def counterpart_province_code(code: str) -> str:
+    """The province of a county code, as ``counterpart_province`` computes it in SQL."""
+    return code[:2] + "0000"
