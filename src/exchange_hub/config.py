@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 6_000
     metrics_token: str = ""
     """Bearer token for Prometheus scrapes of ``/metrics`` (admin API keys work too)."""
+    figures_refresh_overlap_seconds: int = 300
+    """How far behind its watermark the exchange-figures refresh re-reads (late commits)."""
     audit_retention_days: int = 190
     log_json: bool = True
     session_idle_minutes: int = 30

@@ -9,17 +9,29 @@ from exchange_hub.models.change import Change
 from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
 from exchange_hub.models.message import Message, MessageEvent
+from exchange_hub.models.metrics import (
+    AppliedMessage,
+    ExchangeCount,
+    LatencyHistogram,
+    PendingCount,
+    RefreshState,
+)
 from exchange_hub.models.region import Region
 from exchange_hub.models.report import DepartmentReport, DepartmentReportVersion, ReportingPair
 
 __all__ = [
+    "AppliedMessage",
     "AuditEvent",
     "Base",
     "Change",
+    "ExchangeCount",
     "IdempotencyKey",
+    "LatencyHistogram",
     "Member",
     "Message",
     "MessageEvent",
+    "PendingCount",
+    "RefreshState",
     "Region",
     "DepartmentReport",
     "DepartmentReportVersion",
