@@ -1,7 +1,224 @@
-"""exchange API routes (to be filled by the exchange work)."""
+"""Exchange API (SPEC §9): messages, inbox, outbox, change feed, push deliveries.
+
+Every write takes an optional ``Idempotency-Key``: the same key and body
+replay the first response; another body is a 422; a first request still
+running is a 409.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-router = APIRouter(tags=["exchange"])
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from exchange_hub import idempotency
+from exchange_hub.deps import CurrentCaller, DbSession, Hub, ReadSession
+from exchange_hub.exchange import delivery, inbox, repository, service
+from exchange_hub.exchange.schemas import (
+    ChangePage,
+    FeedbackCreate,
+    InboxPage,
+    MessageAccepted,
+    MessageCreate,
+    MessageRead,
+    MessageSummary,
+    OutboxPage,
+    PushDeliveryList,
+    PushDeliveryRead,
+    State,
+)
+from exchange_hub.members.scope import require_role, scope_prefix
+
+router = APIRouter(prefix="/api/v1", tags=["exchange"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="replay-safe retries of this write"),
+]
+MessageId = Annotated[uuid.UUID, "the message id"]
+KindFilter = Literal["query", "notification"]
+
+
+def _idempotent(
+    session: DbSession,
+    member_id: uuid.UUID | None,
+    key: str | None,
+    request: Request,
+    body: Any,
+    work: Callable[[], Any],
+    status_code: int,
+) -> JSONResponse:
+    digest = idempotency.request_hash(request.method, request.url.path, body)
+    outcome = idempotency.run(session, member_id, key, digest, work, status_code=status_code)
+    headers = {"Idempotency-Replayed": "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+def _sender_signature(request: Request) -> dict[str, str] | None:
+    """The member's own request signature, kept for non-repudiation (SPEC §7)."""
+    signature = request.headers.get("x-hub-signature")
+    if not signature or getattr(request.state, "caller", None) is None:
+        return None
+    return {
+        "alg": "Ed25519",
+        "timestamp": request.headers.get("x-hub-timestamp", ""),
+        "sig": signature,
+    }
+
+
+@router.post(
+    "/messages",
+    status_code=201,
+    response_model=MessageAccepted,
+    summary="Send a query (协查) or notification (通报)",
+)
+def post_message(
+    payload: MessageCreate,
+    request: Request,
+    session: DbSession,
+    caller: CurrentCaller,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    def work() -> dict[str, Any]:
+        return service.submit_message(
+            session, caller, payload=payload, sender_signature=_sender_signature(request)
+        )
+
+    body = payload.model_dump(mode="json", exclude_none=True)
+    return _idempotent(session, caller.member_id, key, request, body, work, 201)
+
+
+@router.get("/messages/{message_id}", response_model=MessageRead)
+def get_message(message_id: MessageId, session: DbSession, caller: CurrentCaller) -> Any:
+    return service.read_message(session, caller, message_id=message_id)
+
+
+@router.post(
+    "/messages/{message_id}/receipt",
+    response_model=MessageSummary,
+    summary="Acknowledge a message addressed to your county (接收)",
+)
+def post_receipt(
+    message_id: MessageId,
+    request: Request,
+    session: DbSession,
+    caller: CurrentCaller,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    def work() -> dict[str, Any]:
+        return service.acknowledge(session, caller, message_id=message_id)
+
+    return _idempotent(session, caller.member_id, key, request, b"", work, 200)
+
+
+@router.post(
+    "/messages/{message_id}/feedback",
+    response_model=MessageSummary,
+    summary="Answer a query (反馈); one final answer per query",
+)
+def post_feedback(
+    message_id: MessageId,
+    feedback: FeedbackCreate,
+    request: Request,
+    session: DbSession,
+    caller: CurrentCaller,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    def work() -> dict[str, Any]:
+        return service.answer(session, caller, message_id=message_id, feedback=feedback)
+
+    body = feedback.model_dump(mode="json", exclude_none=True)
+    return _idempotent(session, caller.member_id, key, request, body, work, 200)
+
+
+@router.post(
+    "/messages/{message_id}/withdraw",
+    response_model=MessageSummary,
+    summary="Withdraw a message you sent, before the recipient acknowledged it",
+)
+def post_withdraw(
+    message_id: MessageId,
+    request: Request,
+    session: DbSession,
+    caller: CurrentCaller,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    def work() -> dict[str, Any]:
+        return service.withdraw(session, caller, message_id=message_id)
+
+    return _idempotent(session, caller.member_id, key, request, b"", work, 200)
+
+
+@router.get("/inbox", response_model=InboxPage, summary="Your to-do list (待办事项)")
+def get_inbox(
+    session: DbSession,
+    caller: CurrentCaller,
+    cursor: str | None = Query(None, max_length=200),
+    state: State | None = None,
+    kind: KindFilter | None = None,
+    order: Literal["deadline", "arrival"] = "deadline",
+    limit: int = Query(100, ge=1),
+) -> Any:
+    return inbox.pull_inbox(
+        session, caller, state=state, kind=kind, order=order, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/outbox", response_model=OutboxPage, summary="What you sent, and how far it got")
+def get_outbox(
+    session: ReadSession,
+    caller: CurrentCaller,
+    cursor: str | None = Query(None, max_length=200),
+    state: State | None = None,
+    kind: KindFilter | None = None,
+    limit: int = Query(100, ge=1),
+) -> Any:
+    return inbox.list_outbox(session, caller, state=state, kind=kind, cursor=cursor, limit=limit)
+
+
+@router.get("/changes", response_model=ChangePage, summary="Everything that changed for you")
+def get_changes(
+    session: ReadSession,
+    caller: CurrentCaller,
+    since: str | None = Query(None, max_length=20),
+    limit: int = Query(500, ge=1),
+) -> Any:
+    return inbox.read_changes(session, caller, since=since, limit=limit)
+
+
+@router.get("/hub-key", summary="The hub's Ed25519 public key (receipts and pushes)")
+def get_hub_key(hub: Hub) -> dict[str, str]:
+    return hub.keyring.hub_public_key()
+
+
+@router.get(
+    "/push-deliveries",
+    response_model=PushDeliveryList,
+    summary="Push deliveries in your scope (admins), e.g. the failed ones to re-drive",
+)
+def list_push_deliveries(
+    session: ReadSession,
+    caller: CurrentCaller,
+    state: Literal["pending", "sending", "delivered", "failed", "cancelled"] | None = None,
+    after_id: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=500),
+) -> PushDeliveryList:
+    require_role(caller, "admin")
+    rows = repository.deliveries(
+        session, state=state, within_prefix=scope_prefix(caller.region), after_id=after_id,
+        limit=limit,
+    )  # fmt: skip
+    return PushDeliveryList(items=[PushDeliveryRead.model_validate(r) for r in rows])
+
+
+@router.post(
+    "/push-deliveries/redrive",
+    summary="Queue failed pushes in your scope again (admins)",
+)
+def redrive_push_deliveries(session: DbSession, caller: CurrentCaller) -> dict[str, int]:
+    require_role(caller, "admin")
+    count = delivery.redrive(session, delivery_ids=None, within_prefix=scope_prefix(caller.region))
+    return {"requeued": count}

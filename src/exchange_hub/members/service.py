@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub import crypto
 from exchange_hub.audit import service as audit
+from exchange_hub.config import Settings
 from exchange_hub.errors import InvalidInput, NotFound
 from exchange_hub.members.scope import (
     DEPARTMENTS,
@@ -139,6 +140,26 @@ def set_public_key(session: Session, member_id: uuid.UUID | str, public_key: str
     return member
 
 
+def set_push_url(
+    session: Session, member_id: uuid.UUID | str, url: str | None, settings: Settings
+) -> Member:
+    """Register (or remove, with None) the HTTPS endpoint the hub pushes inbox items to.
+
+    Only hosts on the operator's allowlist, https only (see ``exchange.push_urls``).
+    """
+    from exchange_hub.exchange.push_urls import PushUrlError, check_push_url
+
+    member = get_member(session, member_id)
+    if url is not None:
+        try:
+            url = check_push_url(url, settings)
+        except PushUrlError as exc:
+            raise InvalidInput(str(exc), field="url") from exc
+    member.push_url = url
+    session.flush()
+    return member
+
+
 def find_by_api_key(session: Session, api_key: str) -> Member | None:
     parts = split_api_key(api_key)
     if parts is None:
@@ -223,3 +244,15 @@ def rotate_key_as(session: Session, caller: Caller, member_id: uuid.UUID) -> Iss
 def list_members_as(session: Session, caller: Caller) -> Sequence[Member]:
     require_role(caller, "admin")
     return list_members(session, within=caller.region)
+
+
+def set_own_push_url_as(
+    session: Session, caller: Caller, url: str | None, settings: Settings
+) -> Member:
+    """A county system registers (or removes) its own push endpoint; audited."""
+    require_role(caller, "county")
+    if caller.member_id is None:
+        raise NotFound("no member behind this caller", field="member_id")
+    member = set_push_url(session, caller.member_id, url, settings)
+    _audit_member_change(session, caller, "member.push_endpoint", member)
+    return member

@@ -8,7 +8,7 @@ from exchange_hub.models.base import Base
 from exchange_hub.models.change import Change
 from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
-from exchange_hub.models.message import Message, MessageEvent
+from exchange_hub.models.message import Message, MessageEvent, PushDelivery
 from exchange_hub.models.metrics import (
     AppliedMessage,
     ExchangeCount,
@@ -30,6 +30,7 @@ __all__ = [
     "Member",
     "Message",
     "MessageEvent",
+    "PushDelivery",
     "PendingCount",
     "RefreshState",
     "Region",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange_hub.models.audit import AuditId
@@ -72,3 +72,35 @@ class MessageEvent(Base):
     from_state: Mapped[str | None] = mapped_column(String(12))
     to_state: Mapped[str] = mapped_column(String(12))
     detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+PUSH_STATES = ("pending", "sending", "delivered", "failed", "cancelled")
+
+
+class PushDelivery(Base):
+    """Transactional outbox of pushes to a member's registered HTTPS endpoint.
+
+    A row is written in the same transaction as the message, so a committed
+    message always has its push queued. Workers claim rows atomically
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a guarded ``UPDATE`` under
+    SQLite's write lock) with a lease (``claimed_until``); a worker that dies
+    mid-send leaves a lease that expires and the row is claimed again.
+    """
+
+    __tablename__ = "push_deliveries"
+    __table_args__ = (Index("ix_push_deliveries_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(AuditId, primary_key=True, autoincrement=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    region: Mapped[str] = mapped_column(String(6), index=True)
+    state: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))

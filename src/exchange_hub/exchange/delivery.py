@@ -1,0 +1,347 @@
+"""Push delivery: the hub POSTs new inbox items to a member's registered endpoint.
+
+The outbox rows (``PushDelivery``) are written with the message. A worker:
+
+1. claims due rows in one statement — ``UPDATE … WHERE id IN (SELECT … FOR
+   UPDATE SKIP LOCKED)`` on PostgreSQL; on SQLite the same guarded
+   ``UPDATE … WHERE state = 'pending'`` runs under the database write lock —
+   and commits the claim with a lease;
+2. sends each item outside any transaction (httpx, no redirects, timeouts),
+   signed with the hub's Ed25519 key;
+3. records each outcome in its own transaction, fenced by its claim token, so
+   a worker whose lease expired cannot overwrite a newer claim.
+
+Failures retry with exponential back-off and full jitter until the retry
+window closes; then the row is ``failed`` (admins see it and re-drive it).
+The message stays in the inbox throughout: a failing push never loses it.
+A worker that dies mid-send leaves a lease that expires; the item is sent
+again (at-least-once; ``X-Hub-Message`` lets the receiver drop duplicates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from exchange_hub import crypto
+from exchange_hub.config import Settings
+from exchange_hub.crypto import KeyRing
+from exchange_hub.db import transaction
+from exchange_hub.deps import signing_string
+from exchange_hub.exchange import service
+from exchange_hub.exchange.push_urls import PushUrlError, check_push_url
+from exchange_hub.models import Member, Message, PushDelivery
+from exchange_hub.models.base import utcnow
+
+log = logging.getLogger("exchange_hub.exchange.delivery")
+
+SIGNATURE_HEADER = "X-Hub-Signature"
+TIMESTAMP_HEADER = "X-Hub-Timestamp"
+PUSH_ACTOR = "hub:push"
+
+
+@dataclass
+class Claimed:
+    delivery_id: int
+    token: str
+    url: str | None
+    body: bytes
+    message_id: uuid.UUID
+    problem: str | None = None
+
+
+@dataclass
+class DeliveryStats:
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+# -- signing ------------------------------------------------------------------------
+def signature_header(signature: dict[str, str]) -> str:
+    return f'alg="{signature["alg"]}", kid="{signature["kid"]}", sig="{signature["sig"]}"'
+
+
+def parse_signature_header(value: str) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    for item in value.split(","):
+        name, _, raw = item.strip().partition("=")
+        parts[name.strip()] = raw.strip().strip('"')
+    return parts
+
+
+def push_headers(keyring: KeyRing, url: str, body: bytes, timestamp: int) -> dict[str, str]:
+    """Signed like member requests (``deps.signing_string``), with the hub's key."""
+    target = httpx.URL(url)
+    path_qs = target.raw_path.decode()
+    payload = signing_string("POST", path_qs, str(timestamp), hashlib.sha256(body).hexdigest())
+    return {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: signature_header(keyring.sign(payload)),
+    }
+
+
+def verify_push(public_key_b64: str, path_qs: str, headers: dict[str, str], body: bytes) -> bool:
+    """What a receiver runs: does this push carry a valid hub signature?"""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    parts = parse_signature_header(lowered.get(SIGNATURE_HEADER.lower(), ""))
+    if parts.get("alg") != crypto.SIGN_ALG:
+        return False
+    timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
+    payload = signing_string("POST", path_qs, timestamp, hashlib.sha256(body).hexdigest())
+    return crypto.verify_ed25519(public_key_b64, payload, parts.get("sig", ""))
+
+
+# -- claiming -------------------------------------------------------------------------
+def claim_due(
+    session: Session, *, worker: str, now: datetime, limit: int, lease_seconds: int
+) -> tuple[str, list[int]]:
+    """Atomically take up to ``limit`` due rows; returns (claim token, ids)."""
+    token = f"{worker}:{uuid.uuid4().hex[:12]}"
+    due = or_(
+        and_(PushDelivery.state == "pending", PushDelivery.next_attempt_at <= now),
+        and_(PushDelivery.state == "sending", PushDelivery.claimed_until < now),
+    )
+    candidates = (
+        select(PushDelivery.id)
+        .where(due)
+        .order_by(PushDelivery.next_attempt_at, PushDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = session.scalars(
+        update(PushDelivery)
+        .where(PushDelivery.id.in_(candidates.scalar_subquery()), due)
+        .values(
+            state="sending", claimed_by=token, claimed_until=now + timedelta(seconds=lease_seconds)
+        )
+        .returning(PushDelivery.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return token, sorted(claimed)
+
+
+def _prepare(session: Session, delivery: PushDelivery, token: str, settings: Settings) -> Claimed:
+    message = session.get(Message, delivery.message_id)
+    member = session.get(Member, delivery.member_id)
+    assert message is not None
+    item = Claimed(delivery.id, token, None, b"", message.id)
+    if message.state == "withdrawn":
+        item.problem = "the sender withdrew the message"
+    elif member is None or not member.active or not member.push_url:
+        item.problem = "the member no longer has a push endpoint"
+    else:
+        try:
+            item.url = check_push_url(member.push_url, settings)
+        except PushUrlError as exc:
+            item.problem = f"endpoint refused by policy: {exc}"
+    if item.problem is None:
+        item.body = push_body(session, message, delivery.id)
+    return item
+
+
+def push_body(session: Session, message: Message, delivery_id: int) -> bytes:
+    """The inbox item as JSON, exactly the bytes that are signed and sent."""
+    now = utcnow()
+    document = {
+        **service.summary_of(message, now),
+        "content": service.decrypt_content(session, message),
+        "delivery_id": delivery_id,
+    }
+    return json.dumps(document, default=str, ensure_ascii=False, sort_keys=True).encode()
+
+
+def claim_batch(
+    factory: sessionmaker[Session], settings: Settings, *, worker: str, now: datetime
+) -> list[Claimed]:
+    with transaction(factory) as session:
+        token, ids = claim_due(
+            session,
+            worker=worker,
+            now=now,
+            limit=settings.push_batch_size,
+            lease_seconds=settings.push_lease_seconds,
+        )
+        rows = session.scalars(select(PushDelivery).where(PushDelivery.id.in_(ids))).all()
+        return [_prepare(session, row, token, settings) for row in sorted(rows, key=lambda r: r.id)]
+
+
+# -- sending and outcomes ---------------------------------------------------------------
+def send(client: httpx.Client, keyring: KeyRing, item: Claimed) -> str | None:
+    """POST one item; None on a 2xx, else why it failed."""
+    assert item.url is not None
+    headers = push_headers(keyring, item.url, item.body, int(time.time()))
+    headers["X-Hub-Message"] = str(item.message_id)
+    headers["X-Hub-Delivery"] = str(item.delivery_id)
+    try:
+        response = client.post(item.url, content=item.body, headers=headers)
+    except httpx.HTTPError as exc:
+        return f"{exc.__class__.__name__}: {exc}"[:300]
+    if 200 <= response.status_code < 300:
+        return None
+    return f"HTTP {response.status_code}"
+
+
+def retry_delay(settings: Settings, attempts: int) -> float:
+    """Exponential back-off with full jitter (AWS architecture blog, 2015)."""
+    ceiling = min(
+        settings.push_retry_base_seconds * 2 ** (attempts - 1), settings.push_retry_cap_seconds
+    )
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def record_outcome(
+    session: Session, settings: Settings, item: Claimed, error: str | None, now: datetime
+) -> str | None:
+    """Store what happened to one claimed push; returns the new state (None: lease lost)."""
+    row = session.scalar(
+        select(PushDelivery)
+        .where(PushDelivery.id == item.delivery_id, PushDelivery.claimed_by == item.token)
+        .where(PushDelivery.state == "sending")
+        .with_for_update()
+    )
+    if row is None:
+        return None
+    row.claimed_by, row.claimed_until, row.last_attempt_at = None, None, now
+    if item.problem is not None:
+        row.state, row.last_error = "cancelled", item.problem[:300]
+    elif error is None:
+        row.state, row.delivered_at, row.attempts = "delivered", now, row.attempts + 1
+        _message_delivered(session, row.message_id, now)
+    else:
+        row.attempts += 1
+        row.last_error = error[:300]
+        retry_at = now + timedelta(seconds=retry_delay(settings, row.attempts))
+        window_end = row.window_started_at + timedelta(seconds=settings.push_retry_window_seconds)
+        row.state = "failed" if retry_at > window_end else "pending"
+        row.next_attempt_at = retry_at
+    session.flush()
+    return row.state
+
+
+def _message_delivered(session: Session, message_id: uuid.UUID, now: datetime) -> None:
+    message = session.scalar(select(Message).where(Message.id == message_id).with_for_update())
+    if message is not None:
+        service.mark_delivered(session, message, actor=PUSH_ACTOR, actor_member_id=None, now=now)
+
+
+def deliver_due(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    keyring: KeyRing,
+    *,
+    worker: str,
+    now: datetime | None = None,
+    client: httpx.Client | None = None,
+) -> DeliveryStats:
+    """One pass: claim a batch, send it, record the outcomes."""
+    moment = now or utcnow()
+    stats = DeliveryStats()
+    batch = claim_batch(factory, settings, worker=worker, now=moment)
+    stats.claimed = len(batch)
+    if not batch:
+        return stats
+    own_client = client is None
+    client = client or make_client(settings)
+    try:
+        for item in batch:
+            error = send(client, keyring, item) if item.problem is None else None
+            with transaction(factory) as session:
+                state = record_outcome(session, settings, item, error, now or utcnow())
+            _count(stats, state, error)
+    finally:
+        if own_client:
+            client.close()
+    return stats
+
+
+def _count(stats: DeliveryStats, state: str | None, error: str | None) -> None:
+    if state == "delivered":
+        stats.delivered += 1
+    elif state == "pending":
+        stats.retried += 1
+    elif state == "failed":
+        stats.failed += 1
+    elif state == "cancelled":
+        stats.cancelled += 1
+    if error:
+        stats.errors.append(error)
+
+
+def drain(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    keyring: KeyRing,
+    *,
+    worker: str,
+    now: datetime | None = None,
+    client: httpx.Client | None = None,
+) -> DeliveryStats:
+    """Run passes until nothing is due (a job run handles the whole backlog)."""
+    total = DeliveryStats()
+    while True:
+        stats = deliver_due(factory, settings, keyring, worker=worker, now=now, client=client)
+        for name in ("claimed", "delivered", "retried", "failed", "cancelled"):
+            setattr(total, name, getattr(total, name) + getattr(stats, name))
+        total.errors.extend(stats.errors)
+        if stats.claimed == 0 or stats.claimed == stats.retried + stats.failed:
+            return total
+
+
+def make_client(settings: Settings) -> httpx.Client:
+    return httpx.Client(
+        follow_redirects=False,
+        timeout=httpx.Timeout(
+            settings.push_timeout_seconds, connect=min(5.0, settings.push_timeout_seconds)
+        ),
+        trust_env=False,
+    )
+
+
+# -- admins: see and re-drive failures --------------------------------------------------------
+def redrive(
+    session: Session,
+    *,
+    delivery_ids: list[int] | None,
+    within_prefix: str = "",
+    now: datetime | None = None,
+) -> int:
+    """Put failed (or given) pushes back in the queue with a fresh retry window."""
+    now = now or utcnow()
+    query = update(PushDelivery).where(PushDelivery.state.in_(("failed", "cancelled")))
+    if delivery_ids is not None:
+        query = query.where(PushDelivery.id.in_(delivery_ids))
+    if within_prefix:
+        query = query.where(PushDelivery.region.startswith(within_prefix))
+    result = session.execute(
+        query.values(
+            state="pending", attempts=0, next_attempt_at=now, window_started_at=now, last_error=None
+        ).execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def describe(stats: DeliveryStats) -> dict[str, Any]:
+    return {
+        "claimed": stats.claimed,
+        "delivered": stats.delivered,
+        "retried": stats.retried,
+        "failed": stats.failed,
+        "cancelled": stats.cancelled,
+    }

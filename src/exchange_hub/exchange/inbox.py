@@ -1,0 +1,147 @@
+"""Inbox (待办事项), outbox and the change feed: cursor-paged reads for county systems.
+
+Cursors are opaque to clients. Inbox and outbox cursors are keyset positions
+(sort time and id, base64url JSON), so a page never repeats or skips an item
+even while new messages arrive. The change-feed cursor is the last ``seq``
+seen, assigned in commit order (``changes.py``), so a sync job that stores it
+after applying a page resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from exchange_hub.changes import changes_for
+from exchange_hub.errors import InvalidInput
+from exchange_hub.exchange import repository, service
+from exchange_hub.exchange.repository import InboxOrder
+from exchange_hub.members.scope import Caller, require_role
+from exchange_hub.models import Message
+from exchange_hub.models.base import utcnow
+
+
+def encode_cursor(at: datetime, message_id: uuid.UUID) -> str:
+    raw = json.dumps([at.isoformat(), str(message_id)]).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at_text, id_text = json.loads(raw)
+        at = datetime.fromisoformat(at_text)
+        if at.tzinfo is None:
+            raise ValueError("naive")
+        return at, uuid.UUID(id_text)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise InvalidInput("cursor is not one this hub handed out", field="cursor") from exc
+
+
+def _check_limit(limit: int, maximum: int) -> int:
+    if not 1 <= limit <= maximum:
+        raise InvalidInput(f"limit must be between 1 and {maximum}", field="limit")
+    return limit
+
+
+def pull_inbox(
+    session: Session,
+    caller: Caller,
+    *,
+    state: str | None = None,
+    kind: str | None = None,
+    order: InboxOrder = "deadline",
+    cursor: str | None = None,
+    limit: int = 100,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The county's to-do list; pulling marks what it hands out as delivered."""
+    require_role(caller, "county")
+    now = now or utcnow()
+    limit = _check_limit(limit, service.settings_of(session).max_page_size)
+    query = repository.inbox_query(
+        caller.region, state=state, kind=kind, order=order, after=decode_cursor(cursor),
+        limit=limit, for_update=True,
+    )  # fmt: skip
+    messages = session.scalars(query).all()
+    for message in messages:
+        service.mark_delivered(
+            session, message, actor=caller.label, actor_member_id=caller.member_id, now=now
+        )
+    items = [
+        {**service.summary_of(m, now), "content": service.decrypt_content(session, m)}
+        for m in messages
+    ]
+    if messages:
+        service.audit_read(session, caller, "inbox.pull", [m.id for m in messages])
+    session.flush()
+    return {"items": items, "next_cursor": _next(messages, limit, order)}
+
+
+def _next(messages: Any, limit: int, order: InboxOrder) -> str | None:
+    if len(messages) < limit:
+        return None
+    last: Message = messages[-1]
+    return encode_cursor(last.deadline if order == "deadline" else last.submitted_at, last.id)
+
+
+def list_outbox(
+    session: Session,
+    caller: Caller,
+    *,
+    state: str | None = None,
+    kind: str | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """What the county sent and how far each message got, newest first."""
+    require_role(caller, "county")
+    now = now or utcnow()
+    limit = _check_limit(limit, service.settings_of(session).max_page_size)
+    query = repository.outbox_query(
+        caller.region, state=state, kind=kind, before=decode_cursor(cursor), limit=limit
+    )
+    messages = session.scalars(query).all()
+    next_cursor = None
+    if len(messages) == limit:
+        next_cursor = encode_cursor(messages[-1].submitted_at, messages[-1].id)
+    return {"items": [service.summary_of(m, now) for m in messages], "next_cursor": next_cursor}
+
+
+def read_changes(
+    session: Session, caller: Caller, *, since: str | None, limit: int = 500
+) -> dict[str, Any]:
+    """Every record and message change visible to the caller's county after ``since``."""
+    require_role(caller, "county")
+    limit = _check_limit(limit, max(service.settings_of(session).max_page_size, 1000))
+    after = _parse_since(since)
+    rows = changes_for(session, caller.region, since=after, limit=limit)
+    items = [
+        {
+            "seq": c.seq,
+            "at": c.at,
+            "object_type": c.object_type,
+            "object_id": c.object_id,
+            "action": c.action,
+            "summary": c.summary,
+        }
+        for c in rows
+    ]
+    return {"items": items, "next_cursor": str(rows[-1].seq if rows else after)}
+
+
+def _parse_since(since: str | None) -> int:
+    if since in (None, ""):
+        return 0
+    if not since.isdigit() or len(since) > 18:
+        raise InvalidInput("since is a cursor (a whole number) from an earlier page", field="since")
+    return int(since)

@@ -1,0 +1,484 @@
+"""Messages between counties: submit, receive, answer, withdraw (SPEC §4).
+
+States::
+
+    submitted ─► delivered ─► received ─► answered
+        │            │
+        └────────────┴──► withdrawn   (by the sender, before receipt)
+
+``delivered``: the item reached the recipient (pulled from its inbox, read,
+or pushed). ``received``: the recipient acknowledged it. An answer to an item
+not yet acknowledged records the missing steps at the same instant. Every
+transition writes a ``MessageEvent`` (time and actor) and a change-feed entry
+visible to both counties. Only the addressed county may receive or answer;
+to everyone else the message does not exist (404).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from exchange_hub import calendar
+from exchange_hub.audit import service as audit
+from exchange_hub.changes import record_change
+from exchange_hub.config import Settings
+from exchange_hub.crypto import KeyRing
+from exchange_hub.errors import Conflict, InvalidInput, NotFound
+from exchange_hub.exchange import receipts, repository, routing
+from exchange_hub.exchange.schemas import (
+    DETAIL_FIELDS,
+    DETAIL_OF_TYPE,
+    FeedbackCreate,
+    MessageCreate,
+)
+from exchange_hub.members.scope import Caller, require_role
+from exchange_hub.models import Message, MessageEvent, PushDelivery
+from exchange_hub.models.base import utcnow
+
+BODY_CONTEXT = "messages.body"
+FEEDBACK_CONTEXT = "messages.feedback_body"
+HUB_ACTOR = "hub"
+_STAMP = {
+    "delivered": "delivered_at",
+    "received": "received_at",
+    "answered": "answered_at",
+    "withdrawn": "withdrawn_at",
+}
+
+
+def keyring_of(session: Session) -> KeyRing:
+    return session.info["keyring"]  # type: ignore[no-any-return]
+
+
+def settings_of(session: Session) -> Settings:
+    return session.info.get("settings") or Settings()
+
+
+# -- submitting ------------------------------------------------------------------
+def submit_message(
+    session: Session,
+    caller: Caller,
+    *,
+    payload: MessageCreate,
+    sender_signature: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Accept a query or notification, route it, queue its pushes, sign a receipt."""
+    require_role(caller, "county")
+    settings, keyring = settings_of(session), keyring_of(session)
+    now = now or utcnow()
+    subtype = _check_shape(payload)
+    id_number = routing.normalise_id_number(
+        session, payload.subject.id_number, policy=settings.id_policy, field="subject.id_number"
+    )
+    route = routing.route(session, keyring, to_region=payload.to_region, id_number=id_number)
+    if route.to_region == caller.region:
+        raise InvalidInput("a message cannot be addressed to your own county", field="to_region")
+    content = _content(payload, id_number)
+    message = _new_message(session, caller, payload, subtype, route.to_region, content, now)
+    message.sender_signature = sender_signature
+    message.hub_receipt = receipts.issue_receipt(
+        keyring,
+        message_id=message.id,
+        digest=message.body_digest,
+        accepted_at=now,
+        from_region=message.from_region,
+        to_region=message.to_region,
+    )
+    session.add(message)
+    _write_event(session, message, None, "submitted", caller.label, caller.member_id, now)
+    _queue_pushes(session, message, now)
+    session.flush()
+    return {
+        **_summary(message, now),
+        "routed_by": route.routed_by,
+        "receipt": message.hub_receipt,
+    }
+
+
+def _check_shape(payload: MessageCreate) -> str:
+    """Each kind carries only the fields it needs (SPEC §4); returns the subtype."""
+    if payload.kind == "query":
+        if payload.urgency is None:
+            raise InvalidInput(
+                "a query needs urgency: urgent, normal or certificate", field="urgency"
+            )
+        if payload.type is not None:
+            raise InvalidInput("type belongs to notifications; a query has urgency", field="type")
+        allowed = {"certificate"} if payload.urgency == "certificate" else set()
+        _refuse_other_details(payload, allowed)
+        return payload.urgency
+    if payload.type is None:
+        raise InvalidInput(
+            "a notification needs type: health_check, contraception, birth, inflow or other",
+            field="type",
+        )
+    if payload.urgency is not None:
+        raise InvalidInput("urgency belongs to queries", field="urgency")
+    detail = DETAIL_OF_TYPE[payload.type]
+    if detail is not None and getattr(payload, detail) is None:
+        raise InvalidInput(f"a {payload.type} notification needs {detail}", field=detail)
+    _refuse_other_details(payload, {detail} if detail else set())
+    return payload.type
+
+
+def _refuse_other_details(payload: MessageCreate, allowed: set[str]) -> None:
+    for name in DETAIL_FIELDS:
+        if name not in allowed and getattr(payload, name) is not None:
+            what = payload.urgency or payload.type
+            raise InvalidInput(f"a {payload.kind} ({what}) does not carry {name}", field=name)
+
+
+def _content(payload: MessageCreate, id_number: str) -> dict[str, Any]:
+    """What the message says, as stored (encrypted) and digested."""
+    data = payload.model_dump(mode="json", exclude_none=True)
+    data["subject"]["id_number"] = id_number
+    return data
+
+
+def deadline_for(settings: Settings, kind: str, subtype: str, submitted: datetime) -> datetime:
+    """Days by kind (configurable), counted from the Shanghai date, off rest days."""
+    days = {
+        "urgent": settings.deadline_days_urgent,
+        "normal": settings.deadline_days_normal,
+        "certificate": settings.deadline_days_certificate,
+    }
+    count = days[subtype] if kind == "query" else settings.deadline_days_notification
+    return calendar.deadline_after(submitted, count)
+
+
+def period_of(moment: datetime) -> str:
+    """The Asia/Shanghai month (``YYYY-MM``) a message counts in."""
+    return calendar.local_date(moment).strftime("%Y-%m")
+
+
+def _new_message(
+    session: Session,
+    caller: Caller,
+    payload: MessageCreate,
+    subtype: str,
+    to_region: str,
+    content: dict[str, Any],
+    now: datetime,
+) -> Message:
+    keyring = keyring_of(session)
+    is_query = payload.kind == "query"
+    return Message(
+        id=uuid.uuid4(),
+        kind=payload.kind,
+        subtype=subtype,
+        from_region=caller.region,
+        to_region=to_region,
+        sender_member_id=caller.member_id,
+        state="submitted",
+        needs_receipt=not is_query,
+        needs_feedback=is_query or subtype == "birth",
+        purpose=payload.purpose,
+        case_ref=payload.case_ref,
+        subject_index=keyring.blind_index(content["subject"]["id_number"]),
+        record_id=payload.record_id,
+        body=keyring.encrypt(json.dumps(content, ensure_ascii=False), BODY_CONTEXT),
+        body_digest=receipts.message_digest(content),
+        period=period_of(now),
+        submitted_at=now,
+        deadline=deadline_for(settings_of(session), payload.kind, subtype, now),
+        updated_at=now,
+    )
+
+
+def _queue_pushes(session: Session, message: Message, now: datetime) -> None:
+    """Transactional outbox: pushes commit with the message or not at all."""
+    for member in repository.push_members_of(session, message.to_region):
+        session.add(
+            PushDelivery(
+                message_id=message.id,
+                member_id=member.id,
+                region=message.to_region,
+                state="pending",
+                attempts=0,
+                created_at=now,
+                window_started_at=now,
+                next_attempt_at=now,
+            )
+        )
+
+
+# -- transitions -------------------------------------------------------------------
+def _write_event(
+    session: Session,
+    message: Message,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    actor_member_id: uuid.UUID | None,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        MessageEvent(
+            message_id=message.id,
+            at=now,
+            actor_member_id=actor_member_id,
+            actor=actor,
+            from_state=from_state,
+            to_state=to_state,
+            detail=detail,
+        )
+    )
+    summary = {"state": to_state, "kind": message.kind, "subtype": message.subtype}
+    record_change(
+        session, "message", message.id, to_state, [message.from_region, message.to_region], summary
+    )
+
+
+def _move(
+    session: Session,
+    message: Message,
+    to_state: str,
+    *,
+    actor: str,
+    actor_member_id: uuid.UUID | None,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    from_state = message.state
+    message.state = to_state
+    setattr(message, _STAMP[to_state], now)
+    message.updated_at = now
+    _write_event(session, message, from_state, to_state, actor, actor_member_id, now, detail)
+
+
+def mark_delivered(
+    session: Session,
+    message: Message,
+    *,
+    actor: str,
+    actor_member_id: uuid.UUID | None,
+    now: datetime,
+) -> bool:
+    """submitted → delivered; a no-op for a message already further along."""
+    if message.state != "submitted":
+        return False
+    _move(session, message, "delivered", actor=actor, actor_member_id=actor_member_id, now=now)
+    return True
+
+
+def _advance_to_received(session: Session, caller: Caller, message: Message, now: datetime) -> None:
+    actor = {"actor": caller.label, "actor_member_id": caller.member_id, "now": now}
+    mark_delivered(session, message, **actor)
+    _move(session, message, "received", **actor)
+
+
+def _load_addressed(session: Session, caller: Caller, message_id: uuid.UUID) -> Message:
+    """The message, locked, if it is addressed to the caller's county; else 404."""
+    message = repository.get_message(session, message_id, for_update=True)
+    if message is None or caller.role != "county" or message.to_region != caller.region:
+        raise _missing(message_id)
+    return message
+
+
+def _missing(message_id: uuid.UUID) -> NotFound:
+    return NotFound(f"no message {message_id}", field="message_id")
+
+
+def _refuse_if_closed(message: Message, verb: str) -> None:
+    if message.state == "withdrawn":
+        raise Conflict(f"cannot {verb}: the sender withdrew this message", field="state")
+    if message.state == "answered":
+        raise Conflict(
+            f"cannot {verb}: feedback was already given at {message.answered_at:%Y-%m-%dT%H:%M:%SZ}"
+            "; one final feedback per message",
+            field="state",
+        )
+
+
+def acknowledge(
+    session: Session, caller: Caller, *, message_id: uuid.UUID, now: datetime | None = None
+) -> dict[str, Any]:
+    """接收: the addressed county acknowledges the message."""
+    now = now or utcnow()
+    message = _load_addressed(session, caller, message_id)
+    _refuse_if_closed(message, "acknowledge")
+    if message.state == "received":
+        raise Conflict(
+            f"already acknowledged at {message.received_at:%Y-%m-%dT%H:%M:%SZ}", field="state"
+        )
+    _advance_to_received(session, caller, message, now)
+    session.flush()
+    return _summary(message, now)
+
+
+def answer(
+    session: Session,
+    caller: Caller,
+    *,
+    message_id: uuid.UUID,
+    feedback: FeedbackCreate,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """反馈: the one final answer to a query (or the confirmation of a birth)."""
+    now = now or utcnow()
+    _check_feedback(feedback)
+    message = _load_addressed(session, caller, message_id)
+    _refuse_if_closed(message, "answer")
+    if not message.needs_feedback:
+        raise Conflict(
+            f"a {message.subtype} notification takes a receipt, not feedback", field="result"
+        )
+    if message.state != "received":
+        _advance_to_received(session, caller, message, now)
+    stored = feedback.model_dump(mode="json", exclude_none=True)
+    message.feedback_result = feedback.result
+    message.feedback_body = keyring_of(session).encrypt(
+        json.dumps(stored, ensure_ascii=False), FEEDBACK_CONTEXT
+    )
+    _move(
+        session, message, "answered",
+        actor=caller.label, actor_member_id=caller.member_id, now=now,
+        detail={"result": feedback.result},
+    )  # fmt: skip
+    session.flush()
+    return _summary(message, now)
+
+
+def _check_feedback(feedback: FeedbackCreate) -> None:
+    if feedback.result == "mismatch" and not feedback.differences:
+        raise InvalidInput("a mismatch lists the fields that differ", field="differences")
+    if feedback.result != "mismatch" and feedback.differences:
+        raise InvalidInput("differences belong to a mismatch", field="differences")
+    if feedback.result != "multiple_candidates" and feedback.candidates is not None:
+        raise InvalidInput("candidates belongs to multiple_candidates", field="candidates")
+    if feedback.result == "not_found" and feedback.verified:
+        raise InvalidInput("nothing can be verified about a person not found", field="verified")
+
+
+def withdraw(
+    session: Session, caller: Caller, *, message_id: uuid.UUID, now: datetime | None = None
+) -> dict[str, Any]:
+    """The sender takes a message back before the recipient acknowledged it."""
+    now = now or utcnow()
+    message = repository.get_message(session, message_id, for_update=True)
+    if message is None or caller.role != "county" or message.from_region != caller.region:
+        raise _missing(message_id)
+    if message.state == "withdrawn":
+        raise Conflict("this message is already withdrawn", field="state")
+    if message.state in ("received", "answered"):
+        raise Conflict(
+            f"cannot withdraw: the recipient already acknowledged it ({message.state})",
+            field="state",
+        )
+    _move(
+        session, message, "withdrawn", actor=caller.label, actor_member_id=caller.member_id, now=now
+    )
+    session.flush()
+    return _summary(message, now)
+
+
+# -- reading -------------------------------------------------------------------------
+def read_message(
+    session: Session, caller: Caller, *, message_id: uuid.UUID, now: datetime | None = None
+) -> dict[str, Any]:
+    """One message with its history; its content is person data, so the read is audited."""
+    now = now or utcnow()
+    message = repository.get_message(session, message_id, for_update=caller.role == "county")
+    if message is None or not _may_see(caller, message):
+        raise _missing(message_id)
+    if caller.role == "county" and message.to_region == caller.region:
+        mark_delivered(
+            session, message, actor=caller.label, actor_member_id=caller.member_id, now=now
+        )
+    shows_content = caller.role == "county" or caller.person_data_grant
+    result = {
+        **_summary(message, now),
+        "content": decrypt_content(session, message) if shows_content else None,
+        "feedback": _decrypt_feedback(session, message) if shows_content else None,
+        "receipt": message.hub_receipt,
+        "events": [_event_read(e) for e in repository.events_of(session, message.id)],
+    }
+    if shows_content:
+        _audit_read(session, caller, "message.read", [message.id])
+    session.flush()
+    return result
+
+
+def _may_see(caller: Caller, message: Message) -> bool:
+    if caller.role == "county":
+        return caller.region in (message.from_region, message.to_region)
+    if caller.role == "admin":
+        return caller.covers(message.from_region) or caller.covers(message.to_region)
+    return False
+
+
+def decrypt_content(session: Session, message: Message) -> dict[str, Any]:
+    return json.loads(keyring_of(session).decrypt(message.body, BODY_CONTEXT))  # type: ignore[no-any-return]
+
+
+def _decrypt_feedback(session: Session, message: Message) -> dict[str, Any] | None:
+    if message.feedback_body is None:
+        return None
+    return json.loads(keyring_of(session).decrypt(message.feedback_body, FEEDBACK_CONTEXT))  # type: ignore[no-any-return]
+
+
+def _event_read(event: MessageEvent) -> dict[str, Any]:
+    return {
+        "at": event.at,
+        "actor": event.actor,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "detail": event.detail,
+    }
+
+
+def _audit_read(session: Session, caller: Caller, action: str, ids: list[uuid.UUID]) -> None:
+    audit.record(
+        session,
+        audit.entry_for(
+            caller,
+            action,
+            object_type="message",
+            object_id=str(ids[0]) if len(ids) == 1 else None,
+            request_id=session.info.get("request_id"),
+            detail={"count": len(ids), "ids": [str(i) for i in ids[:100]]},
+        ),
+    )
+
+
+def is_overdue(message: Message, now: datetime) -> bool:
+    """Derived, never stored: past the deadline and the required step not done."""
+    if message.state == "withdrawn" or now <= message.deadline:
+        return False
+    if message.needs_feedback:
+        return message.state != "answered"
+    return message.state not in ("received", "answered")
+
+
+def _summary(message: Message, now: datetime) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "kind": message.kind,
+        "subtype": message.subtype,
+        "from_region": message.from_region,
+        "to_region": message.to_region,
+        "state": message.state,
+        "overdue": is_overdue(message, now),
+        "needs_receipt": message.needs_receipt,
+        "needs_feedback": message.needs_feedback,
+        "purpose": message.purpose,
+        "case_ref": message.case_ref,
+        "submitted_at": message.submitted_at,
+        "deadline": message.deadline,
+        "delivered_at": message.delivered_at,
+        "received_at": message.received_at,
+        "answered_at": message.answered_at,
+        "withdrawn_at": message.withdrawn_at,
+        "feedback_result": message.feedback_result,
+    }
+
+
+summary_of = _summary
+audit_read = _audit_read
