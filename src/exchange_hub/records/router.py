@@ -1,7 +1,156 @@
-"""records API routes (to be filled by the records work)."""
+"""Records API (SPEC §9): single records, batches, versions, person look-up."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from functools import partial
+from typing import Annotated, Any
 
-router = APIRouter(tags=["records"])
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from exchange_hub import idempotency
+from exchange_hub.deps import (
+    CurrentCaller,
+    DbSession,
+    StreamingCaller,
+    verify_deferred_signature,
+)
+from exchange_hub.errors import InvalidInput
+from exchange_hub.records import batch, service
+from exchange_hub.records.schemas import (
+    BatchResult,
+    Deregistration,
+    LookupRequest,
+    LookupResult,
+    RecordIn,
+    RecordPatch,
+    RecordRead,
+    RecordVersionList,
+    RecordWritten,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["records"])
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", description="replays return the first result")
+]
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One record per line (NDJSON) or a CSV with a header row "
+        "(UTF-8 with or without BOM; GBK CSV accepted). CSV line numbers count "
+        "the header as line 1.",
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+def _respond(outcome: idempotency.Outcome) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+def _written(read: dict[str, Any], outcome: str) -> dict[str, Any]:
+    return RecordWritten.model_validate({**read, "outcome": outcome}).model_dump(mode="json")
+
+
+@router.post("/records", status_code=201, response_model=RecordWritten)
+def create_record(
+    body: RecordIn, session: DbSession, caller: CurrentCaller, key: IdempotencyKey = None
+) -> JSONResponse:
+    """Register one outflow or inflow; an active record of the same person, kind
+    and county is updated instead (``outcome`` says which)."""
+
+    def work() -> dict[str, Any]:
+        record, outcome = service.create_record(session, caller, body=body)
+        return _written(service.read_form(session, record), outcome)
+
+    digest = idempotency.request_hash("POST", "/api/v1/records", body.model_dump(mode="json"))
+    return _respond(idempotency.run(session, caller.member_id, key, digest, work, status_code=201))
+
+
+@router.post("/records/batch", response_model=BatchResult, openapi_extra=_BATCH_BODY)
+async def push_batch(
+    request: Request, session: DbSession, caller: StreamingCaller, key: IdempotencyKey = None
+) -> JSONResponse:
+    """Many records at once; good lines land, bad lines are listed with their line number."""
+    fmt = batch.body_format(request.headers.get("content-type"))
+    body = await batch.spool(request.stream())
+    try:
+        await verify_deferred_signature(request, caller, body.digest)
+        if body.size == 0:
+            raise InvalidInput("the batch is empty", field="body")
+        digest = idempotency.request_hash(
+            "POST", request.url.path, f"{fmt.kind}\n{body.digest}".encode()
+        )
+        work = partial(batch.ingest, session, caller, body.file, fmt=fmt)
+        outcome = await run_in_threadpool(
+            idempotency.run, session, caller.member_id, key, digest, work
+        )
+    finally:
+        body.file.close()
+    return _respond(outcome)
+
+
+@router.get("/records/{record_id}", response_model=RecordRead)
+def read_record(record_id: uuid.UUID, session: DbSession, caller: CurrentCaller) -> Any:
+    return service.read_form(session, service.get_record(session, caller, record_id=record_id))
+
+
+@router.patch("/records/{record_id}", response_model=RecordWritten)
+def patch_record(
+    record_id: uuid.UUID,
+    patch: RecordPatch,
+    session: DbSession,
+    caller: CurrentCaller,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Change a record (JSON merge patch); the previous version is kept."""
+
+    def work() -> dict[str, Any]:
+        changes = patch.model_dump(mode="json", exclude_unset=True)
+        record, outcome = service.update_record(session, caller, record_id=record_id, patch=changes)
+        return _written(service.read_form(session, record), outcome)
+
+    digest = idempotency.request_hash(
+        "PATCH", f"/api/v1/records/{record_id}", patch.model_dump(mode="json", exclude_unset=True)
+    )
+    return _respond(idempotency.run(session, caller.member_id, key, digest, work))
+
+
+@router.post("/records/{record_id}/deregister", response_model=RecordRead)
+def deregister_record(
+    record_id: uuid.UUID,
+    body: Deregistration,
+    session: DbSession,
+    caller: CurrentCaller,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """注销: returned_home, moved_on, died or duplicate."""
+
+    def work() -> dict[str, Any]:
+        record = service.deregister_record(
+            session, caller, record_id=record_id, reason=body.reason, on=body.on
+        )
+        return RecordRead.model_validate(service.read_form(session, record)).model_dump(mode="json")
+
+    digest = idempotency.request_hash(
+        "POST", f"/api/v1/records/{record_id}/deregister", body.model_dump(mode="json")
+    )
+    return _respond(idempotency.run(session, caller.member_id, key, digest, work))
+
+
+@router.get("/records/{record_id}/versions", response_model=RecordVersionList)
+def record_versions(record_id: uuid.UUID, session: DbSession, caller: CurrentCaller) -> Any:
+    """Every version, oldest first; the last one is the record as it is now."""
+    return {"items": service.list_versions(session, caller, record_id=record_id)}
+
+
+@router.post("/persons/lookup", response_model=LookupResult)
+def lookup_person(body: LookupRequest, session: DbSession, caller: CurrentCaller) -> Any:
+    """Certificate status, registering county and whether active — nothing more; audited."""
+    return {"matches": service.lookup(session, caller, request=body)}

@@ -1,0 +1,133 @@
+"""Person records: outflow (流出登记) and inflow (流入登记) registrations, and their history.
+
+Person data is stored only encrypted (AES-GCM through the key ring, the
+associated data is ``records.<column>``): ``name_enc``, ``id_number_enc``,
+``phone_enc``, ``address_enc``. Equality look-ups go through keyed hashes
+(blind indexes): ``id_index`` (the 18-character ID number) and
+``name_index`` (the normalised name, for name + birth date + sex candidates).
+``data_key_id`` names the data key the row is encrypted with, so
+``exchange-hub keys rotate`` finds the rows still on an old key.
+
+Data-quality columns, counted per county by the metrics work (SPEC §5):
+
+- ``id_check_flagged`` — the ID number's check character is wrong and was
+  accepted under the ``lenient`` policy;
+- ``id_converted`` — a legacy 15-digit number was converted to 18 digits;
+- ``hukou_missing`` — an inflow sent without ``hukou_region`` (the hub then
+  routes by the ID number's prefix, SPEC §2).
+
+Counting them for county C: ``registering_region = C`` (optionally only
+``status = 'active'``).
+
+History: the row is always the newest version (``version``,
+``version_action``, ``updated_at``, ``updated_by``). Before a change
+overwrites it, the previous version is copied, encrypted as a whole, into
+``record_versions``; so versions 1..n-1 live there and version n on the row,
+and creating a record (the bulk of every batch) writes one row only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, Uuid, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from exchange_hub.models.audit import AuditId
+from exchange_hub.models.base import Base, UTCDateTime, new_id
+
+RECORD_KINDS = ("outflow", "inflow")
+RECORD_STATUSES = ("active", "deregistered")
+
+
+class Record(Base):
+    """One registration of a person by the county on its registering side.
+
+    ``registering_region`` is the county that owns (writes) the record: the
+    ``hukou_region`` of an outflow, the ``residence_region`` of an inflow.
+    ``other_region`` is the other *county* named in the record (an outflow's
+    destination may be only a province, then it is empty); both may read it.
+    At most one active record per (registering county, kind, person): a
+    re-push updates it (partial unique index ``uq_records_active_person``).
+    """
+
+    __tablename__ = "records"
+    __table_args__ = (
+        Index(
+            "uq_records_active_person",
+            "registering_region",
+            "kind",
+            "id_index",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
+        Index("ix_records_name_lookup", "name_index", "birth_date"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(14), default="active")
+    registering_region: Mapped[str] = mapped_column(String(6), index=True)
+    other_region: Mapped[str | None] = mapped_column(String(6), index=True)
+    hukou_region: Mapped[str | None] = mapped_column(String(6))
+    residence_region: Mapped[str | None] = mapped_column(String(6))
+    member_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+    id_index: Mapped[str] = mapped_column(String(90), index=True)
+    name_index: Mapped[str] = mapped_column(String(90))
+    content_index: Mapped[str] = mapped_column(String(90))
+    data_key_id: Mapped[str] = mapped_column(String(40), index=True)
+    id_number_enc: Mapped[str] = mapped_column(Text)
+    name_enc: Mapped[str] = mapped_column(Text)
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    address_enc: Mapped[str | None] = mapped_column(Text)
+
+    sex: Mapped[str] = mapped_column(String(1))
+    birth_date: Mapped[date] = mapped_column(Date)
+    ethnicity: Mapped[str | None] = mapped_column(String(2))
+    marital_status: Mapped[str | None] = mapped_column(String(2))
+    moved_on: Mapped[date | None] = mapped_column(Date)
+
+    certificate_number: Mapped[str | None] = mapped_column(String(40))
+    certificate_issued_by: Mapped[str | None] = mapped_column(String(6))
+    certificate_issued_on: Mapped[date | None] = mapped_column(Date)
+    certificate_valid_until: Mapped[date | None] = mapped_column(Date)
+    certificate_checked: Mapped[bool | None] = mapped_column(Boolean)
+    children_count: Mapped[int | None] = mapped_column(Integer)
+    contraception: Mapped[str | None] = mapped_column(String(16))
+    pregnancy_status: Mapped[str | None] = mapped_column(String(16))
+    last_birth_date: Mapped[date | None] = mapped_column(Date)
+    key_object: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_reasons: Mapped[str | None] = mapped_column(String(100))
+
+    id_check_flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    id_converted: Mapped[bool] = mapped_column(Boolean, default=False)
+    hukou_missing: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    deregister_reason: Mapped[str | None] = mapped_column(String(16))
+    deregistered_on: Mapped[date | None] = mapped_column(Date)
+
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    version_action: Mapped[str] = mapped_column(String(14))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class RecordVersion(Base):
+    """A superseded version of a record: ``snapshot`` is the encrypted JSON of
+    its read form (context ``record_versions.snapshot``)."""
+
+    __tablename__ = "record_versions"
+    __table_args__ = (Index("uq_record_versions_version", "record_id", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(AuditId, primary_key=True, autoincrement=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(14))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    data_key_id: Mapped[str] = mapped_column(String(40), index=True)
+    snapshot: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,316 @@
+"""Batches of records: NDJSON or CSV, streamed, checked line by line, bulk-written.
+
+The body is spooled to a temporary file while it is hashed (constant memory,
+and the digest serves the deferred signature check and the idempotency key),
+then read back line by line. Good rows land in chunks; each bad row is
+reported with its 1-based line number, the field and the reason. Line numbers
+are physical lines of the file: in CSV the header is line 1, so the first data
+row is line 2; blank lines count but are skipped.
+
+Encodings: NDJSON is UTF-8 (RFC 8259), with or without a BOM. CSV is UTF-8
+(with or without BOM) or, from older county systems, GBK/GB 18030: the first
+64 KiB decide, or a ``charset`` parameter of the Content-Type says so. A body
+in neither is refused (415); a stray undecodable line is rejected on its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import orjson
+from pydantic import ValidationError
+
+from exchange_hub.audit import service as audit
+from exchange_hub.errors import HubError, InvalidInput, UnsupportedMediaType
+from exchange_hub.members.scope import Caller
+from exchange_hub.records import service, values
+from exchange_hub.records.bulk import BulkWriter
+from exchange_hub.records.schemas import RecordIn
+
+BOM = b"\xef\xbb\xbf"
+SNIFF_BYTES = 65_536
+MAX_LINE_BYTES = 65_536
+CHUNK_ROWS = 2_000
+REJECTED_LISTED_MAX = 1_000
+MEDIA_TYPES = {"application/x-ndjson": "ndjson", "application/jsonl": "ndjson",
+               "application/json-seq": "ndjson", "text/csv": "csv"}  # fmt: skip
+GBK_NAMES = {"gbk", "gb2312", "gb18030", "cp936"}
+
+CSV_COLUMNS: dict[str, tuple[str, ...]] = {
+    "kind": ("kind",),
+    **{name: ("person", name) for name in (
+        "id_number", "name", "sex", "birth_date", "ethnicity", "marital_status", "phone",
+        "address", "children_count", "contraception", "pregnancy_status", "last_birth_date",
+    )},
+    "hukou_region": ("hukou_region",),
+    "residence_region": ("residence_region",),
+    "moved_on": ("moved_on",),
+    "certificate_checked": ("certificate_checked",),
+    "certificate_number": ("certificate", "number"),
+    "certificate_issued_by": ("certificate", "issued_by"),
+    "certificate_issued_on": ("certificate", "issued_on"),
+    "certificate_valid_until": ("certificate", "valid_until"),
+}  # fmt: skip
+CSV_COLUMN_OF_PATH = {".".join(path): column for column, path in CSV_COLUMNS.items()}
+
+
+# -- the body ------------------------------------------------------------------
+@dataclass(frozen=True)
+class BodyFormat:
+    kind: str  # "ndjson" | "csv"
+    charset: str | None
+
+
+def body_format(content_type: str | None) -> BodyFormat:
+    """NDJSON or CSV from the Content-Type (415 for anything else)."""
+    media, _, params = (content_type or "").partition(";")
+    kind = MEDIA_TYPES.get(media.strip().lower())
+    if kind is None:
+        raise UnsupportedMediaType(
+            "send NDJSON (application/x-ndjson) or CSV (text/csv)", field="Content-Type"
+        )
+    charset = None
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower() or None
+    return BodyFormat(kind, charset)
+
+
+@dataclass
+class SpooledBody:
+    file: IO[bytes]
+    digest: str
+    size: int
+
+
+async def spool(chunks: AsyncIterator[bytes]) -> SpooledBody:
+    """Copy the body to a temporary file (in memory up to 1 MiB), hashing it on the way."""
+    hasher = hashlib.sha256()
+    file = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - closed by the caller
+    size = 0
+    async for chunk in chunks:
+        hasher.update(chunk)
+        file.write(chunk)
+        size += len(chunk)
+    file.seek(0)
+    return SpooledBody(file, hasher.hexdigest(), size)  # type: ignore[arg-type]
+
+
+def sniff_encoding(source: IO[bytes], fmt: BodyFormat) -> str:
+    """``utf-8`` or ``gb18030`` (a superset of GBK), or 415."""
+    head = source.read(SNIFF_BYTES)
+    source.seek(0)
+    if fmt.charset and fmt.charset not in {"utf-8", "utf8", *GBK_NAMES}:
+        raise UnsupportedMediaType(f"charset {fmt.charset} is not supported", field="Content-Type")
+    if fmt.charset in GBK_NAMES:
+        if fmt.kind != "csv":
+            raise UnsupportedMediaType("NDJSON must be UTF-8", field="Content-Type")
+        return "gb18030"
+    if _decodes(head, "utf-8"):
+        return "utf-8"
+    if fmt.kind == "csv" and _decodes(head, "gb18030"):
+        return "gb18030"
+    expected = "UTF-8 or GBK" if fmt.kind == "csv" else "UTF-8"
+    raise UnsupportedMediaType(f"the body is not {expected} text", field="body")
+
+
+def _decodes(head: bytes, encoding: str) -> bool:
+    import codecs
+
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def physical_lines(source: IO[bytes]) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes, too long) for every line; an over-long line is cut."""
+    number = 0
+    while True:
+        line = source.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        too_long = len(line) > MAX_LINE_BYTES and not line.endswith(b"\n")
+        while too_long and line and not line.endswith(b"\n"):
+            line = source.readline(MAX_LINE_BYTES)
+        if number == 1 and not too_long:
+            line = line.removeprefix(BOM)
+        yield number, b"" if too_long else line, too_long
+
+
+# -- parsing -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rejection:
+    field: str
+    detail: str
+
+
+Parsed = tuple[int, dict[str, Any] | Rejection]
+
+
+def ndjson_items(source: IO[bytes]) -> Iterator[Parsed]:
+    for number, line, too_long in physical_lines(source):
+        if too_long:
+            yield number, Rejection("body", f"the line is longer than {MAX_LINE_BYTES} bytes")
+        elif line.strip():
+            yield number, _json_object(line)
+
+
+def _json_object(line: bytes) -> dict[str, Any] | Rejection:
+    try:
+        item = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return Rejection("body", "the line is not valid JSON (or not UTF-8)")
+    if not isinstance(item, dict):
+        return Rejection("body", "each line must be one JSON object (a record)")
+    return item
+
+
+def csv_items(source: IO[bytes], encoding: str) -> Iterator[Parsed]:
+    too_long: set[int] = set()
+
+    def text_lines() -> Iterator[str]:
+        for number, line, cut in physical_lines(source):
+            if cut:
+                too_long.add(number)
+            yield line.decode(encoding, errors="replace")
+
+    reader = csv.reader(text_lines(), strict=False)
+    header = _csv_header(next(reader, None))
+    consumed = reader.line_num
+    for cells in reader:
+        number, consumed = consumed + 1, reader.line_num
+        if number in too_long:
+            yield number, Rejection("body", f"the line is longer than {MAX_LINE_BYTES} bytes")
+        elif any(cell.strip() for cell in cells):
+            yield number, _csv_row(header, cells, encoding)
+
+
+def _csv_header(cells: list[str] | None) -> list[str]:
+    if not cells:
+        raise InvalidInput("the CSV body is empty; the first line must be the header", field="body")
+    names = [_column_name(cell) for cell in cells]
+    unknown = [n for n in names if n not in CSV_COLUMNS]
+    if unknown:
+        raise InvalidInput(
+            f"unknown CSV columns {', '.join(unknown)}; known: {', '.join(CSV_COLUMNS)}",
+            field="header",
+        )
+    if len(set(names)) != len(names):
+        raise InvalidInput("a CSV column is named twice in the header", field="header")
+    return names
+
+
+def _column_name(cell: str) -> str:
+    name = cell.strip().lstrip("\ufeff").lower()
+    name = name.removeprefix("person.")
+    return name.replace("certificate.", "certificate_")
+
+
+def _csv_row(header: list[str], cells: list[str], encoding: str) -> dict[str, Any] | Rejection:
+    if len(cells) != len(header):
+        return Rejection("body", f"the row has {len(cells)} fields, the header {len(header)}")
+    item: dict[str, Any] = {}
+    for name, cell in zip(header, cells, strict=True):
+        value = cell.strip()
+        if "\ufffd" in value:
+            return Rejection(name, f"the value holds bytes that are not valid {encoding}")
+        if value:
+            *parents, leaf = CSV_COLUMNS[name]
+            target = item
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[leaf] = value
+    return item
+
+
+# -- the run -------------------------------------------------------------------
+@dataclass
+class Tally:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    lines: int = 0
+    rejected_count: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, line: int, field_name: str, detail: str) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < REJECTED_LISTED_MAX:
+            self.rejected.append({"line": line, "field": field_name, "detail": detail})
+
+    def result(self, fmt: BodyFormat, encoding: str) -> dict[str, Any]:
+        return {
+            "accepted": self.created + self.updated + self.unchanged,
+            "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+            "rejected": self.rejected, "rejected_count": self.rejected_count,
+            "rejected_truncated": self.rejected_count > len(self.rejected),
+            "lines": self.lines, "format": fmt.kind, "encoding": encoding,
+        }  # fmt: skip
+
+
+def ingest(
+    session: Any,
+    caller: Caller,
+    source: IO[bytes],
+    *,
+    fmt: BodyFormat,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Check and land every good line of a batch; returns the ``BatchResult`` form."""
+    service.require_county_writer(caller)
+    encoding = sniff_encoding(source, fmt)
+    items = ndjson_items(source) if fmt.kind == "ndjson" else csv_items(source, encoding)
+    ctx = service.write_context(session, caller, preload=True)
+    tally = Tally()
+    writer = BulkWriter(session, caller, ctx.keyring, tally)
+    for number, item in items:
+        tally.lines = number
+        prepared = _checked(ctx, item, fmt.kind)
+        if isinstance(prepared, Rejection):
+            tally.reject(number, prepared.field, prepared.detail)
+        else:
+            writer.add(prepared)
+        if writer.pending >= CHUNK_ROWS:
+            writer.flush()
+            if progress:
+                progress(source.tell())
+    writer.finish()
+    _audit_batch(session, caller, tally, fmt)
+    return tally.result(fmt, encoding)
+
+
+def _checked(ctx: values.WriteContext, item: dict[str, Any] | Rejection, kind: str) -> Any:
+    if isinstance(item, Rejection):
+        return item
+    try:
+        return values.prepare(ctx, RecordIn.model_validate(item))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        path = ".".join(str(p) for p in first["loc"]) or "body"
+        if kind == "csv":
+            path = CSV_COLUMN_OF_PATH.get(path, path)
+        return Rejection(path, first["msg"])
+    except HubError as exc:
+        field_name = exc.field or "body"
+        if kind == "csv":
+            field_name = CSV_COLUMN_OF_PATH.get(field_name, field_name)
+        return Rejection(field_name, exc.detail)
+
+
+def _audit_batch(session: Any, caller: Caller, tally: Tally, fmt: BodyFormat) -> None:
+    detail = {"format": fmt.kind, "created": tally.created, "updated": tally.updated,
+              "unchanged": tally.unchanged, "rejected": tally.rejected_count}  # fmt: skip
+    entry = audit.entry_for(
+        caller, "records.batch", object_type="batch",
+        request_id=session.info.get("request_id"), detail=detail,
+    )  # fmt: skip
+    audit.record(session, entry)
