@@ -244,14 +244,14 @@ def region_names(
     bounds = code_range(scope)
     if bounds is not None:
         query = query.where(Region.code >= bounds[0], Region.code < bounds[1])
-    names = dict(session.execute(query).tuples().all())
+    names = dict(session.execute(query).all())
     missing = [code for code in present if code not in names]
     if missing:
         found = select(Region.code, Region.name).where(Region.code.in_(missing))
-        names.update(dict(session.execute(found).tuples().all()))
+        names.update(dict(session.execute(found).all()))
     return names
 
 
 def _province_names(session: Session) -> dict[str, str]:
     query = select(Region.code, Region.name).where(Region.level == "province")
-    return dict(session.execute(query).tuples().all())
+    return dict(session.execute(query).all())
