@@ -6,9 +6,11 @@ Each domain owns its model module; add new modules to the import list below.
 from exchange_hub.models.audit import AuditEvent
 from exchange_hub.models.base import Base
 from exchange_hub.models.change import Change
+from exchange_hub.models.console import ConsoleSession, ConsoleSignInGuard, ConsoleUser
 from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
 from exchange_hub.models.message import Message, MessageEvent, PushDelivery
+from exchange_hub.models.record import Record, RecordVersion
 from exchange_hub.models.metrics import (
     AppliedMessage,
     ExchangeCount,
@@ -18,24 +20,31 @@ from exchange_hub.models.metrics import (
 )
 from exchange_hub.models.region import Region
 from exchange_hub.models.report import DepartmentReport, DepartmentReportVersion, ReportingPair
+from exchange_hub.models.scorecard import ScorecardSetting
 
 __all__ = [
     "AppliedMessage",
     "AuditEvent",
     "Base",
     "Change",
+    "ConsoleSession",
+    "ConsoleSignInGuard",
+    "ConsoleUser",
     "ExchangeCount",
     "IdempotencyKey",
     "LatencyHistogram",
     "Member",
     "Message",
     "MessageEvent",
-    "PushDelivery",
     "PendingCount",
+    "PushDelivery",
+    "Record",
+    "RecordVersion",
     "RefreshState",
     "Region",
     "DepartmentReport",
     "DepartmentReportVersion",
     "ReportingPair",
+    "ScorecardSetting",
     "SeenSignature",
 ]

@@ -1,7 +1,66 @@
-"""scorecard API routes (to be filled by the scorecard work)."""
+"""Two-way assessment API (双向考核)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-router = APIRouter(tags=["scorecard"])
+from exchange_hub.deps import CurrentCaller, DbSession
+from exchange_hub.scorecard import behind, service, settings
+from exchange_hub.scorecard.schemas import (
+    BehindPage,
+    ScorecardReport,
+    ScorecardSettingRead,
+    ScorecardSettings,
+    ScorecardSettingWrite,
+)
+
+router = APIRouter(prefix="/api/v1/scorecard", tags=["scorecard"])
+
+
+@router.get("", response_model=ScorecardReport)
+def read_scorecard(
+    session: DbSession,
+    caller: CurrentCaller,
+    region: str = Query(max_length=6),
+    period: str = Query(max_length=10, description="2026-10, 2026-Q4 or 2026"),
+    level: str | None = Query(None, max_length=12),
+    as_of: str | None = Query(None, max_length=40),
+) -> ScorecardReport:
+    return service.scorecard_report(
+        session, caller, region=region, period=period, level=level, as_of=as_of
+    )
+
+
+@router.get("/items", response_model=BehindPage)
+def list_indicator_items(
+    session: DbSession,
+    caller: CurrentCaller,
+    region: str = Query(max_length=6),
+    period: str = Query(max_length=10),
+    indicator: str = Query(max_length=60),
+    part: str = Query("numerator", max_length=12),
+    cursor: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=500),
+    as_of: str | None = Query(None, max_length=40),
+) -> BehindPage:
+    return behind.behind(
+        session, caller, region=region, period=period, indicator=indicator, part=part,
+        cursor=cursor, limit=limit, as_of=as_of,
+    )  # fmt: skip
+
+
+@router.get("/settings", response_model=ScorecardSettings)
+def read_settings(
+    session: DbSession, caller: CurrentCaller, province: str = Query(max_length=6)
+) -> ScorecardSettings:
+    rows = settings.list_settings(session, caller, province)
+    items = [ScorecardSettingRead.model_validate(r, from_attributes=True) for r in rows]
+    return ScorecardSettings(province=province.ljust(6, "0"), items=items)
+
+
+@router.put("/settings", response_model=ScorecardSettingRead)
+def change_setting(
+    body: ScorecardSettingWrite, session: DbSession, caller: CurrentCaller
+) -> ScorecardSettingRead:
+    row = settings.change_setting(session, caller, **body.model_dump())
+    return ScorecardSettingRead.model_validate(row, from_attributes=True)

@@ -1,0 +1,230 @@
+"""Numerators and denominators of every indicator, per county and month, and their roll-up.
+
+A county's part of an indicator is ``(numerator, denominator)``. For an
+indicator whose denominator is a department's count (``report``), a month
+without that report contributes nothing and is counted in ``missing``; a
+region is "no report" when none of its county-months reported.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from exchange_hub.calendar import SHANGHAI
+from exchange_hub.metrics.definitions import Tally
+from exchange_hub.metrics.figures import code_range, load_figures
+from exchange_hub.models import Message
+from exchange_hub.models.record import Record
+from exchange_hub.reports import rates as report_rates
+from exchange_hub.scorecard.config import ScoreConfig
+
+ADULT_AGE = 18
+
+
+@dataclass
+class Part:
+    numerator: int = 0
+    denominator: int = 0
+    missing: int = 0
+    reported: int = 0
+
+    def add(self, other: Part) -> None:
+        self.numerator += other.numerator
+        self.denominator += other.denominator
+        self.missing += other.missing
+        self.reported += other.reported
+
+
+Parts = dict[str, dict[str, Part]]  # county → indicator key → part
+
+
+@dataclass(frozen=True)
+class Month:
+    label: str
+    start: datetime
+    end: datetime
+    last_day: date
+
+
+def month_of(label: str) -> Month:
+    year, month = (int(x) for x in label.split("-"))
+    first = date(year, month, 1)
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=SHANGHAI)
+    end = datetime.combine(following, datetime.min.time(), tzinfo=SHANGHAI)
+    return Month(label, start, end, following - timedelta(days=1))
+
+
+def adult_born_by(day: date) -> date:
+    """People born on or before this date are adults (18) on ``day``."""
+    try:
+        return day.replace(year=day.year - ADULT_AGE)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - ADULT_AGE, day=28)
+
+
+def _in_scope(column, scope: str) -> list:  # type: ignore[no-untyped-def]
+    bounds = code_range(scope)
+    return [] if bounds is None else [column >= bounds[0], column < bounds[1]]
+
+
+def record_counts(session: Session, scope: str, month: Month) -> dict[str, dict[str, int]]:
+    """Per registering county: records registered in the month, adults, checked, certified."""
+    adult = Record.birth_date <= adult_born_by(month.last_day)
+    count = lambda condition: func.sum(case((condition, 1), else_=0))  # noqa: E731
+    query = (
+        select(
+            Record.registering_region,
+            Record.kind,
+            func.count(),
+            count(adult),
+            count(and_(adult, Record.certificate_checked.is_(True))),
+            count(
+                and_(adult, Record.certificate_number.is_not(None), Record.certificate_number != "")
+            ),
+        )
+        .where(
+            Record.created_at >= month.start,
+            Record.created_at < month.end,
+            or_(Record.deregister_reason.is_(None), Record.deregister_reason != "duplicate"),
+            *_in_scope(Record.registering_region, scope),
+        )
+        .group_by(Record.registering_region, Record.kind)
+    )
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for county, kind, total, adults, checked, certified in session.execute(query):
+        counts[county][f"{kind}"] += int(total)
+        counts[county][f"{kind}_adult"] += int(adults or 0)
+        counts[county][f"{kind}_adult_checked"] += int(checked or 0)
+        counts[county][f"{kind}_adult_certified"] += int(certified or 0)
+    return counts
+
+
+def birth_notifications(session: Session, scope: str, month: Month) -> dict[str, int]:
+    query = (
+        select(Message.from_region, func.count())
+        .where(
+            Message.kind == "notification",
+            Message.subtype == "birth",
+            Message.period == month.label,
+            Message.state != "withdrawn",
+            *_in_scope(Message.from_region, scope),
+        )
+        .group_by(Message.from_region)
+    )
+    return {county: int(n) for county, n in session.execute(query)}
+
+
+REPORT_ITEMS = {
+    item.key: item
+    for item in (
+        report_rates.POLICE_TEMPORARY_RESIDENCE_REGISTRATIONS,
+        report_rates.POLICE_MOVED_OUT,
+        report_rates.HEALTH_BIRTHS_TO_NON_RESIDENT_MOTHERS,
+    )
+}
+# Indicator → (numerator, denominator) names in a county-month's record counts.
+RECORD_RATIOS = {
+    "certificate_check_rate": ("inflow_adult_checked", "inflow_adult"),
+    "certificate_issue_rate": ("outflow_adult_certified", "outflow_adult"),
+}
+# Indicator whose denominator is a report → the county-month count that is its numerator.
+REPORT_NUMERATORS = {
+    "inflow_registration_rate": "inflow",
+    "outflow_registration_rate": "outflow",
+    "information_submission_rate": "birth_notifications",
+}
+# Indicator → (role seen from, message kind, numerator field, denominator field) of a Tally.
+EXCHANGE_RATIOS = {
+    "query_feedback_rate": ("responder", "query", "answered", "due"),
+    "not_found_rate": ("responder", "query", "not_found", "answered"),
+    "timely_feedback_rate": ("responder", "query", "answered_on_time", "due"),
+    "receipt_rate": ("responder", "notification", "received", "receipt_due"),
+    "requester_feedback_rate": ("requester", "query", "answered", "due"),
+}
+
+
+def compute_parts(
+    session: Session,
+    *,
+    scope: str,
+    counties: Iterable[str],
+    months: Sequence[str],
+    as_of: datetime,
+    config: ScoreConfig,
+) -> Parts:
+    """Every indicator's part for every county inside ``scope`` over ``months``."""
+    parts: Parts = defaultdict(lambda: defaultdict(Part))
+    counties = list(counties)
+    for label in months:
+        _add_month(session, parts, scope, counties, month_of(label), as_of, config)
+    _add_exchange(session, parts, scope, months, as_of)
+    _add_department_rates(session, parts, scope, months, as_of)
+    return parts
+
+
+def _add_month(
+    session: Session,
+    parts: Parts,
+    scope: str,
+    counties: list[str],
+    month: Month,
+    as_of: datetime,
+    config: ScoreConfig,
+) -> None:
+    records = record_counts(session, scope, month)
+    births = birth_notifications(session, scope, month)
+    for county, counted in records.items():
+        for key, (numerator, denominator) in RECORD_RATIOS.items():
+            parts[county][key].add(Part(counted[numerator], counted[denominator]))
+    for indicator in config.indicators:
+        if indicator.report is None:
+            continue
+        reported = report_rates.reported_item_counts(
+            session, item=REPORT_ITEMS[indicator.report], region=scope, period=month.label,
+            as_of=as_of,
+        )  # fmt: skip
+        for county in counties:
+            found = reported.get(county)
+            if found is None:
+                parts[county][indicator.key].add(Part(missing=1))
+                continue
+            source = REPORT_NUMERATORS[indicator.key]
+            numerator = births.get(county, 0) if source == "birth_notifications" else (
+                records.get(county, {}).get(source, 0)
+            )  # fmt: skip
+            parts[county][indicator.key].add(Part(numerator, found.count, reported=1))
+
+
+def _add_exchange(
+    session: Session, parts: Parts, scope: str, months: Sequence[str], as_of: datetime
+) -> None:
+    by_role: dict[str, dict[tuple[str, str], Tally]] = {}
+    for role in ("responder", "requester"):
+        figures = load_figures(session, role=role, months=list(months), scope=scope, as_of=as_of)
+        summed: dict[tuple[str, str], Tally] = defaultdict(Tally)
+        for (county, _counterpart, kind), tally in figures.tallies.items():
+            summed[(county, kind)].add(tally)
+        by_role[role] = summed
+    for key, (role, kind, numerator, denominator) in EXCHANGE_RATIOS.items():
+        for (county, tally_kind), tally in by_role[role].items():
+            if tally_kind == kind:
+                parts[county][key].add(Part(getattr(tally, numerator), getattr(tally, denominator)))
+
+
+def _add_department_rates(
+    session: Session, parts: Parts, scope: str, months: Sequence[str], as_of: datetime
+) -> None:
+    for label in months:
+        rows = report_rates.compute_report_rates(
+            session, region=scope, period=label, level="county", as_of=as_of
+        ).rows
+        for row in rows:
+            parts[row.region]["department_reporting_rate"].add(Part(row.received, row.expected))
+            parts[row.region]["department_on_time_rate"].add(Part(row.on_time, row.expected))

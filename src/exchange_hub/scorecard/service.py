@@ -1,0 +1,158 @@
+"""The two-way assessment (双向考核): each region judged as destination and as origin.
+
+Scores: an indicator's attainment is rate / target capped at 1 (for a
+"lower is better" indicator, target / rate capped at 1); a role's score is
+the weighted mean attainment of its indicators that have a rate; the overall
+score weighs the two roles (destination more, by default) and is met at the
+overall target. Rates themselves are never averaged: every region's rates
+come from its summed numerators and denominators.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange_hub.members.scope import Caller
+from exchange_hub.metrics import service as metrics
+from exchange_hub.metrics.figures import code_range
+from exchange_hub.models import Region
+from exchange_hub.scorecard.config import (
+    Indicator,
+    ScoreConfig,
+    config_for,
+    default_config,
+    province_of,
+)
+from exchange_hub.scorecard.parts import Part, compute_parts
+from exchange_hub.scorecard.schemas import IndicatorResult, RegionScorecard, ScorecardReport
+
+
+def scorecard_report(
+    session: Session,
+    caller: Caller,
+    *,
+    region: str,
+    period: str,
+    level: str | None,
+    as_of: str | None,
+    now: datetime | None = None,
+) -> ScorecardReport:
+    request = metrics.prepare(
+        session, caller, region=region, period=period, level=level, role="responder",
+        as_of=as_of, now=now,
+    )  # fmt: skip
+    top = request.region
+    months = list(request.period.months)
+    parts = compute_parts(
+        session, scope=top.code, counties=county_codes(session, top.code), months=months,
+        as_of=request.as_of, config=default_config(),
+    )  # fmt: skip
+    grouped: dict[str, dict[str, Part]] = defaultdict(lambda: defaultdict(Part))
+    total: dict[str, Part] = defaultdict(Part)
+    for county, by_indicator in parts.items():
+        group = metrics.level_key(county, request.level)
+        for key, part in by_indicator.items():
+            grouped[group][key].add(part)
+            total[key].add(part)
+    names = metrics.region_names(session, top.code, request.level, grouped.keys())
+    configs = _Configs(session)
+    rows = [
+        evaluate(code, names.get(code, code), request.level, grouped[code], configs.of(code))
+        for code in sorted(grouped)
+    ]
+    return ScorecardReport(
+        region=top.code, name=top.name, period=request.period.label, months=months,
+        as_of=request.as_of, level=request.level,
+        total=evaluate(top.code, top.name, top.level, total, configs.of(top.code)), rows=rows,
+    )  # fmt: skip
+
+
+def county_codes(session: Session, scope: str) -> list[str]:
+    query = select(Region.code).where(Region.level == "county", Region.active.is_(True))
+    bounds = code_range(scope)
+    if bounds is not None:
+        query = query.where(Region.code >= bounds[0], Region.code < bounds[1])
+    return list(session.scalars(query))
+
+
+class _Configs:
+    """Each province's effective configuration, read once per report."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.cache: dict[str, ScoreConfig] = {}
+
+    def of(self, code: str) -> ScoreConfig:
+        if code == "000000":
+            return default_config()
+        province = province_of(code)
+        if province not in self.cache:
+            self.cache[province] = config_for(self.session, province)
+        return self.cache[province]
+
+
+def evaluate(
+    code: str, name: str, level: str, parts: dict[str, Part], config: ScoreConfig
+) -> RegionScorecard:
+    results = [
+        judge(indicator, parts.get(indicator.key, Part())) for indicator in config.indicators
+    ]
+    destination = role_score(results, "destination")
+    origin = role_score(results, "origin")
+    overall = _weighted([(destination, config.destination_weight), (origin, config.origin_weight)])
+    return RegionScorecard(
+        region=code, name=name, level=level, indicators=results,
+        destination_score=destination, origin_score=origin, overall_score=overall,
+        overall_target=config.overall_target,
+        overall_met=None if overall is None else overall * 100 >= config.overall_target,
+    )  # fmt: skip
+
+
+def judge(indicator: Indicator, part: Part) -> IndicatorResult:
+    if indicator.report is not None and part.reported == 0:
+        status, rate = "no_report", None
+    elif part.denominator == 0:
+        status, rate = "no_data", None
+    else:
+        status, rate = "ok", part.numerator / part.denominator
+    return IndicatorResult(
+        key=indicator.key, role=indicator.role, zh=indicator.zh, en=indicator.en,
+        numerator=part.numerator, denominator=part.denominator, rate=rate,
+        target=indicator.target, weight=indicator.weight, direction=indicator.direction,
+        met=None if rate is None else _meets(indicator, rate), status=status,
+        report=indicator.report, months_without_report=part.missing if indicator.report else 0,
+    )  # fmt: skip
+
+
+def _meets(indicator: Indicator, rate: float) -> bool:
+    percent = rate * 100
+    return (
+        percent >= indicator.target
+        if indicator.direction == "higher"
+        else percent <= indicator.target
+    )
+
+
+def attainment(result: IndicatorResult) -> float | None:
+    if result.rate is None:
+        return None
+    percent = result.rate * 100
+    if result.direction == "higher":
+        return 1.0 if result.target <= 0 else min(1.0, percent / result.target)
+    return 1.0 if percent <= result.target else result.target / percent
+
+
+def role_score(results: list[IndicatorResult], role: str) -> float | None:
+    return _weighted([(attainment(r), r.weight) for r in results if r.role in (role, "both")])
+
+
+def _weighted(values: list[tuple[float | None, float]]) -> float | None:
+    present = [(value, weight) for value, weight in values if value is not None and weight > 0]
+    total = sum(weight for _, weight in present)
+    if total == 0:
+        return None
+    return sum(value * weight for value, weight in present) / total
