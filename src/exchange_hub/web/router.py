@@ -1,7 +1,129 @@
-"""web API routes (to be filled by the web work)."""
+"""The admin console (管理控制台): server-rendered pages under ``/console``.
+
+This module holds signing in and out, the language switch, the static files
+and the landing page; each group of pages lives in ``web/pages/`` and calls
+the service functions of its domain, never the HTTP API.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import secrets
+from typing import Annotated
 
-router = APIRouter(tags=["web"])
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from exchange_hub.deps import DbSession
+from exchange_hub.errors import NotFound
+from exchange_hub.web import auth
+from exchange_hub.web.i18n import LANGUAGES, translator
+from exchange_hub.web.navigation import home_of
+from exchange_hub.web.pages import ROUTERS as PAGE_ROUTERS
+from exchange_hub.web.render import LANG_COOKIE, Page, assets, render, request_language
+from exchange_hub.web.session import (
+    SESSION_COOKIE,
+    SIGN_IN_CSRF_COOKIE,
+    Account,
+    CheckedForm,
+    ConsoleRoute,
+    CsrfRefused,
+    clear_cookie,
+    client_of,
+    safe_next,
+    set_cookie,
+)
+
+router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
+STATIC_MAX_AGE = 86_400
+
+
+@router.get("/static/{name}", include_in_schema=False)
+def static_file(name: str) -> FileResponse:
+    """Our CSS and JS, and the chart library shipped inside the plotly package."""
+    path = assets().get(name)
+    if path is None:
+        raise NotFound(f"no static file {name}", field="name")
+    return FileResponse(path, headers={"Cache-Control": f"max-age={STATIC_MAX_AGE}"})
+
+
+@router.get("", include_in_schema=False)
+def console_home(account: Account) -> RedirectResponse:
+    return RedirectResponse(home_of(account.user.role), status_code=303)
+
+
+@router.get("/language/{code}", include_in_schema=False)
+def switch_language(request: Request, code: str, next: str = "/console") -> RedirectResponse:
+    if code not in LANGUAGES:
+        raise NotFound(f"no language {code}", field="code")
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_cookie(request, response, LANG_COOKIE, code, max_age=365 * 86_400)
+    return response
+
+
+def _sign_in_page(
+    request: Request, *, next: str, username: str = "", message_key: str = "", status: int = 200
+) -> Response:
+    t = translator(request_language(request))
+    token = secrets.token_urlsafe(32)
+    page = Page(
+        "sign_in.html",
+        "sign_in.title",
+        {
+            "sign_in_csrf": token,
+            "next": safe_next(next),
+            "username": username,
+            "message": t(message_key) if message_key else "",
+            "message_kind": "good" if message_key == "sign_in.signed_out" else "bad",
+        },
+        status_code=status,
+    )
+    response = render(request, page)
+    set_cookie(request, response, SIGN_IN_CSRF_COOKIE, token)
+    return response
+
+
+@router.get("/sign-in", include_in_schema=False)
+def sign_in_form(
+    request: Request, next: str = "/console", expired: bool = False, signed_out: bool = False
+) -> Response:
+    message = "sign_in.expired" if expired else "sign_in.signed_out" if signed_out else ""
+    return _sign_in_page(request, next=next, message_key=message)
+
+
+@router.post("/sign-in", include_in_schema=False)
+def sign_in(
+    request: Request,
+    session: DbSession,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/console",
+) -> Response:
+    """Sign-in form: double-submit CSRF (cookie = field), then the password check."""
+    expected = request.cookies.get(SIGN_IN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, csrf_token):
+        raise CsrfRefused(
+            "the sign-in form's token is missing or does not match", field="csrf_token"
+        )
+    outcome = auth.sign_in(session, username=username, password=password, client=client_of(request))
+    if isinstance(outcome, auth.SignInRefused):
+        key = "sign_in.locked" if outcome.reason == "locked" else "sign_in.invalid"
+        return _sign_in_page(request, next=next, username=username, message_key=key, status=401)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_cookie(request, response, SESSION_COOKIE, outcome.token)
+    clear_cookie(request, response, SIGN_IN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/sign-out", include_in_schema=False)
+def sign_out(
+    request: Request, session: DbSession, account: Account, _form: CheckedForm
+) -> RedirectResponse:
+    auth.sign_out(session, account, client=client_of(request))
+    response = RedirectResponse("/console/sign-in?signed_out=1", status_code=303)
+    clear_cookie(request, response, SESSION_COOKIE)
+    return response
+
+
+for _pages in PAGE_ROUTERS:
+    router.include_router(_pages)

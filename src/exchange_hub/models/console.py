@@ -1,0 +1,57 @@
+"""The web console's people: accounts, their signed-in sessions, and failed sign-ins.
+
+Console accounts are people (provincial admins, county clerks), not member
+systems: they sign in with a password, never with an API key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from exchange_hub.models.base import Base, UTCDateTime, new_id, utcnow
+
+
+class ConsoleUser(Base):
+    """A person who signs in to the console, with the SPEC §6 scope of an admin or a county."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(12))  # admin | county
+    region: Mapped[str] = mapped_column(String(6))
+    person_data_grant: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie's token is stored."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("console_users.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    client: Mapped[str | None] = mapped_column(String(64))
+
+
+class ConsoleSignInGuard(Base):
+    """Failed sign-ins per user name, kept for unknown names too so a lock-out reveals nothing."""
+
+    __tablename__ = "console_sign_in_guards"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,299 @@
+"""Console accounts: passwords (argon2id), sessions, CSRF tokens, lock-out and idle time-out.
+
+Every sign-in, successful or not, and every sign-out is written to the audit
+trail. Only hashes are stored: argon2id for passwords, SHA-256 for the
+session token the browser holds in its cookie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from exchange_hub.audit import service as audit
+from exchange_hub.errors import Conflict, InvalidInput, NotFound
+from exchange_hub.members.scope import Caller
+from exchange_hub.models import ConsoleSession, ConsoleSignInGuard, ConsoleUser
+from exchange_hub.models.base import utcnow
+from exchange_hub.regions import service as regions
+
+MAX_FAILURES = 5
+"""Consecutive failed sign-ins that lock a user name."""
+LOCK_MINUTES = 15
+MIN_PASSWORD_LENGTH = 10
+SEEN_REFRESH_SECONDS = 30
+"""``last_seen_at`` is rewritten at most this often, so reading pages does not write every time."""
+CONSOLE_ROLES = ("admin", "county")
+
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,63}")
+_hasher = PasswordHasher()
+# Verified against for unknown user names, so both paths cost one argon2 verification.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A new session: ``token`` goes into the cookie, the row keeps only its hash."""
+
+    token: str
+    user: ConsoleUser
+    csrf_token: str
+
+
+@dataclass(frozen=True)
+class SignInRefused:
+    reason: Literal["invalid", "locked"]
+    locked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    user: ConsoleUser
+    row: ConsoleSession
+
+    @property
+    def caller(self) -> Caller:
+        return caller_of(self.user)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def caller_of(user: ConsoleUser) -> Caller:
+    """The console account as a caller of the domain services, with its SPEC §6 scope."""
+    return Caller(
+        member_id=user.id,
+        name=f"console:{user.username}",
+        role=user.role,  # type: ignore[arg-type]
+        region=user.region,
+        person_data_grant=user.person_data_grant,
+    )
+
+
+# -- accounts ------------------------------------------------------------------
+def _check_region(session: Session, role: str, region: str) -> str:
+    if role not in CONSOLE_ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(CONSOLE_ROLES)}", field="role")
+    if role == "county":
+        return regions.require_current_county(session, region, field="region").code
+    found = regions.get_region(session, region)
+    if found.level == "county":
+        raise InvalidInput(
+            "an admin covers a prefecture, a province or the nation (000000)", field="region"
+        )
+    return found.code
+
+
+def add_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    region: str,
+    person_data_grant: bool = False,
+) -> ConsoleUser:
+    if not _USERNAME.fullmatch(username or ""):
+        raise InvalidInput(
+            "3-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            field="username",
+        )
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    code = _check_region(session, role, region)
+    if session.scalar(select(ConsoleUser.id).where(ConsoleUser.username == username)):
+        raise Conflict(f"a console user {username!r} exists already", field="username")
+    user = ConsoleUser(
+        username=username,
+        password_hash=_hasher.hash(password),
+        role=role,
+        region=code,
+        person_data_grant=person_data_grant,
+        active=True,
+        created_at=utcnow(),
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        audit.entry_for(
+            None,
+            "console.user_added",
+            actor="operator",
+            region=code,
+            object_type="console_user",
+            object_id=str(user.id),
+            detail={"username": username, "role": role, "person_data": person_data_grant},
+        ),
+    )
+    return user
+
+
+def list_users(session: Session) -> Sequence[ConsoleUser]:
+    return session.scalars(select(ConsoleUser).order_by(ConsoleUser.username)).all()
+
+
+def lock_state(session: Session, username: str) -> ConsoleSignInGuard | None:
+    return session.get(ConsoleSignInGuard, username)
+
+
+def unlock(session: Session, username: str) -> None:
+    """Clear the failed sign-ins of ``username`` (the operator's ``users unlock``)."""
+    guard = session.get(ConsoleSignInGuard, username)
+    if guard is None or (guard.failures == 0 and guard.locked_until is None):
+        raise NotFound(f"{username!r} is not locked", field="username")
+    guard.failures, guard.locked_until = 0, None
+    session.flush()
+    audit.record(
+        session,
+        audit.entry_for(
+            None,
+            "console.user_unlocked",
+            actor="operator",
+            object_type="console_user",
+            detail={"username": username},
+        ),
+    )
+
+
+# -- signing in and out ----------------------------------------------------------
+def _guard(session: Session, username: str) -> ConsoleSignInGuard:
+    guard = session.get(ConsoleSignInGuard, username)
+    if guard is None:
+        guard = ConsoleSignInGuard(username=username, failures=0)
+        session.add(guard)
+    return guard
+
+
+def _password_matches(user: ConsoleUser | None, password: str) -> bool:
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return user is not None
+
+
+def _audit_sign_in(
+    session: Session, user: ConsoleUser | None, username: str, outcome: str, client: str | None
+) -> None:
+    caller = caller_of(user) if user else None
+    audit.record(
+        session,
+        audit.entry_for(
+            caller,
+            "console.sign_in",
+            outcome=outcome,
+            client=client,
+            object_type="console_user",
+            object_id=str(user.id) if user else None,
+            detail={"username": username[:64]},
+        ),
+    )
+
+
+def _refuse(
+    session: Session,
+    guard: ConsoleSignInGuard,
+    user: ConsoleUser | None,
+    now: datetime,
+    client: str | None,
+) -> SignInRefused:
+    guard.failures += 1
+    guard.last_failure_at = now
+    if guard.failures >= MAX_FAILURES:
+        guard.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+        guard.failures = 0
+    session.flush()
+    _audit_sign_in(session, user, guard.username, "refused", client)
+    if guard.locked_until and guard.locked_until > now:
+        return SignInRefused("locked", guard.locked_until)
+    return SignInRefused("invalid")
+
+
+def sign_in(
+    session: Session, *, username: str, password: str, client: str | None
+) -> SignedIn | SignInRefused:
+    """Check a password; after ``MAX_FAILURES`` in a row the name is locked for ``LOCK_MINUTES``.
+
+    A locked name is refused without looking at the password, and unknown
+    names are counted like known ones, so the answers reveal nothing.
+    """
+    now = utcnow()
+    username = (username or "").strip()[:64]
+    guard = _guard(session, username)
+    user = session.scalar(select(ConsoleUser).where(ConsoleUser.username == username))
+    if guard.locked_until and guard.locked_until > now:
+        _audit_sign_in(session, user, username, "locked", client)
+        return SignInRefused("locked", guard.locked_until)
+    if not _password_matches(user, password) or user is None or not user.active:
+        return _refuse(session, guard, user, now, client)
+    guard.failures, guard.locked_until = 0, None
+    user.last_sign_in_at = now
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    session.add(
+        ConsoleSession(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            csrf_token=csrf,
+            created_at=now,
+            last_seen_at=now,
+            client=client,
+        )
+    )
+    session.flush()
+    _audit_sign_in(session, user, username, "ok", client)
+    return SignedIn(token, user, csrf)
+
+
+def resolve_session(session: Session, token: str, *, idle_minutes: int) -> ActiveSession | None:
+    """The session behind a cookie, or None when unknown, idle too long or the user is disabled."""
+    if not token:
+        return None
+    row = session.get(ConsoleSession, token_hash(token))
+    if row is None:
+        return None
+    now = utcnow()
+    user = session.get(ConsoleUser, row.user_id)
+    if user is None or not user.active or now - row.last_seen_at > timedelta(minutes=idle_minutes):
+        session.delete(row)
+        session.flush()
+        return None
+    if (now - row.last_seen_at).total_seconds() > SEEN_REFRESH_SECONDS:
+        row.last_seen_at = now
+        session.flush()
+    return ActiveSession(user, row)
+
+
+def sign_out(session: Session, active: ActiveSession, *, client: str | None) -> None:
+    session.execute(
+        delete(ConsoleSession).where(ConsoleSession.token_hash == active.row.token_hash)
+    )
+    audit.record(
+        session,
+        audit.entry_for(
+            active.caller,
+            "console.sign_out",
+            client=client,
+            object_type="console_user",
+            object_id=str(active.user.id),
+        ),
+    )
+
+
+def csrf_matches(active: ActiveSession, submitted: str) -> bool:
+    return bool(submitted) and secrets.compare_digest(active.row.csrf_token, submitted)

@@ -1,0 +1,145 @@
+"""Turning a page's values into HTML: the Jinja2 environment, formatting, headers and assets.
+
+Pages load nothing from outside the hub (SPEC §7: intranets have no
+internet): the CSP below allows only this origin, the chart library is the
+``plotly.min.js`` that the ``plotly`` Python package ships, and fonts are the
+system's own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import plotly
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from exchange_hub.web.i18n import HTML_LANG, LANGUAGES, pick_language, translator
+from exchange_hub.web.navigation import nav_items
+
+LOCAL_TIME = ZoneInfo("Asia/Shanghai")
+LANG_COOKIE = "hub_lang"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _web_dir() -> Path:
+    return Path(str(resources.files("exchange_hub.web")))
+
+
+@cache
+def assets() -> dict[str, Path]:
+    """Files served under ``/console/static/``: ours, and the chart library from its package."""
+    found = {p.name: p for p in (_web_dir() / "static").iterdir() if p.is_file()}
+    found["plotly.min.js"] = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return found
+
+
+def format_rate(value: float | None, digits: int = 1) -> str:
+    """A rate (a fraction) as a percentage; a zero denominator (None) is "—" (SPEC §5)."""
+    if value is None:
+        return "—"
+    return f"{value * 100:.{digits}f}%"
+
+
+def format_number(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def format_time(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
+
+
+def format_seconds(value: float | None) -> str:
+    """A duration the way a clerk reads it: minutes, hours or days."""
+    if value is None:
+        return "—"
+    if value < 3600:
+        return f"{value / 60:.0f} min"
+    if value < 86400 * 2:
+        return f"{value / 3600:.1f} h"
+    return f"{value / 86400:.1f} d"
+
+
+def json_script(value: Any) -> Markup:
+    """Data for the page's scripts, safe inside ``<script type="application/json">``."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(_web_dir() / "templates")),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        rate=format_rate,
+        number=format_number,
+        localtime=format_time,
+        duration=format_seconds,
+        json_script=json_script,
+    )
+    env.globals["nav_items"] = nav_items
+    return env
+
+
+def request_language(request: Request) -> str:
+    return pick_language(request.cookies.get(LANG_COOKIE))
+
+
+@dataclass
+class Page:
+    """What every console page hands its template besides its own values."""
+
+    template: str
+    title_key: str
+    values: dict[str, Any] = field(default_factory=dict)
+    status_code: int = 200
+
+
+def render(request: Request, page: Page, *, account: Any = None) -> HTMLResponse:
+    lang = request_language(request)
+    t = translator(lang)
+    context = {
+        "t": t,
+        "lang": lang,
+        "html_lang": HTML_LANG[lang],
+        "languages": LANGUAGES,
+        "title": t(page.title_key),
+        "account": account,
+        "csrf_token": account.row.csrf_token if account is not None else "",
+        "path": request.url.path,
+        "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        **page.values,
+    }
+    html = environment().get_template(page.template).render(context)
+    return HTMLResponse(html, status_code=page.status_code, headers=SECURITY_HEADERS)

@@ -1,0 +1,161 @@
+"""The console's request plumbing: the session cookie, the signed-in account, CSRF checks,
+and the route class that turns refusals into HTML pages instead of JSON problems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from exchange_hub import errors
+from exchange_hub.audit import service as audit
+from exchange_hub.db import transaction
+from exchange_hub.deps import hub_context
+from exchange_hub.web import auth
+from exchange_hub.web.render import Page, render
+
+SESSION_COOKIE = "hub_console"
+SIGN_IN_CSRF_COOKIE = "hub_sign_in_csrf"
+CONSOLE_PATH = "/console"
+
+
+class SignInRequired(Exception):
+    """No valid session: the browser is sent to the sign-in page, then back."""
+
+    def __init__(self, expired: bool) -> None:
+        super().__init__("sign-in required")
+        self.expired = expired
+
+
+class CsrfRefused(errors.Forbidden):
+    slug, title = "csrf", "Form token missing or wrong"
+
+
+def client_of(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def safe_next(target: str | None) -> str:
+    """Only paths inside the console may be a redirect target (no open redirect)."""
+    if target and target.startswith(CONSOLE_PATH) and not target.startswith("//"):
+        return target
+    return CONSOLE_PATH
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, **kw: Any) -> None:
+    """Every console cookie is HttpOnly, SameSite=Lax, and Secure behind TLS."""
+    response.set_cookie(
+        name,
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=hub_context(request).settings.secure_cookies,
+        path=CONSOLE_PATH,
+        **kw,
+    )
+
+
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    response.delete_cookie(
+        name,
+        path=CONSOLE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=hub_context(request).settings.secure_cookies,
+    )
+
+
+def console_account(request: Request) -> auth.ActiveSession:
+    """The signed-in account, resolved in a short transaction of its own.
+
+    Its own transaction, so the page may read from the read session and an
+    expired session row is removed even though the request is redirected.
+    """
+    token = request.cookies.get(SESSION_COOKIE, "")
+    hub = hub_context(request)
+    with transaction(hub.sessions) as session:
+        active = auth.resolve_session(
+            session, token, idle_minutes=hub.settings.session_idle_minutes
+        )
+    if active is None:
+        raise SignInRequired(expired=bool(token))
+    request.state.caller = active.caller
+    request.state.console_account = active
+    return active
+
+
+Account = Annotated[auth.ActiveSession, Depends(console_account)]
+
+
+async def checked_form(request: Request, account: Account) -> FormData:
+    """The posted form, once its CSRF token matches the session's (else 403)."""
+    form = await request.form()
+    submitted = form.get("csrf_token")
+    if not isinstance(submitted, str) or not auth.csrf_matches(account, submitted):
+        raise CsrfRefused("the form's CSRF token is missing or does not match", field="csrf_token")
+    return form
+
+
+CheckedForm = Annotated[FormData, Depends(checked_form)]
+
+
+def _audit_refusal(request: Request, exc: errors.Forbidden) -> None:
+    entry = audit.entry_for(
+        getattr(request.state, "caller", None),
+        "scope.refused",
+        outcome="refused",
+        client=client_of(request),
+        request_id=getattr(request.state, "request_id", None),
+        detail={"path": request.url.path, "method": request.method, "reason": exc.detail},
+    )
+    audit.record_now(hub_context(request).sessions, entry)
+
+
+async def error_page(request: Request, exc: errors.HubError) -> Response:
+    """A refusal as a console page with the problem's status; a 403 is audited (SPEC §6)."""
+    if isinstance(exc, errors.Forbidden):
+        await run_in_threadpool(_audit_refusal, request, exc)
+    page = Page(
+        "error.html",
+        "error.title",
+        {"problem": exc.to_problem(request.url.path)},
+        status_code=exc.status,
+    )
+    return render(request, page, account=getattr(request.state, "console_account", None))
+
+
+def _sign_in_redirect(request: Request, exc: SignInRequired) -> Response:
+    target = quote(
+        safe_next(request.url.path + ("?" + request.url.query if request.url.query else ""))
+    )
+    suffix = "&expired=1" if exc.expired else ""
+    response = RedirectResponse(f"{CONSOLE_PATH}/sign-in?next={target}{suffix}", status_code=303)
+    clear_cookie(request, response, SESSION_COOKIE)
+    return response
+
+
+class ConsoleRoute(APIRoute):
+    """Console routes answer people: refusals become pages, a missing session a redirect."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def console_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired as exc:
+                return _sign_in_redirect(request, exc)
+            except RequestValidationError as exc:
+                return await error_page(request, errors.validation_error(exc))
+            except errors.HubError as exc:
+                return await error_page(request, exc)
+
+        return console_handler
