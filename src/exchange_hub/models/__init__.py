@@ -9,24 +9,42 @@ from exchange_hub.models.change import Change
 from exchange_hub.models.console import ConsoleSession, ConsoleSignInGuard, ConsoleUser
 from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
-from exchange_hub.models.message import Message, MessageEvent
+from exchange_hub.models.message import Message, MessageEvent, PushDelivery
+from exchange_hub.models.record import Record, RecordVersion
+from exchange_hub.models.metrics import (
+    AppliedMessage,
+    ExchangeCount,
+    LatencyHistogram,
+    PendingCount,
+    RefreshState,
+)
 from exchange_hub.models.region import Region
 from exchange_hub.models.report import DepartmentReport, DepartmentReportVersion, ReportingPair
+from exchange_hub.models.scorecard import ScorecardSetting
 
 __all__ = [
+    "AppliedMessage",
     "AuditEvent",
     "Base",
     "Change",
     "ConsoleSession",
     "ConsoleSignInGuard",
     "ConsoleUser",
+    "ExchangeCount",
     "IdempotencyKey",
+    "LatencyHistogram",
     "Member",
     "Message",
     "MessageEvent",
+    "PendingCount",
+    "PushDelivery",
+    "Record",
+    "RecordVersion",
+    "RefreshState",
     "Region",
     "DepartmentReport",
     "DepartmentReportVersion",
     "ReportingPair",
+    "ScorecardSetting",
     "SeenSignature",
 ]
