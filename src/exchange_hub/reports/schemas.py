@@ -76,7 +76,7 @@ class ReportList(BaseModel):
     next_cursor: str | None
 
 
-class Rate(BaseModel):
+class ReportRate(BaseModel):
     """A rate with its parts; ``rate`` is a fraction, ``null`` when the denominator is 0."""
 
     numerator: int
@@ -93,11 +93,11 @@ class ReportRateRowRead(BaseModel):
     on_time: int
     zero: int
     unexpected: int = Field(description="received for pairs that were not expected")
-    reporting_rate: Rate
-    on_time_rate: Rate
+    reporting_rate: ReportRate
+    on_time_rate: ReportRate
 
 
-class InconsistencyRead(BaseModel):
+class ReportInconsistency(BaseModel):
     region: str
     department: str
     period: str
@@ -112,7 +112,7 @@ class ReportRatesRead(BaseModel):
     as_of: datetime
     total: ReportRateRowRead
     items: list[ReportRateRowRead]
-    inconsistencies: list[InconsistencyRead]
+    inconsistencies: list[ReportInconsistency]
 
 
 class MissingReportRead(BaseModel):
@@ -145,8 +145,8 @@ class ReportCatalogueRead(BaseModel):
     items: list[ReportTypeRead]
 
 
-def rate_read(numerator: int, denominator: int) -> Rate:
-    return Rate(
+def rate_read(numerator: int, denominator: int) -> ReportRate:
+    return ReportRate(
         numerator=numerator,
         denominator=denominator,
         rate=numerator / denominator if denominator else None,
@@ -167,7 +167,7 @@ def rates_read(rates: ReportRates) -> ReportRatesRead:
         region=rates.region, name=rates.name, periods=rates.periods, level=rates.level,
         as_of=rates.as_of, total=rate_row_read(rates.total),
         items=[rate_row_read(row) for row in rates.rows],
-        inconsistencies=[InconsistencyRead(**vars(i)) for i in rates.inconsistencies],
+        inconsistencies=[ReportInconsistency(**vars(i)) for i in rates.inconsistencies],
     )  # fmt: skip
 
 
