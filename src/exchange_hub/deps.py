@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from exchange_hub import crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.context import HubContext
+from exchange_hub.db import transaction
 from exchange_hub.errors import Unauthenticated
 from exchange_hub.members import service as members
 from exchange_hub.members.scope import Caller
@@ -40,16 +41,9 @@ Hub = Annotated[HubContext, Depends(hub_context)]
 
 def _session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed before the response is sent, or rolled back."""
-    session = hub_context(request).sessions()
-    session.info["request_id"] = getattr(request.state, "request_id", None)
-    try:
+    with transaction(hub_context(request).sessions) as session:
+        session.info["request_id"] = getattr(request.state, "request_id", None)
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def _read_session(request: Request) -> Iterator[Session]:
