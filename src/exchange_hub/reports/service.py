@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from exchange_hub.audit import service as audit
@@ -72,8 +73,10 @@ def submit_report(
     report = repository.find_report(session, county, department, month.label, for_update=True)
     if report is None:
         report = _first_submission(session, county, department, month, due_day, now)
-    else:
-        report.version += 1
+    if report is None:  # another first submission committed meanwhile: this one corrects it
+        report = repository.find_report(session, county, department, month.label, for_update=True)
+        assert report is not None
+    report.version += 1  # 1 for a first submission (created at 0), n + 1 for a correction
     report.zero, report.counts, report.updated_at = is_zero, checked, now
     session.add(
         DepartmentReportVersion(
@@ -154,15 +157,24 @@ def _checked_count(report_type: ReportType, item: str, value: Any) -> int:
 
 def _first_submission(
     session: Session, county: str, department: str, month: Month, due_day: int, now: datetime
-) -> DepartmentReport:
+) -> DepartmentReport | None:
+    """A new report at version 0 (the caller numbers it), or None if another one won the race.
+
+    Two first submissions at once both find nothing; the unique key lets one
+    insert and makes the other wait for it and fail, inside a savepoint.
+    """
     deadline = report_deadline(month, due_day)
     report = DepartmentReport(
         id=new_id(), region=county, department=department, period=month.label,
-        deadline=deadline, first_submitted_at=now, on_time=now <= deadline, version=1,
+        deadline=deadline, first_submitted_at=now, on_time=now <= deadline, version=0,
         zero=False, counts={}, updated_at=now,
     )  # fmt: skip
-    session.add(report)
-    session.flush()  # a concurrent first submission collides here (409), not at commit
+    try:
+        with session.begin_nested():
+            session.add(report)
+            session.flush()
+    except IntegrityError:
+        return None
     return report
 
 
