@@ -42,7 +42,11 @@ def inflow(number: str, *, name: str = "李娜", county: str = "440305", **extra
         "hukou_region": extra.pop("hukou_region", "110105"),
         "residence_region": county,
         "moved_on": "2026-10-02",
-        "certificate": {"number": "BJ2026-0001", "issued_by": "110105", "valid_until": "2028-10-01"},
+        "certificate": {
+            "number": "BJ2026-0001",
+            "issued_by": "110105",
+            "valid_until": "2028-10-01",
+        },
         "certificate_checked": True,
         **extra,
     }

@@ -112,12 +112,29 @@ def sniff_encoding(source: IO[bytes], fmt: BodyFormat) -> str:
         if fmt.kind != "csv":
             raise UnsupportedMediaType("NDJSON must be UTF-8", field="Content-Type")
         return "gb18030"
-    if _decodes(head, "utf-8"):
+    if _mostly_utf8(head, ascii_counts=fmt.kind == "ndjson"):
         return "utf-8"
     if fmt.kind == "csv" and _decodes(head, "gb18030"):
         return "gb18030"
     expected = "UTF-8 or GBK" if fmt.kind == "csv" else "UTF-8"
     raise UnsupportedMediaType(f"the body is not {expected} text", field="body")
+
+
+def _mostly_utf8(head: bytes, *, ascii_counts: bool) -> bool:
+    """UTF-8 unless most lines fail to decode as UTF-8 (a stray bad line is
+    rejected on its own; a file in another encoding is refused). ASCII lines
+    count as UTF-8 for NDJSON, which has no other encoding; in CSV they say
+    nothing (a GBK file has an ASCII header too)."""
+    good = bad = 0
+    for line in head.split(b"\n")[:-1] or [head]:
+        if line.isascii():
+            good += ascii_counts
+            continue
+        if _decodes(line, "utf-8"):
+            good += 1
+        else:
+            bad += 1
+    return bad == 0 or good >= bad
 
 
 def _decodes(head: bytes, encoding: str) -> bool:
@@ -272,18 +289,21 @@ def ingest(
     ctx = service.write_context(session, caller, preload=True)
     tally = Tally()
     writer = BulkWriter(session, caller, ctx.keyring, tally)
-    for number, item in items:
-        tally.lines = number
-        prepared = _checked(ctx, item, fmt.kind)
-        if isinstance(prepared, Rejection):
-            tally.reject(number, prepared.field, prepared.detail)
-        else:
-            writer.add(prepared)
-        if writer.pending >= CHUNK_ROWS:
-            writer.flush()
-            if progress:
-                progress(source.tell())
-    writer.finish()
+    try:
+        for number, item in items:
+            tally.lines = number
+            prepared = _checked(ctx, item, fmt.kind)
+            if isinstance(prepared, Rejection):
+                tally.reject(number, prepared.field, prepared.detail)
+            else:
+                writer.add(prepared)
+            if writer.pending >= CHUNK_ROWS:
+                writer.flush()
+                if progress:
+                    progress(source.tell())
+        writer.finish()
+    finally:
+        writer.close()
     _audit_batch(session, caller, tally, fmt)
     return tally.result(fmt, encoding)
 

@@ -140,6 +140,8 @@ class BulkWriter:
                 self._append_changes(batch)
                 batch = []
         self._append_changes(batch)
+
+    def close(self) -> None:
         self._changes.close()
 
     def _append_changes(self, rows: list[dict[str, Any]]) -> None:

@@ -1,9 +1,164 @@
-"""Operator commands of the records domain, registered on the main CLI."""
+"""Operator commands of the records domain: ``import`` and ``keys rotate``.
+
+``exchange-hub import FILE --as 110105`` lands a county's NDJSON or CSV file
+exactly as ``POST /api/v1/records/batch`` would (same checks, same line
+numbers), for operators loading files handed over on media.
+``exchange-hub keys rotate`` adds a data key and re-encrypts every record and
+record version with it, batch by batch (each batch its own transaction, so an
+interrupted rotation resumes where it stopped).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import Table as SqlTable
+
+from exchange_hub import crypto
+from exchange_hub.config import Settings
+from exchange_hub.context import HubContext, build_context
+from exchange_hub.db import transaction
+from exchange_hub.errors import HubError
+from exchange_hub.members.scope import Caller
+from exchange_hub.records import batch, repository, values
+from exchange_hub.regions import service as regions
+
+console = Console()
+err = Console(stderr=True)
+ROTATE_BATCH = 1_000
+
+
+def _open_hub() -> HubContext:
+    return build_context(Settings())
+
+
+def _format_for(path: Path, given: str | None) -> batch.BodyFormat:
+    kind = given or ("csv" if path.suffix.lower() == ".csv" else "ndjson")
+    if kind not in ("csv", "ndjson"):
+        raise typer.BadParameter("--format is csv or ndjson")
+    return batch.BodyFormat(kind, None)
+
+
+def _operator_as(hub: HubContext, county: str) -> Caller:
+    with hub.sessions() as session:
+        region = regions.require_current_county(session, county, field="--as")
+    return Caller(member_id=None, name="operator:cli", role="county", region=region.code)
+
+
+def import_file(
+    file: Annotated[Path, typer.Argument(help="NDJSON (.ndjson/.jsonl) or CSV (.csv) file")],
+    as_county: Annotated[str, typer.Option("--as", help="the registering county (6 digits)")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv | ndjson")] = None,
+) -> None:
+    """Import a county's records file, with a progress bar and a summary."""
+    if not file.is_file():
+        raise typer.BadParameter(f"{file} is not a file")
+    hub = _open_hub()
+    try:
+        caller = _operator_as(hub, as_county)
+        result = _run_import(hub, caller, file, _format_for(file, fmt))
+    except HubError as exc:
+        err.print(f"[red]error:[/red] {exc.field + ': ' if exc.field else ''}{exc.detail}")
+        raise typer.Exit(1) from exc
+    finally:
+        hub.dispose()
+    _print_summary(result)
+
+
+def _run_import(
+    hub: HubContext, caller: Caller, file: Path, fmt: batch.BodyFormat
+) -> dict[str, Any]:
+    columns = (
+        *Progress.get_default_columns()[:1],
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress, file.open("rb") as source:
+        task = progress.add_task(f"importing {file.name}", total=file.stat().st_size)
+        with transaction(hub.sessions) as session:
+            result = batch.ingest(
+                session, caller, source, fmt=fmt,
+                progress=lambda done: progress.update(task, completed=done),
+            )  # fmt: skip
+        progress.update(task, completed=file.stat().st_size)
+    return result
+
+
+def _print_summary(result: dict[str, Any]) -> None:
+    table = Table("lines", "accepted", "created", "updated", "unchanged", "rejected")
+    table.add_row(*(str(result[k]) for k in ("lines", "accepted", "created", "updated",
+                                              "unchanged", "rejected_count")))  # fmt: skip
+    console.print(table)
+    if result["rejected"]:
+        rejected = Table("line", "field", "reason", title="rejected lines")
+        for item in result["rejected"][:50]:
+            rejected.add_row(str(item["line"]), item["field"], item["detail"])
+        console.print(rejected)
+        if result["rejected_count"] > 50:
+            console.print(f"… and {result['rejected_count'] - 50} more")
+
+
+def rotate_data_key() -> None:
+    """Add a new data key, make it current, and re-encrypt every record with it."""
+    settings = Settings()
+    kid = crypto.add_data_key(settings.resolved_keys_file)
+    hub = _open_hub()
+    try:
+        records = _reencrypt(hub, repository.RECORDS, _record_columns)
+        versions = _reencrypt(hub, repository.VERSIONS, _version_columns)
+    finally:
+        hub.dispose()
+    console.print(f"new data key {kid} is current")
+    console.print(f"re-encrypted {records} records and {versions} record versions")
+
+
+def _reencrypt(hub: HubContext, table: SqlTable, convert: Any) -> int:
+    ring, done, after = hub.keyring, 0, None
+    while True:
+        with transaction(hub.sessions) as session:
+            rows = repository.not_on_key(
+                session, table, ring.current_data_key, after=after, limit=ROTATE_BATCH
+            )
+            if not rows:
+                return done
+            repository.reencrypt_rows(session, table, [convert(ring, row) for row in rows])
+        done, after = done + len(rows), rows[-1].id
+
+
+def _record_columns(ring: crypto.KeyRing, row: Any) -> dict[str, Any]:
+    clear = values.decrypted(ring, row)
+    out: dict[str, Any] = {"id": row.id, "data_key_id": ring.current_data_key}
+    for name, context in values.ENCRYPTED.items():
+        value = clear[name]
+        out[f"{name}_enc"] = ring.encrypt(value, context) if value is not None else None
+    return out
+
+
+def _version_columns(ring: crypto.KeyRing, row: Any) -> dict[str, Any]:
+    clear = ring.decrypt(row.snapshot, values.SNAPSHOT_CONTEXT)
+    return {
+        "id": row.id,
+        "data_key_id": ring.current_data_key,
+        "snapshot": ring.encrypt(clear, values.SNAPSHOT_CONTEXT),
+    }
+
+
+def _keys_group(app: typer.Typer) -> typer.Typer:
+    for group in app.registered_groups:
+        if group.name == "keys" and group.typer_instance is not None:
+            return group.typer_instance
+    keys = typer.Typer(help="The key ring.", no_args_is_help=True)
+    app.add_typer(keys, name="keys")
+    return keys
 
 
 def register(app: typer.Typer) -> None:
-    """Add this domain's commands (or sub-command groups) to the ``exchange-hub`` CLI."""
+    """Add ``import`` and ``keys rotate`` to the ``exchange-hub`` CLI."""
+    app.command("import")(import_file)
+    _keys_group(app).command("rotate")(rotate_data_key)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -140,7 +140,10 @@ def reencrypt_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -
 def not_on_key(
     session: Session, table: Table, kid: str, *, after: Any, limit: int
 ) -> list[Row[Any]]:
-    query = select(table).where(and_(table.c.data_key_id != kid, table.c.id > after))
+    """Rows of ``table`` encrypted with another data key than ``kid``, by id."""
+    query = select(table).where(table.c.data_key_id != kid)
+    if after is not None:
+        query = query.where(table.c.id > after)
     return list(session.execute(query.order_by(table.c.id).limit(limit)).all())
 
 
