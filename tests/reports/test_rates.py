@@ -272,3 +272,19 @@ def test_reported_items_for_the_scorecard(hub: HubContext) -> None:
     assert {c: r.count for c, r in moved_out.items()} == {"410102": 3, "410103": 0, "410302": 0}
     assert {c: r.count for c, r in births.items()} == {"410102": 5, "410302": 2}
     assert "410104" not in residence  # no report, which is not the same as 0
+
+
+def test_zero_flag_is_that_of_the_version_current_at_the_evaluation_time(hub: HubContext) -> None:
+    activate(hub, "110105", "police", start=JAN_1)
+    submit(hub, region="110105", department="police", period="2026-10", at=ON_TIME, zero=True)
+    submit(hub, region="110105", department="police", period="2026-10",
+           at=shanghai(2026, 11, 10), counts={"moved_in": 2})  # fmt: skip
+    with hub.sessions() as session:
+        before, after = (
+            service.report_rates(
+                session, region="110105", period="2026-10", level="county", as_of=moment
+            )[0]
+            for moment in (shanghai(2026, 11, 5), AS_OF)
+        )
+    assert _counts(before) == (1, 1, 1, 1, 0)
+    assert _counts(after) == (1, 1, 1, 0, 0)  # corrected to counts; still on time

@@ -8,7 +8,7 @@ For a region R, a period P (a month, quarter or year) and an evaluation time T:
 - ``on_time``   — of those, first submitted by their deadline (corrections never
   change it);
 - ``zero``      — of those, the ones whose version current at T was a zero
-  report (零通报) or counted nothing;
+  report (零通报: ``"zero": true``);
 - ``unexpected`` — of ``received``, reports for triples that were not expected.
   They stay in ``received`` (no silent capping at 100 %) and each is listed as
   an inconsistency so the admin can fix the pair's activation.
@@ -191,13 +191,17 @@ class _Adder:
 def _received_by_month(
     session: Session, prefix: str, months: list[Month], as_of: datetime
 ) -> dict[str, list[tuple[str, str, bool, bool]]]:
+    """(county, department, on_time, zero) of the reports received by ``as_of``, per month."""
     labels = [m.label for m in months]
-    current = repository.versions_as_of(session, prefix, labels, as_of)
+    reports = repository.received_reports(session, prefix, labels, as_of)
+    # Corrected after T: the zero flag is the one of the version current at T (rare).
+    zero_at: dict[repository.ReportKey, bool] = {}
+    if repository.corrected_after(session, prefix, labels, as_of):
+        zero_at = repository.zero_flags_as_of(session, prefix, labels, as_of)
     by_month: dict[str, list[tuple[str, str, bool, bool]]] = {label: [] for label in labels}
-    for report in repository.received_reports(session, prefix, labels, as_of):
-        version = current.get(report.id)
-        zero = version is not None and (version.zero or not any(version.counts.values()))
-        by_month[report.period].append((report.region, report.department, report.on_time, zero))
+    for county, department, period, on_time, zero in reports:
+        zero = zero_at.get((county, department, period), zero)
+        by_month[period].append((county, department, on_time, zero))
     return by_month
 
 
@@ -332,11 +336,14 @@ def reported_item_counts(
     """
     prefix = scope_prefix(regions.get_region(session, region).code)
     labels = [m.label for m in parse_period(period)]
-    current = repository.versions_as_of(session, prefix, labels, as_of)
+    current = repository.versions_as_of(session, prefix, labels, as_of, item.department)
     totals: dict[str, ReportedCount] = {}
-    for report in repository.received_reports(session, prefix, labels, as_of):
+    received = repository.received_department_reports(
+        session, prefix, labels, as_of, item.department
+    )
+    for report in received:
         version = current.get(report.id)
-        if report.department != item.department or version is None:
+        if version is None:  # pragma: no cover - a received report has a version by T
             continue
         value = 0 if version.zero else int(version.counts.get(item.item, 0))
         before = totals.get(report.region, ReportedCount(report.region, 0, 0))

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Row, or_, select
 from sqlalchemy.orm import Session
 
 from exchange_hub.models import DepartmentReport, DepartmentReportVersion, Region, ReportingPair
+
+
+@dataclass(frozen=True)
+class CurrentVersion:
+    zero: bool
+    counts: dict[str, int]
 
 
 def _under(column, prefix: str):  # type: ignore[no-untyped-def]
@@ -105,31 +112,56 @@ def reports_page(
     return session.scalars(query.order_by(*order).limit(limit)).all()
 
 
+ReportKey = tuple[str, str, str]
+"""(county, department, period): what identifies a report."""
+
+
+def _received(prefix: str, periods: Iterable[str], as_of: datetime):  # type: ignore[no-untyped-def]
+    return (
+        _under(DepartmentReport.region, prefix),
+        DepartmentReport.period.in_(list(periods)),
+        DepartmentReport.first_submitted_at <= as_of,
+    )
+
+
 def received_reports(
     session: Session, prefix: str, periods: Iterable[str], as_of: datetime
-) -> Sequence[Row[tuple[uuid.UUID, str, str, str, bool]]]:
-    """Reports first submitted by ``as_of``: id, region, department, period, on_time."""
+) -> Sequence[Row[tuple[str, str, str, bool, bool]]]:
+    """Reports first submitted by ``as_of``: region, department, period, on_time, and the
+    latest version's ``zero``."""
     return session.execute(
         select(
-            DepartmentReport.id,
             DepartmentReport.region,
             DepartmentReport.department,
             DepartmentReport.period,
             DepartmentReport.on_time,
-        ).where(
-            _under(DepartmentReport.region, prefix),
-            DepartmentReport.period.in_(list(periods)),
-            DepartmentReport.first_submitted_at <= as_of,
+            DepartmentReport.zero,
+        ).where(*_received(prefix, periods, as_of))
+    ).all()
+
+
+def corrected_after(session: Session, prefix: str, periods: Iterable[str], as_of: datetime) -> bool:
+    """Was any of these reports received by ``as_of`` corrected after it?"""
+    query = select(DepartmentReport.id).where(
+        *_received(prefix, periods, as_of), DepartmentReport.updated_at > as_of
+    )
+    return session.execute(query.limit(1)).first() is not None
+
+
+def received_department_reports(
+    session: Session, prefix: str, periods: Iterable[str], as_of: datetime, department: str
+) -> Sequence[Row[tuple[uuid.UUID, str]]]:
+    """One department's reports first submitted by ``as_of``: id, region."""
+    return session.execute(
+        select(DepartmentReport.id, DepartmentReport.region).where(
+            *_received(prefix, periods, as_of), DepartmentReport.department == department
         )
     ).all()
 
 
-def versions_as_of(
-    session: Session, prefix: str, periods: Iterable[str], as_of: datetime
-) -> dict[uuid.UUID, DepartmentReportVersion]:
-    """The version of each report that was current at ``as_of``."""
-    rows = session.scalars(
-        select(DepartmentReportVersion)
+def _versions_until(prefix: str, periods: Iterable[str], as_of: datetime, *columns):  # type: ignore[no-untyped-def]
+    return (
+        select(DepartmentReportVersion.report_id, *columns)
         .join(DepartmentReport, DepartmentReport.id == DepartmentReportVersion.report_id)
         .where(
             _under(DepartmentReport.region, prefix),
@@ -137,8 +169,28 @@ def versions_as_of(
             DepartmentReportVersion.submitted_at <= as_of,
         )
         .order_by(DepartmentReportVersion.report_id, DepartmentReportVersion.version)
-    ).all()
-    return {row.report_id: row for row in rows}
+    )
+
+
+def zero_flags_as_of(
+    session: Session, prefix: str, periods: Iterable[str], as_of: datetime
+) -> dict[ReportKey, bool]:
+    """Whether the version of each report current at ``as_of`` was a zero report."""
+    query = _versions_until(
+        prefix, periods, as_of, DepartmentReport.region, DepartmentReport.department,
+        DepartmentReport.period, DepartmentReportVersion.zero,
+    )  # fmt: skip
+    return {(row.region, row.department, row.period): row.zero for row in session.execute(query)}
+
+
+def versions_as_of(
+    session: Session, prefix: str, periods: Iterable[str], as_of: datetime, department: str
+) -> dict[uuid.UUID, CurrentVersion]:
+    """The version of each of a department's reports current at ``as_of`` (zero, counts)."""
+    query = _versions_until(
+        prefix, periods, as_of, DepartmentReportVersion.zero, DepartmentReportVersion.counts
+    ).where(DepartmentReport.department == department)
+    return {row.report_id: CurrentVersion(row.zero, row.counts) for row in session.execute(query)}
 
 
 # -- regions ---------------------------------------------------------------------
