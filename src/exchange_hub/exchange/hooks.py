@@ -93,7 +93,7 @@ def _id_number_of(session: Session, record: Any) -> str | None:
     if not token:
         return None
     keyring = service.keyring_of(session)
-    for context in ("records.id_number_enc", "records.id_number"):
+    for context in ("records.id_number", "records.id_number_enc"):
         try:
             return keyring.decrypt(token, context)
         except CryptoError:
