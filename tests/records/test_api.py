@@ -198,7 +198,10 @@ BAD_BODIES: list[tuple[dict[str, Any], str, str]] = [
         outflow(id_number(), certificate={"issued_on": "2026-01-01", "valid_until": "2025-01-01"}),
         "certificate.valid_until", "before",
     ),
-    (outflow(id_number(), certificate={"issued_by": "990000"}), "certificate.issued_by", "catalogue"),
+    (
+        outflow(id_number(), certificate={"issued_by": "990000"}),
+        "certificate.issued_by", "catalogue",
+    ),
 ]  # fmt: skip
 
 

@@ -23,9 +23,11 @@ from tests.records.factories import id_number, outflow
 
 BATCH = "/api/v1/records/batch"
 NDJSON = "application/x-ndjson"
-BAD_LINES = {7: "person.id_number", 100: "person.sex", 250: "kind", 333: "body", 480: "hukou_region",
-             512: "person.birth_date", 640: "person.id_number", 777: "residence_region",
-             901: "body", 1000: "person.name"}  # fmt: skip
+BAD_LINES = {
+    7: "person.id_number", 100: "person.sex", 250: "kind", 333: "body", 480: "hukou_region",
+    512: "person.birth_date", 640: "person.id_number", 777: "residence_region", 901: "body",
+    1000: "person.name",
+}  # fmt: skip
 
 
 def person_number(i: int) -> str:

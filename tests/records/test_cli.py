@@ -1,0 +1,78 @@
+"""``exchange-hub import`` and ``exchange-hub keys rotate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from exchange_hub import crypto
+from exchange_hub.cli import app
+from exchange_hub.context import HubContext
+from exchange_hub.models import Record, RecordVersion
+from exchange_hub.records import values
+from tests.fixtures.hub import MemberKey
+from tests.records.factories import id_number, outflow
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def operator_env(monkeypatch: pytest.MonkeyPatch, hub: HubContext, database_url: str) -> None:
+    monkeypatch.setenv("HUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("HUB_DATA_DIR", str(hub.settings.data_dir))
+    monkeypatch.setenv("HUB_LOG_JSON", "false")
+
+
+@pytest.mark.usefixtures("operator_env")
+def test_import_lands_a_file_and_prints_a_summary(tmp_path: Path, hub: HubContext) -> None:
+    lines = [json.dumps(outflow(id_number(seq=i))) for i in range(12)] + ['{"kind": 1}']
+    file = tmp_path / "county.ndjson"
+    file.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["import", str(file), "--as", "110105"])
+    assert result.exit_code == 0, result.output
+    assert "12" in result.output and "rejected lines" in result.output
+    with hub.sessions() as session:
+        assert len(session.scalars(select(Record)).all()) == 12
+    csv_file = tmp_path / "county.csv"
+    csv_file.write_text("kind,id_number,name\noutflow," + id_number(seq=20) + ",张三\n")
+    assert runner.invoke(app, ["import", str(csv_file), "--as", "110105"]).exit_code == 0
+
+
+@pytest.mark.usefixtures("operator_env")
+@pytest.mark.parametrize("county", ["110103", "440000", "12"])
+def test_import_needs_a_current_county(tmp_path: Path, county: str) -> None:
+    file = tmp_path / "x.ndjson"
+    file.write_text(json.dumps(outflow(id_number())) + "\n")
+    result = runner.invoke(app, ["import", str(file), "--as", county])
+    assert result.exit_code == 1 and "--as" in result.output
+
+
+@pytest.mark.usefixtures("operator_env")
+def test_keys_rotate_reencrypts_records_and_versions(
+    client: TestClient, hub: HubContext, county_a: MemberKey
+) -> None:
+    for i in range(3):
+        client.post("/api/v1/records", json=outflow(id_number(seq=i)), headers=county_a.headers)
+    record_id = client.post(
+        "/api/v1/records",
+        json=outflow(id_number(seq=0), moved_on="2026-09-09"),
+        headers=county_a.headers,
+    ).json()["id"]
+    old_kid = hub.keyring.current_data_key
+    result = runner.invoke(app, ["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert "re-encrypted 3 records and 1 record versions" in result.output
+    ring = crypto.load_key_ring(hub.settings.resolved_keys_file, create=False)
+    assert ring.current_data_key != old_kid and old_kid in ring.data_keys
+    with hub.sessions() as session:
+        rows = session.scalars(select(Record)).all()
+        versions = session.scalars(select(RecordVersion)).all()
+    assert {r.data_key_id for r in rows} == {ring.current_data_key}
+    assert all(ring.key_id_of(r.name_enc) == ring.current_data_key for r in rows)
+    assert values.from_snapshot(ring, versions[0].snapshot)["id"] == record_id
+    assert values.decrypted(ring, rows[0])["id_number"] in {id_number(seq=i) for i in range(3)}
