@@ -181,6 +181,16 @@ def test_rates_endpoint(client: TestClient, hub: HubContext, admin_gd: MemberKey
         {"region": "410302", "department": "health", "period": "2026-10",
          "reason": "report received but none was expected"},
     ]  # fmt: skip
+    by_department = {
+        row["department"]: (row["expected"], row["received"], row["on_time"], row["zero"],
+                            row["unexpected"])
+        for row in body["departments"]
+    }  # fmt: skip
+    assert by_department == {
+        "police": (3, 3, 2, 1, 0),
+        "civil_affairs": (1, 0, 0, 0, 0),
+        "health": (1, 2, 1, 0, 1),
+    }
     refused = client.get("/api/v1/reports/rates", params=params, headers=admin_gd.headers)
     assert refused.status_code == 403 and refused.json()["field"] == "region"
     bad = client.get(

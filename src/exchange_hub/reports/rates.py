@@ -26,7 +26,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from exchange_hub.errors import InvalidInput
-from exchange_hub.members.scope import scope_prefix
+from exchange_hub.members.scope import DEPARTMENTS, scope_prefix
 from exchange_hub.models import Region
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import repository
@@ -47,13 +47,10 @@ class RateValue:
         return self.numerator / self.denominator if self.denominator else None
 
 
-@dataclass
-class ReportRateRow:
-    """The department-report counts of one region; add rows to roll them up."""
+@dataclass(kw_only=True)
+class ReportCounts:
+    """Expected, received, on-time, zero and unexpected reports; add them to roll up."""
 
-    region: str
-    name: str
-    level: str
     expected: int = 0
     received: int = 0
     on_time: int = 0
@@ -68,12 +65,34 @@ class ReportRateRow:
     def on_time_rate(self) -> RateValue:
         return RateValue(self.on_time, self.expected)
 
-    def add(self, other: ReportRateRow) -> None:
+    def add(self, other: ReportCounts) -> None:
         self.expected += other.expected
         self.received += other.received
         self.on_time += other.on_time
         self.zero += other.zero
         self.unexpected += other.unexpected
+
+    def count_received(self, *, on_time: bool, zero: bool, expected: bool) -> None:
+        self.received += 1
+        self.on_time += on_time
+        self.zero += zero
+        self.unexpected += not expected
+
+
+@dataclass(kw_only=True)
+class ReportRateRow(ReportCounts):
+    """The department-report counts of one region."""
+
+    region: str
+    name: str
+    level: str
+
+
+@dataclass(kw_only=True)
+class DepartmentRateRow(ReportCounts):
+    """The counts of one department over all the counties of a region."""
+
+    department: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,7 @@ class ReportRates:
     as_of: datetime
     total: ReportRateRow
     rows: list[ReportRateRow]
+    departments: list[DepartmentRateRow]
     inconsistencies: list[Inconsistency] = field(default_factory=list)
 
 
@@ -148,7 +168,9 @@ def _row_for(rows: dict[str, ReportRateRow], known: dict[str, Region], code: str
     if code not in rows:
         region = known.get(code)
         rows[code] = ReportRateRow(
-            code, region.name if region else code, region.level if region else "county"
+            region=code,
+            name=region.name if region else code,
+            level=region.level if region else "county",
         )
     return rows[code]
 
@@ -161,15 +183,14 @@ def _count_month(
     add: _Adder,
 ) -> None:
     expected = repository.pairs_active_all_month(session, prefix, month.first_day, month.last_day)
-    for county, _department in expected:
+    for county, department in expected:
         add.row(county).expected += 1
+        add.department(department).expected += 1
     for county, department, on_time, zero in received:
-        row = add.row(county)
-        row.received += 1
-        row.on_time += on_time
-        row.zero += zero
-        if (county, department) not in expected:
-            row.unexpected += 1
+        was_expected = (county, department) in expected
+        for row in (add.row(county), add.department(department)):
+            row.count_received(on_time=on_time, zero=zero, expected=was_expected)
+        if not was_expected:
             add.inconsistencies.append(
                 Inconsistency(
                     county, department, month.label, "report received but none was expected"
@@ -182,10 +203,14 @@ class _Adder:
     rows: dict[str, ReportRateRow]
     known: dict[str, Region]
     grouping: _Grouping
+    departments: dict[str, DepartmentRateRow] = field(default_factory=dict)
     inconsistencies: list[Inconsistency] = field(default_factory=list)
 
     def row(self, county: str) -> ReportRateRow:
         return _row_for(self.rows, self.known, self.grouping.group_of(county))
+
+    def department(self, name: str) -> DepartmentRateRow:
+        return self.departments.setdefault(name, DepartmentRateRow(department=name))
 
 
 def _received_by_month(
@@ -220,11 +245,12 @@ def compute_report_rates(
     for month in months:
         _count_month(session, prefix, month, received[month.label], adder)
     rows = sorted(adder.rows.values(), key=lambda row: row.region)
-    total = ReportRateRow(top.code, top.name, top.level)
+    total = ReportRateRow(region=top.code, name=top.name, level=top.level)
     for row in rows:
         total.add(row)
+    departments = [adder.departments[d] for d in DEPARTMENTS if d in adder.departments]
     return ReportRates(
-        top.code, top.name, [m.label for m in months], level, as_of, total, rows,
+        top.code, top.name, [m.label for m in months], level, as_of, total, rows, departments,
         adder.inconsistencies,
     )  # fmt: skip
 

@@ -9,7 +9,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from exchange_hub.reports.catalogue import ReportCatalogue
-from exchange_hub.reports.rates import MissingReport, ReportRateRow, ReportRates
+from exchange_hub.reports.rates import (
+    DepartmentRateRow,
+    MissingReport,
+    ReportCounts,
+    ReportRateRow,
+    ReportRates,
+)
 
 Count = Annotated[StrictInt, Field(ge=0, le=100_000_000)]
 ItemKey = Annotated[str, Field(max_length=60)]
@@ -97,6 +103,17 @@ class ReportRateRowRead(BaseModel):
     on_time_rate: ReportRate
 
 
+class DepartmentRateRead(BaseModel):
+    department: str
+    expected: int
+    received: int
+    on_time: int
+    zero: int
+    unexpected: int
+    reporting_rate: ReportRate
+    on_time_rate: ReportRate
+
+
 class ReportInconsistency(BaseModel):
     region: str
     department: str
@@ -112,6 +129,9 @@ class ReportRatesRead(BaseModel):
     as_of: datetime
     total: ReportRateRowRead
     items: list[ReportRateRowRead]
+    departments: list[DepartmentRateRead] = Field(
+        description="each department over all the counties inside the region"
+    )
     inconsistencies: list[ReportInconsistency]
 
 
@@ -155,11 +175,24 @@ def rate_read(numerator: int, denominator: int) -> ReportRate:
 
 def rate_row_read(row: ReportRateRow) -> ReportRateRowRead:
     return ReportRateRowRead(
-        region=row.region, name=row.name, level=row.level, expected=row.expected,
-        received=row.received, on_time=row.on_time, zero=row.zero, unexpected=row.unexpected,
-        reporting_rate=rate_read(row.received, row.expected),
-        on_time_rate=rate_read(row.on_time, row.expected),
-    )  # fmt: skip
+        region=row.region,
+        name=row.name,
+        level=row.level,
+        **_counts_read(row),  # type: ignore[arg-type]
+    )
+
+
+def _counts_read(row: ReportCounts) -> dict[str, object]:
+    return {
+        "expected": row.expected, "received": row.received, "on_time": row.on_time,
+        "zero": row.zero, "unexpected": row.unexpected,
+        "reporting_rate": rate_read(row.received, row.expected),
+        "on_time_rate": rate_read(row.on_time, row.expected),
+    }  # fmt: skip
+
+
+def department_rate_read(row: DepartmentRateRow) -> DepartmentRateRead:
+    return DepartmentRateRead(department=row.department, **_counts_read(row))  # type: ignore[arg-type]
 
 
 def rates_read(rates: ReportRates) -> ReportRatesRead:
@@ -167,6 +200,7 @@ def rates_read(rates: ReportRates) -> ReportRatesRead:
         region=rates.region, name=rates.name, periods=rates.periods, level=rates.level,
         as_of=rates.as_of, total=rate_row_read(rates.total),
         items=[rate_row_read(row) for row in rates.rows],
+        departments=[department_rate_read(row) for row in rates.departments],
         inconsistencies=[ReportInconsistency(**vars(i)) for i in rates.inconsistencies],
     )  # fmt: skip
 
