@@ -298,3 +298,11 @@ def test_zero_flag_is_that_of_the_version_current_at_the_evaluation_time(hub: Hu
         )
     assert _counts(before) == (1, 1, 1, 1, 0)
     assert _counts(after) == (1, 1, 1, 0, 0)  # corrected to counts; still on time
+
+
+@pytest.mark.usefixtures("henan_october")
+def test_bulletin_columns_name_row_attributes(hub: HubContext) -> None:
+    row = _rates(hub, "410000", "prefecture")["410100"]
+    values = {key: getattr(row, key) for key, _header in service.REPORT_RATE_COLUMNS}
+    assert values["name"] == "郑州市" and values["expected"] == 4
+    assert (values["on_time_rate"].numerator, values["on_time_rate"].denominator) == (2, 4)

@@ -255,20 +255,46 @@ def compute_report_rates(
     )  # fmt: skip
 
 
+REPORT_RATE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("region", "地区代码"),
+    ("name", "地区"),
+    ("expected", "应报数"),
+    ("received", "实报数"),
+    ("on_time", "及时报数"),
+    ("zero", "零通报数"),
+    ("reporting_rate", "报告率"),
+    ("on_time_rate", "及时率"),
+    ("unexpected", "非应报单位报送数"),
+)
+"""Bulletin columns of a ``ReportRateRow``: attribute → Chinese header (rates are ``RateValue``)."""
+
+
 def report_rates(
     session: Session, *, region: str, period: str, level: str, as_of: datetime
 ) -> list[ReportRateRow]:
     """Department-report rows for the bulletin: one per region at ``level`` inside ``region``.
 
-    For the metrics bulletin (issue 5): each row carries ``region``, ``name``,
-    ``level``, the counts ``expected``, ``received``, ``on_time``, ``zero``,
-    ``unexpected`` and two rates as ``RateValue(numerator, denominator)`` with
-    ``.value`` (a fraction, ``None`` on a zero denominator):
-    ``reporting_rate`` = received / expected and ``on_time_rate`` =
-    on_time / expected. Sum rows with ``ReportRateRow.add`` to roll up. The
-    caller checks scope (``require_admin_over``); ``period`` may be a month,
-    a quarter (``2026-Q4``) or a year. Raises ``InvalidInput``/``NotFound``
-    for a bad level, period or region.
+    How the metrics bulletin (issue 5) plugs it in, as one more sheet::
+
+        from exchange_hub.reports.service import REPORT_RATE_COLUMNS, report_rates
+
+        rows = report_rates(session, region="440000", period="2026-10",
+                            level="county", as_of=as_of)
+        for row in rows:
+            row.region, row.name, row.level          # the region of the row
+            row.expected, row.received, row.on_time  # counts (ints)
+            row.zero, row.unexpected
+            row.reporting_rate.numerator / .denominator / .value  # received / expected
+            row.on_time_rate.numerator / .denominator / .value    # on_time / expected
+
+    ``.value`` is a fraction (0.75), ``None`` on a zero denominator ("—"); it
+    may exceed 1 when reports arrived for pairs that were not expected
+    (``unexpected`` > 0; never capped). Roll rows up with ``row.add(other)``
+    (sums counts, never averages rates). ``REPORT_RATE_COLUMNS`` gives the
+    Chinese column headers in order. The caller checks scope
+    (``require_admin_over``); ``period`` may be a month, a quarter
+    (``2026-Q4``) or a year (``2026``). Bad level, period or region raise
+    ``InvalidInput``/``NotFound`` (field ``level``/``period``/``region``).
     """
     return compute_report_rates(
         session, region=region, period=period, level=level, as_of=as_of

@@ -38,6 +38,7 @@ from exchange_hub.reports import repository
 from exchange_hub.reports.catalogue import ReportCatalogue, ReportType
 from exchange_hub.reports.periods import Month, month_of, parse_month, parse_period, report_deadline
 from exchange_hub.reports.rates import (
+    REPORT_RATE_COLUMNS,
     MissingReport,
     ReportRates,
     compute_report_rates,
@@ -45,7 +46,7 @@ from exchange_hub.reports.rates import (
     report_rates,
 )
 
-__all__ = ["report_rates"]
+__all__ = ["REPORT_RATE_COLUMNS", "report_rates"]
 
 MAX_COUNT = 100_000_000
 """No county office counts more than this in a month; larger numbers are typing errors."""
