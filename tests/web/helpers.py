@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
+from exchange_hub.models import AuditEvent
 from exchange_hub.web import auth
 
 PASSWORD = "correct horse battery"
@@ -56,3 +58,9 @@ def sign_in(client: TestClient, username: str) -> str:
     response = post_sign_in(client, username)
     assert response.status_code == 303, response.text
     return csrf_from(client.get("/console").text)
+
+
+def audit_rows(hub: HubContext, action: str) -> list[AuditEvent]:
+    with hub.sessions() as session:
+        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        return list(session.scalars(query).all())

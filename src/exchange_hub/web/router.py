@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from exchange_hub.deps import DbSession
 from exchange_hub.errors import NotFound
 from exchange_hub.web import auth
 from exchange_hub.web.i18n import LANGUAGES, translator
@@ -31,6 +30,7 @@ from exchange_hub.web.session import (
     client_of,
     safe_next,
     set_cookie,
+    unit_of_work,
 )
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
@@ -93,7 +93,6 @@ def sign_in_form(
 @router.post("/sign-in", include_in_schema=False)
 def sign_in(
     request: Request,
-    session: DbSession,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
@@ -105,7 +104,10 @@ def sign_in(
         raise CsrfRefused(
             "the sign-in form's token is missing or does not match", field="csrf_token"
         )
-    outcome = auth.sign_in(session, username=username, password=password, client=client_of(request))
+    with unit_of_work(request) as session:
+        outcome = auth.sign_in(
+            session, username=username, password=password, client=client_of(request)
+        )
     if isinstance(outcome, auth.SignInRefused):
         key = "sign_in.locked" if outcome.reason == "locked" else "sign_in.invalid"
         return _sign_in_page(request, next=next, username=username, message_key=key, status=401)
@@ -116,10 +118,9 @@ def sign_in(
 
 
 @router.post("/sign-out", include_in_schema=False)
-def sign_out(
-    request: Request, session: DbSession, account: Account, _form: CheckedForm
-) -> RedirectResponse:
-    auth.sign_out(session, account, client=client_of(request))
+def sign_out(request: Request, account: Account, _form: CheckedForm) -> RedirectResponse:
+    with unit_of_work(request) as session:
+        auth.sign_out(session, account, client=client_of(request))
     response = RedirectResponse("/console/sign-in?signed_out=1", status_code=303)
     clear_cookie(request, response, SESSION_COOKIE)
     return response

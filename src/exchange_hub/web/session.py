@@ -4,7 +4,8 @@ and the route class that turns refusals into HTML pages instead of JSON problems
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
@@ -71,6 +73,20 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
         samesite="lax",
         secure=hub_context(request).settings.secure_cookies,
     )
+
+
+@contextmanager
+def unit_of_work(request: Request) -> Iterator[Session]:
+    """The page's transaction, committed or rolled back before any error page is drawn.
+
+    Console routes own their transaction explicitly (rather than through the
+    ``DbSession`` dependency) because their refusals become pages inside the
+    route: the work must be rolled back first, and a refusal's audit row must
+    not wait behind the page's own write lock.
+    """
+    with transaction(hub_context(request).sessions) as session:
+        session.info["request_id"] = getattr(request.state, "request_id", None)
+        yield session
 
 
 def console_account(request: Request) -> auth.ActiveSession:

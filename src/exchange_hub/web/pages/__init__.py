@@ -5,7 +5,26 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from exchange_hub.web.navigation import AVAILABLE
-from exchange_hub.web.pages import account, audit_trail
+from exchange_hub.web.pages import account, audit_trail, bulletin, latency, overview, reports, todo
 
-ROUTERS: list[APIRouter] = [audit_trail.router, account.router]
-AVAILABLE.update({"/console/audit", "/console/account"})
+ROUTERS: list[APIRouter] = [
+    overview.router,
+    latency.router,
+    bulletin.router,
+    reports.router,
+    todo.router,
+    audit_trail.router,
+    account.router,
+]
+AVAILABLE.update(
+    {
+        "/console/overview",
+        "/console/drilldown",
+        "/console/latency",
+        "/console/bulletin",
+        "/console/reports",
+        "/console/todo",
+        "/console/audit",
+        "/console/account",
+    }
+)

@@ -8,14 +8,16 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from exchange_hub.audit import service as audit
-from exchange_hub.deps import Hub, ReadSession
+from exchange_hub.context import HubContext
+from exchange_hub.deps import Hub
 from exchange_hub.logging_setup import mask_text
 from exchange_hub.members.scope import require_role
 from exchange_hub.models import AuditEvent
 from exchange_hub.web.render import Page, render
-from exchange_hub.web.session import Account, ConsoleRoute
+from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE_SIZE = 100
@@ -37,7 +39,6 @@ def _detail_text(detail: dict | None) -> str:
 @router.get("/audit", include_in_schema=False)
 def audit_page(
     request: Request,
-    session: ReadSession,
     hub: Hub,
     account: Account,
     action: Annotated[str, Query(max_length=60)] = "",
@@ -46,9 +47,17 @@ def audit_page(
 ) -> HTMLResponse:
     caller = account.caller
     require_role(caller, "admin")
+    with unit_of_work(request) as session:
+        values = _audit_values(session, hub, caller.region, action, outcome, cursor)
+    return render(request, Page("audit.html", "audit.title", values), account=account)
+
+
+def _audit_values(
+    session: Session, hub: HubContext, region: str, action: str, outcome: str, cursor: int
+) -> dict[str, object]:
     rows = audit.list_events(
         session,
-        within=caller.region,
+        within=region,
         action=action or None,
         outcome=outcome or None,
         after_id=cursor,
@@ -57,7 +66,7 @@ def audit_page(
     events = [{**_event(row), "detail_text": _detail_text(row.detail)} for row in rows]
     filters = {"action": action, "outcome": outcome}
     next_cursor = rows[-1].id if len(rows) == PAGE_SIZE else None
-    values = {
+    return {
         "chain": audit.verify_chain(session, hub.keyring),
         "events": events,
         "actions": ACTIONS,
@@ -70,7 +79,6 @@ def audit_page(
         if next_cursor
         else "",
     }
-    return render(request, Page("audit.html", "audit.title", values), account=account)
 
 
 _SHOWN = ("id", "at", "actor", "region", "action", "outcome", "object_type", "object_id", "client")

@@ -1,0 +1,128 @@
+"""What several console pages share: periods, levels, breadcrumbs, masking and charts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from exchange_hub.audit import service as audit
+from exchange_hub.logging_setup import mask_id_number
+from exchange_hub.members.scope import NATION, Caller
+from exchange_hub.metrics.periods import parse_period
+from exchange_hub.models.base import utcnow
+from exchange_hub.regions import service as regions
+from exchange_hub.web.render import LOCAL_TIME
+
+CHILD_LEVEL = {"nation": "province", "province": "prefecture", "prefecture": "county"}
+TREND_MONTHS = 12
+
+
+def last_month(now: datetime | None = None) -> str:
+    """The month admins look at by default: the last complete one (Asia/Shanghai)."""
+    local = (now or utcnow()).astimezone(LOCAL_TIME)
+    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def chosen_period(period: str | None) -> str:
+    """The period asked for (validated: a bad one is a 422 naming ``period``), or last month."""
+    return parse_period(period).label if period else last_month()
+
+
+def months_back(period: str, count: int = TREND_MONTHS) -> list[str]:
+    """``count`` months ending with the last month of ``period``, oldest first."""
+    last = parse_period(period).months[-1]
+    year, month = int(last[:4]), int(last[5:])
+    months = []
+    for _ in range(count):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return [m for m in reversed(months) if m >= "2000-01"]
+
+
+def child_level(level: str) -> str:
+    return CHILD_LEVEL.get(level, "county")
+
+
+def breadcrumbs(session: Session, caller: Caller, code: str) -> list[dict[str, str]]:
+    """From the caller's own region down to ``code``: 全国 → 省 → 市 → 县."""
+    trail = []
+    current = regions.get_region(session, code)
+    while True:
+        trail.append({"code": current.code, "name": current.name, "level": current.level})
+        if current.code in (caller.region, NATION) or current.parent is None:
+            break
+        current = regions.get_region(session, current.parent)
+    return list(reversed(trail))
+
+
+def mask_name(name: str | None) -> str:
+    """张三丰 → 张**: enough to tell cases apart on a screen, not to identify anyone."""
+    if not name:
+        return "—"
+    return name[0] + "*" * (len(name) - 1)
+
+
+def subject_for(caller: Caller, content: dict[str, Any] | None) -> dict[str, str]:
+    """The subject's ID number and name, masked unless the account holds the person-data grant."""
+    subject = (content or {}).get("subject") or {}
+    id_number, name = str(subject.get("id_number") or ""), subject.get("name")
+    if caller.person_data_grant:
+        return {"id_number": id_number or "—", "name": name or "—", "masked": ""}
+    return {
+        "id_number": mask_id_number(id_number) if id_number else "—",
+        "name": mask_name(name),
+        "masked": "1",
+    }
+
+
+def audit_person_data_read(
+    session: Session, caller: Caller, ids: list[uuid.UUID], *, page: str
+) -> None:
+    """Unmasked person data on a console page is a read of person data (SPEC §6): audited."""
+    if not ids or not caller.person_data_grant:
+        return
+    audit.record(
+        session,
+        audit.entry_for(
+            caller,
+            "console.person_data_read",
+            object_type="message",
+            object_id=str(ids[0]) if len(ids) == 1 else None,
+            request_id=session.info.get("request_id"),
+            detail={"page": page, "count": len(ids), "ids": [str(i) for i in ids[:100]]},
+        ),
+    )
+
+
+def percent(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 1)
+
+
+def line_chart(months: list[str], series: dict[str, list[float | None]], unit: str = "%") -> dict:
+    """A Plotly spec for rates over months; a month with no denominator leaves a gap."""
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": name,
+            "x": months,
+            "y": values,
+            "connectgaps": False,
+        }
+        for name, values in series.items()
+    ]
+    layout = {"yaxis": {"ticksuffix": unit, "rangemode": "tozero"}, "xaxis": {"type": "category"}}
+    return {"data": data, "layout": layout}
+
+
+def bar_chart(categories: list[str], series: dict[str, list[float | None]], unit: str) -> dict:
+    data = [
+        {"type": "bar", "name": name, "x": categories, "y": values}
+        for name, values in series.items()
+    ]
+    layout = {"barmode": "group", "yaxis": {"ticksuffix": unit, "rangemode": "tozero"}}
+    return {"data": data, "layout": layout}
