@@ -34,14 +34,13 @@ def upgrade() -> None:
         *_key_columns(),
         sa.Column("counterpart", sa.String(length=6), nullable=False),
         sa.Column("kind", sa.String(length=12), nullable=False),
-        sa.Column("subtype", sa.String(length=20), nullable=False),
         sa.Column("routed", sa.Integer(), nullable=False),
         sa.Column("answered", sa.Integer(), nullable=False),
         sa.Column("answered_on_time", sa.Integer(), nullable=False),
         sa.Column("not_found", sa.Integer(), nullable=False),
         sa.Column("received", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "role", "period", "region", "counterpart", "kind", "subtype",
+            "role", "period", "region", "counterpart", "kind",
             name=op.f("pk_metrics_exchange"),
         ),
     )  # fmt: skip
@@ -50,12 +49,11 @@ def upgrade() -> None:
         *_key_columns(),
         sa.Column("counterpart", sa.String(length=6), nullable=False),
         sa.Column("kind", sa.String(length=12), nullable=False),
-        sa.Column("subtype", sa.String(length=20), nullable=False),
         sa.Column("deadline", UTC, nullable=False),
         sa.Column("unanswered", sa.Integer(), nullable=False),
         sa.Column("unreceived", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "role", "period", "region", "counterpart", "kind", "subtype", "deadline",
+            "role", "period", "region", "counterpart", "kind", "deadline",
             name=op.f("pk_metrics_pending"),
         ),
     )  # fmt: skip

@@ -1,7 +1,7 @@
 """Keeping the exchange figures up to date from ``messages`` (job ``metrics.refresh``).
 
 What is stored (``models/metrics.py``), per role, county, month, counterpart
-province, kind and subtype:
+province and kind:
 
 - ``metrics_exchange``: routed, answered, answered on time, not found,
   received — everything that no longer depends on the evaluation time once
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     ColumnElement,
     Integer,
@@ -36,12 +37,12 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    extract,
     func,
     insert,
     literal,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -88,7 +89,7 @@ def _exchange_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: 
     return (
         select(
             literal(role, String).label("role"), M.period, region.label("region"),
-            counterpart.label("counterpart"), M.kind, M.subtype,
+            counterpart.label("counterpart"), M.kind,
             func.count().label("routed"),
             _count(answered).label("answered"),
             _count(and_(answered, M.answered_at <= M.deadline)).label("answered_on_time"),
@@ -96,7 +97,7 @@ def _exchange_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: 
             _count(M.received_at.is_not(None)).label("received"),
         )
         .where(_counted(), *where)
-        .group_by(M.period, region, counterpart, M.kind, M.subtype)
+        .group_by(M.period, region, counterpart, M.kind)
     )  # fmt: skip
 
 
@@ -107,20 +108,30 @@ def _pending_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: i
     return (
         select(
             literal(role, String).label("role"), M.period, region.label("region"),
-            counterpart.label("counterpart"), M.kind, M.subtype, M.deadline,
+            counterpart.label("counterpart"), M.kind, M.deadline,
             _count(waiting_answer).label("unanswered"),
             _count(waiting_receipt).label("unreceived"),
         )
         .where(_counted(), waiting_answer | waiting_receipt, *where)
-        .group_by(M.period, region, counterpart, M.kind, M.subtype, M.deadline)
+        .group_by(M.period, region, counterpart, M.kind, M.deadline)
     )  # fmt: skip
 
 
-def epoch_micros(column: ColumnElement[datetime], dialect: str) -> ColumnElement[int]:
-    """Microseconds since 1970 as an integer, identically on both engines."""
+def whole_seconds_between(
+    start: ColumnElement[datetime], end: ColumnElement[datetime], dialect: str
+) -> ColumnElement[int]:
+    """Floor of ``end - start`` in seconds, as ``definitions.whole_seconds`` computes it.
+
+    PostgreSQL: the interval's epoch as a double is exact to the microsecond
+    for any latency below a century, so its floor is exact. SQLite: integer
+    microseconds from the stored text 'YYYY-MM-DD HH:MM:SS.ffffff'.
+    """
     if dialect == "postgresql":
-        return cast(extract("epoch", column) * 1_000_000, BigInteger)
-    # SQLAlchemy stores SQLite timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff'.
+        return cast(func.floor(func.date_part("epoch", end - start)), BigInteger)
+    return (_sqlite_micros(end) - _sqlite_micros(start)) // 1_000_000
+
+
+def _sqlite_micros(column: ColumnElement[datetime]) -> ColumnElement[int]:
     whole = cast(func.strftime("%s", column), Integer) * 1_000_000
     return whole + cast(func.substr(column, 21, 6), Integer)
 
@@ -137,43 +148,43 @@ def bucket_expression(seconds: ColumnElement[int]) -> ColumnElement[int]:
     return case(*whens, else_=literal(last_upper // last_step - 1 + last_offset))
 
 
-def _latency_rows(
-    session: Session, role: str, where: Sequence[ColumnElement[bool]]
-) -> Iterator[tuple[str, str, str, str, int, int]]:
-    """``(period, region, kind, leg, bucket, count)`` over the selected messages."""
-    dialect = session.get_bind().dialect.name
+def _leg_buckets(dialect: str, role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
+    """``(period, region, kind, leg, bucket, n)`` for every completed leg, as one UNION ALL."""
     region = region_column(role)
-    start = epoch_micros(M.submitted_at, dialect)
+    parts = []
     for leg, end_column in (
         ("delivered", M.delivered_at),
         ("received", M.received_at),
         ("answered", M.answered_at),
     ):
-        seconds = ((epoch_micros(end_column, dialect) - start) // 1_000_000).label("seconds")
-        inner = (
-            select(M.period, region.label("region"), M.kind, seconds)
-            .where(_counted(), end_column.is_not(None), *where)
-            .subquery()
-        )
-        bucket = bucket_expression(inner.c.seconds).label("bucket")
-        query = select(inner.c.period, inner.c.region, inner.c.kind, bucket, func.count()).group_by(
-            inner.c.period, inner.c.region, inner.c.kind, bucket
-        )
-        for period, code, kind, index, count in session.execute(query):
-            yield period, code, kind, leg, int(index), int(count)
+        seconds = whole_seconds_between(M.submitted_at, end_column, dialect)
+        parts.append(
+            select(
+                M.period, region.label("region"), M.kind, literal(leg, String).label("leg"),
+                seconds.label("seconds"),
+            ).where(_counted(), end_column.is_not(None), *where)
+        )  # fmt: skip
+    # OFFSET 0 keeps the subquery from being flattened, so the CASE ladder reads
+    # the computed seconds instead of recomputing them in every branch.
+    legs = select(union_all(*parts).subquery()).offset(0).subquery()
+    bucket = bucket_expression(legs.c.seconds).label("bucket")
+    return (
+        select(legs.c.period, legs.c.region, legs.c.kind, legs.c.leg, bucket,
+               func.count().label("n"))
+        .group_by(legs.c.period, legs.c.region, legs.c.kind, legs.c.leg, bucket)
+        .subquery()
+    )  # fmt: skip
 
 
-def _write_latency(session: Session, role: str, where: Sequence[ColumnElement[bool]]) -> None:
-    grouped: dict[tuple[str, str, str, str], dict[str, int]] = defaultdict(dict)
-    for period, code, kind, leg, index, count in _latency_rows(session, role, where):
-        grouped[(period, code, kind, leg)][str(index)] = count
-    rows = [
-        {"role": role, "period": period, "region": code, "kind": kind, "leg": leg,
-         "count": sum(buckets.values()), "buckets": buckets}
-        for (period, code, kind, leg), buckets in grouped.items()
-    ]  # fmt: skip
-    for chunk in _chunks(rows, 5_000):
-        session.execute(insert(LatencyHistogram), chunk)
+def _latency_select(dialect: str, role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
+    """One histogram per (period, county, kind, leg), packed into JSON by the database."""
+    buckets = _leg_buckets(dialect, role, where)
+    pack = func.json_object_agg if dialect == "postgresql" else func.json_group_object
+    return select(
+        literal(role, String).label("role"), buckets.c.period, buckets.c.region,
+        buckets.c.kind, buckets.c.leg, func.sum(buckets.c.n).label("count"),
+        pack(buckets.c.bucket, buckets.c.n, type_=JSON).label("buckets"),
+    ).group_by(buckets.c.period, buckets.c.region, buckets.c.kind, buckets.c.leg)  # fmt: skip
 
 
 def _fill(session: Session, role: str, where: Sequence[ColumnElement[bool]]) -> None:
@@ -185,7 +196,10 @@ def _fill(session: Session, role: str, where: Sequence[ColumnElement[bool]]) -> 
     session.execute(
         insert(PendingCount).from_select(list(pending.selected_columns.keys()), pending)
     )
-    _write_latency(session, role, where)
+    latency = _latency_select(session.get_bind().dialect.name, role, where)
+    session.execute(
+        insert(LatencyHistogram).from_select(list(latency.selected_columns.keys()), latency)
+    )
 
 
 def _clear(session: Session, role: str, period: str | None, regions: Sequence[str] | None) -> None:
@@ -208,8 +222,11 @@ class RefreshResult:
 
 
 def _lock(session: Session) -> None:
+    """One refresh at a time; the GROUP BYs get memory enough not to spill to disk."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REFRESH_LOCK})
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
+        session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves here
 
 
 def _overlap(session: Session) -> timedelta:

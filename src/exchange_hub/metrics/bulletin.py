@@ -17,28 +17,29 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.members.scope import Caller
 from exchange_hub.metrics import service
-from exchange_hub.metrics.figures import load_figures
+from exchange_hub.metrics.definitions import Tally
 from exchange_hub.metrics.schemas import (
     Bulletin,
     BulletinColumn,
     BulletinTable,
-    ExchangeReport,
-    LatencyReport,
-    Rate,
-    RegionFigures,
 )
 
 
 @dataclass(frozen=True)
 class BulletinContext:
-    """What every section builder may read: the request and the figures of both roles."""
+    """What every section builder may read: the request and the rolled-up figures of both roles.
+
+    ``responder``: queries and notifications routed to the regions under the
+    admin; ``requester``: what those regions sent. Both are summed counts
+    (``service.Rollup``), so builders compute rates only at the end.
+    """
 
     session: Session
     caller: Caller
     request: service.Request
-    responder: ExchangeReport
-    requester: ExchangeReport
-    latency: LatencyReport
+    responder: service.Rollup
+    requester: service.Rollup
+    province_names: dict[str, str]
 
 
 SectionBuilder = Callable[[BulletinContext], Sequence[BulletinTable]]
@@ -75,23 +76,24 @@ def build_bulletin(
 
 
 def _context(session: Session, caller: Caller, request: service.Request) -> BulletinContext:
-    reports = {}
-    for role in service.ROLES:
-        figures = load_figures(
-            session, role=role, months=request.period.months,
-            scope=request.region.code, as_of=request.as_of,
-        )  # fmt: skip
-        as_role = service.Request(
-            request.region, request.period, request.as_of, request.level, role
-        )
-        reports[role] = (as_role, figures)
-    responder_request, responder_figures = reports["responder"]
+    """Responder figures with the matrix and latency; requester figures without either."""
+    as_requester = service.Request(
+        request.region, request.period, request.as_of, request.level, "requester"
+    )
+    responder = service.figures_for(
+        session, request, matrix_level=matrix_level(request.region.level)
+    )
+    requester = service.figures_for(session, as_requester, with_latency=False)
     return BulletinContext(
-        session=session, caller=caller, request=request,
-        responder=service.build_exchange_report(session, responder_request, responder_figures),
-        requester=service.build_exchange_report(session, *reports["requester"]),
-        latency=service.build_latency_report(session, responder_request, responder_figures),
+        session=session, caller=caller, request=request, responder=responder,
+        requester=requester, province_names=service.province_names(session),
     )  # fmt: skip
+
+
+def matrix_level(region_level: str) -> str:
+    """The matrix is drawn one level below the admin (a province: its prefectures)."""
+    below = {"nation": "province", "province": "prefecture", "prefecture": "county"}
+    return below.get(region_level, "county")
 
 
 # -- columns ------------------------------------------------------------------------------
@@ -114,18 +116,31 @@ NOTIFICATION_COLUMNS = [
 ]  # fmt: skip
 
 
-def figures_row(figures: RegionFigures) -> dict[str, Any]:
-    query, note = figures.queries, figures.notifications
+def rate_cell(numerator: int, denominator: int) -> dict[str, Any]:
+    """A rate as in the JSON contract, as a plain dict (cheap: a bulletin holds thousands)."""
+    rate = None if denominator == 0 else numerator / denominator
+    return {"numerator": numerator, "denominator": denominator, "rate": rate}
+
+
+def figures_row(code: str, name: str, kinds: dict[str, Tally]) -> dict[str, Any]:
+    query, note = kinds.get("query", Tally()), kinds.get("notification", Tally())
     return {
-        "region": figures.region, "name": figures.name,
+        "region": code, "name": name,
         "routed": query.routed, "due": query.due, "answered": query.answered,
-        "feedback_rate": query.feedback_rate, "answered_on_time": query.answered_on_time,
-        "timely_rate": query.timely_rate, "not_found": query.not_found,
-        "not_found_rate": query.not_found_rate, "overdue": query.overdue,
-        "notifications": note.routed, "notifications_due": note.due, "received": note.received,
-        "receipt_rate": note.receipt_rate, "notifications_overdue": note.overdue,
-        "volume": query.routed + note.routed,
+        "feedback_rate": rate_cell(query.answered, query.due),
+        "answered_on_time": query.answered_on_time,
+        "timely_rate": rate_cell(query.answered_on_time, query.due),
+        "not_found": query.not_found, "not_found_rate": rate_cell(query.not_found, query.answered),
+        "overdue": query.overdue, "notifications": note.routed,
+        "notifications_due": note.receipt_due, "received": note.received,
+        "receipt_rate": rate_cell(note.received, note.receipt_due),
+        "notifications_overdue": note.receipt_overdue, "volume": query.routed + note.routed,
     }  # fmt: skip
+
+
+def item_rows(rollup: service.Rollup) -> list[dict[str, Any]]:
+    return [figures_row(code, rollup.names.get(code, code), kinds)
+            for code, kinds in sorted(rollup.items.items())]  # fmt: skip
 
 
 def ranked(
@@ -135,7 +150,7 @@ def ranked(
 
     def value(row: dict[str, Any]) -> float | None:
         cell = row[key]
-        return cell.rate if isinstance(cell, Rate) else float(cell)
+        return cell["rate"] if isinstance(cell, dict) else float(cell)
 
     scored = sorted(
         (r for r in rows if value(r) is not None),
@@ -152,12 +167,12 @@ def ranked(
 # -- the exchange sections ----------------------------------------------------------------
 @register_section
 def summary_section(context: BulletinContext) -> list[BulletinTable]:
-    rows = []
-    for label, report in (
-        ("作为被查询地", context.responder),
-        ("作为查询发起地", context.requester),
-    ):
-        rows.append({"role": label, **figures_row(report.total)})
+    region = context.request.region
+    roles = (("作为被查询地", context.responder), ("作为查询发起地", context.requester))
+    rows = [
+        {"role": label, **figures_row(region.code, region.name, rollup.total)}
+        for label, rollup in roles
+    ]
     columns = [column("role", "角色", "text"), *REGION_COLUMNS[1:], *QUERY_COLUMNS,
                *NOTIFICATION_COLUMNS]  # fmt: skip
     return [BulletinTable(key="summary", title="汇总", columns=columns, rows=rows)]
@@ -174,7 +189,7 @@ RANKINGS = (
 @register_section
 def ranking_sections(context: BulletinContext) -> list[BulletinTable]:
     """Regions ranked by each rate (best first; 查无此人率 lowest first) and by volume."""
-    rows = [figures_row(item) for item in context.responder.items]
+    rows = item_rows(context.responder)
     tables = [
         BulletinTable(key=f"rank_{key}", title=title, columns=[*REGION_COLUMNS, *columns],
                       rows=ranked(rows, key, descending=descending))
@@ -200,12 +215,16 @@ def latency_section(context: BulletinContext) -> list[BulletinTable]:
         column("received_median", "接收时长中位数(小时)", "number"),
         column("received_p90", "接收时长P90(小时)", "number"),
     ]
+    rollup, region = context.responder, context.request.region
+    entries = [(region.code, region.name, rollup.total_latency)]
+    entries += [(code, rollup.names.get(code, code), rollup.latency.get(code, {}))
+                for code in sorted(rollup.items)]  # fmt: skip
     rows = []
-    for item in [context.latency.total, *context.latency.items]:
-        answered = next(leg for leg in item.queries if leg.leg == "answered")
-        received = next(leg for leg in item.notifications if leg.leg == "received")
+    for code, name, legs in entries:
+        answered = service.leg_latency("answered", legs.get(("query", "answered"), {}))
+        received = service.leg_latency("received", legs.get(("notification", "received"), {}))
         rows.append({
-            "region": item.region, "name": item.name,
+            "region": code, "name": name,
             "answered_count": answered.count, "answered_median": _hours(answered.median_seconds),
             "answered_p90": _hours(answered.p90_seconds),
             "answered_p99": _hours(answered.p99_seconds),
@@ -222,21 +241,26 @@ def _hours(seconds: float | None) -> float | None:
 @register_section
 def matrix_section(context: BulletinContext) -> list[BulletinTable]:
     """Origin × destination: each region under the admin against each requesting province."""
-    names = {item.region: item.name for item in context.responder.items}
+    provinces = context.province_names
+    names = service.region_names(
+        context.session, context.request.region.code,
+        matrix_level(context.request.region.level), [],
+    )  # fmt: skip
     columns = [column("region", "被查询地代码", "text"), column("name", "被查询地", "text"),
                column("counterpart", "查询发起省代码", "text"),
                column("counterpart_name", "查询发起省", "text"), *QUERY_COLUMNS[:4],
                column("not_found", "查无此人"), column("not_found_rate", "查无此人率", "rate"),
                column("notifications", "收到通报")]  # fmt: skip
     rows = []
-    for cell in context.responder.matrix:
-        query = cell.queries
+    for (code, counterpart), kinds in sorted(context.responder.cells.items()):
+        query, note = kinds.get("query", Tally()), kinds.get("notification", Tally())
         rows.append({
-            "region": cell.region, "name": names.get(cell.region, cell.region),
-            "counterpart": cell.counterpart, "counterpart_name": cell.counterpart_name,
+            "region": code, "name": names.get(code, code), "counterpart": counterpart,
+            "counterpart_name": provinces.get(counterpart, counterpart),
             "routed": query.routed, "due": query.due, "answered": query.answered,
-            "feedback_rate": query.feedback_rate, "not_found": query.not_found,
-            "not_found_rate": query.not_found_rate, "notifications": cell.notifications.routed,
+            "feedback_rate": rate_cell(query.answered, query.due), "not_found": query.not_found,
+            "not_found_rate": rate_cell(query.not_found, query.answered),
+            "notifications": note.routed,
         })  # fmt: skip
     return [BulletinTable(key="matrix", title="来源去向矩阵", columns=columns, rows=rows)]
 
@@ -248,7 +272,7 @@ def requester_section(context: BulletinContext) -> list[BulletinTable]:
                column("answered", "已获反馈"), column("feedback_rate", "获反馈率", "rate"),
                column("not_found", "查无此人"), column("not_found_rate", "查无此人率", "rate"),
                column("overdue", "超期未获反馈")]  # fmt: skip
-    rows = [figures_row(item) for item in context.requester.items]
+    rows = item_rows(context.requester)
     table = BulletinTable(key="requester_not_found", title="发起地查无此人率", columns=columns,
                           rows=ranked(rows, "not_found_rate"))  # fmt: skip
     return [table]

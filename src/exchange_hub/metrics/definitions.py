@@ -15,7 +15,7 @@ never counts against anyone, whenever it was withdrawn):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -50,8 +50,13 @@ class Tally:
     receipt_due: int = 0
 
     def add(self, other: Tally, sign: int = 1) -> None:
-        for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + sign * getattr(other, item.name))
+        self.routed += sign * other.routed
+        self.answered += sign * other.answered
+        self.answered_on_time += sign * other.answered_on_time
+        self.not_found += sign * other.not_found
+        self.due += sign * other.due
+        self.received += sign * other.received
+        self.receipt_due += sign * other.receipt_due
 
     @property
     def overdue(self) -> int:

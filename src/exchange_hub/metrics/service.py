@@ -19,7 +19,7 @@ from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.members.scope import Caller, require_admin_over
 from exchange_hub.metrics import aggregates, histogram
 from exchange_hub.metrics.definitions import LEGS, Tally
-from exchange_hub.metrics.figures import Figures, code_range, load_figures
+from exchange_hub.metrics.figures import Figures, Selection, code_range, load_figures
 from exchange_hub.metrics.periods import Period, parse_as_of, parse_period
 from exchange_hub.metrics.schemas import (
     ExchangeReport,
@@ -49,17 +49,6 @@ class Request:
     as_of: datetime
     level: str
     role: str
-
-
-def level_key(code: str, level: str) -> str:
-    """The region at ``level`` that contains county ``code``."""
-    if level == "county":
-        return code
-    if level == "prefecture":
-        return code[:4] + "00"
-    if level == "province":
-        return code[:2] + "0000"
-    return "000000"
 
 
 def default_level(region_level: str) -> str:
@@ -102,50 +91,87 @@ def prepare(
     return Request(found, parsed_period, moment, chosen, role)
 
 
+# -- roll-up ------------------------------------------------------------------------------
+@dataclass
+class Rollup:
+    """Figures summed to the requested level: per item, per item × counterpart, and in total."""
+
+    items: dict[str, dict[str, Tally]]
+    cells: dict[tuple[str, str], dict[str, Tally]]
+    total: dict[str, Tally]
+    latency: dict[str, dict[tuple[str, str], dict[int, int]]]
+    total_latency: dict[tuple[str, str], dict[int, int]]
+    names: dict[str, str]
+
+
+def roll_up(session: Session, request: Request, figures: Figures) -> Rollup:
+    """Arrange the summed figures by region; the total adds counts (never rates) once more."""
+    items: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
+    cells: dict[tuple[str, str], dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
+    total: dict[str, Tally] = defaultdict(Tally)
+    for (item, kind), tally in figures.items.items():
+        items[item][kind].add(tally)
+        total[kind].add(tally)
+    for (item, counterpart, kind), tally in figures.cells.items():
+        cells[(item, counterpart)][kind].add(tally)
+    latency: dict[str, dict[tuple[str, str], dict[int, int]]] = defaultdict(dict)
+    total_latency: dict[tuple[str, str], dict[int, int]] = {}
+    for (item, kind, leg), buckets in figures.latency.items():
+        _merge_into(latency[item], (kind, leg), buckets)
+        _merge_into(total_latency, (kind, leg), buckets)
+    names = region_names(session, request.region.code, request.level, [*items, *latency])
+    for code in names:
+        items[code]  # every region under the admin is listed, idle ones too
+    return Rollup(items, cells, total, latency, total_latency, names)
+
+
+def figures_for(
+    session: Session,
+    request: Request,
+    *,
+    matrix_level: str | None = None,
+    with_latency: bool = True,
+) -> Rollup:
+    selection = Selection(
+        role=request.role, months=request.period.months, scope=request.region.code,
+        as_of=request.as_of, level=request.level, matrix_level=matrix_level,
+        with_latency=with_latency,
+    )  # fmt: skip
+    return roll_up(session, request, load_figures(session, selection))
+
+
 # -- exchange rates ---------------------------------------------------------------------
 def exchange_report(session: Session, caller: Caller, **inputs: object) -> ExchangeReport:
     request = prepare(session, caller, **inputs)  # type: ignore[arg-type]
-    figures = load_figures(
-        session, role=request.role, months=request.period.months,
-        scope=request.region.code, as_of=request.as_of,
-    )  # fmt: skip
-    return build_exchange_report(session, request, figures)
+    rollup = figures_for(session, request, matrix_level=request.level, with_latency=False)
+    return build_exchange_report(session, request, rollup)
 
 
-def build_exchange_report(session: Session, request: Request, figures: Figures) -> ExchangeReport:
-    by_item: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
-    by_cell: dict[tuple[str, str], dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
-    total: dict[str, Tally] = defaultdict(Tally)
-    for (county, counterpart, kind), tally in figures.tallies.items():
-        item = level_key(county, request.level)
-        by_item[item][kind].add(tally)
-        by_cell[(item, counterpart)][kind].add(tally)
-        total[kind].add(tally)
-    names = region_names(session, request.region.code, request.level, by_item)
-    counterpart_names = _province_names(session)
-    items = [_region_figures(code, names.get(code, code), request.level, by_item[code])
-             for code in sorted(set(names) | set(by_item))]  # fmt: skip
+def build_exchange_report(session: Session, request: Request, rollup: Rollup) -> ExchangeReport:
+    counterpart_names = province_names(session)
+    items = [_region_figures(code, rollup.names.get(code, code), request.level, kinds)
+             for code, kinds in sorted(rollup.items.items())]  # fmt: skip
     matrix = [
-        MatrixEntry(
+        MatrixEntry.model_construct(
             region=item, counterpart=counterpart,
             counterpart_name=counterpart_names.get(counterpart, counterpart),
             queries=query_figures(kinds["query"]),
             notifications=notification_figures(kinds["notification"]),
         )
-        for (item, counterpart), kinds in sorted(by_cell.items())
+        for (item, counterpart), kinds in sorted(rollup.cells.items())
     ]  # fmt: skip
     region = request.region
     return ExchangeReport(
         region=region.code, name=region.name, period=request.period.label,
         months=list(request.period.months), as_of=request.as_of, role=request.role,  # type: ignore[arg-type]
         level=request.level,  # type: ignore[arg-type]
-        total=_region_figures(region.code, region.name, region.level, total),
+        total=_region_figures(region.code, region.name, region.level, rollup.total),
         items=items, matrix=matrix,
     )  # fmt: skip
 
 
 def query_figures(tally: Tally) -> QueryFigures:
-    return QueryFigures(
+    return QueryFigures.model_construct(
         routed=tally.routed,
         due=tally.due,
         answered=tally.answered,
@@ -159,7 +185,7 @@ def query_figures(tally: Tally) -> QueryFigures:
 
 
 def notification_figures(tally: Tally) -> NotificationFigures:
-    return NotificationFigures(
+    return NotificationFigures.model_construct(
         routed=tally.routed,
         due=tally.receipt_due,
         received=tally.received,
@@ -169,7 +195,7 @@ def notification_figures(tally: Tally) -> NotificationFigures:
 
 
 def _region_figures(code: str, name: str, level: str, kinds: dict[str, Tally]) -> RegionFigures:
-    return RegionFigures(
+    return RegionFigures.model_construct(
         region=code, name=name, level=level,  # type: ignore[arg-type]
         queries=query_figures(kinds.get("query", Tally())),
         notifications=notification_figures(kinds.get("notification", Tally())),
@@ -179,30 +205,20 @@ def _region_figures(code: str, name: str, level: str, kinds: dict[str, Tally]) -
 # -- latency ------------------------------------------------------------------------------
 def latency_report(session: Session, caller: Caller, **inputs: object) -> LatencyReport:
     request = prepare(session, caller, **inputs)  # type: ignore[arg-type]
-    figures = load_figures(
-        session, role=request.role, months=request.period.months,
-        scope=request.region.code, as_of=request.as_of,
-    )  # fmt: skip
-    return build_latency_report(session, request, figures)
+    return build_latency_report(request, figures_for(session, request))
 
 
-def build_latency_report(session: Session, request: Request, figures: Figures) -> LatencyReport:
-    by_item: dict[str, dict[tuple[str, str], dict[int, int]]] = defaultdict(dict)
-    total: dict[tuple[str, str], dict[int, int]] = {}
-    for (county, kind, leg), buckets in figures.latency.items():
-        item = level_key(county, request.level)
-        _merge_into(by_item[item], (kind, leg), buckets)
-        _merge_into(total, (kind, leg), buckets)
-    names = region_names(session, request.region.code, request.level, by_item)
+def build_latency_report(request: Request, rollup: Rollup) -> LatencyReport:
     region = request.region
+    codes = sorted(set(rollup.names) | set(rollup.latency))
     return LatencyReport(
         region=region.code, name=region.name, period=request.period.label,
         months=list(request.period.months), as_of=request.as_of, role=request.role,  # type: ignore[arg-type]
         level=request.level,  # type: ignore[arg-type]
         relative_error=histogram.RELATIVE_ERROR,
-        total=_region_latency(region.code, region.name, region.level, total),
-        items=[_region_latency(code, names.get(code, code), request.level, by_item.get(code, {}))
-               for code in sorted(set(names) | set(by_item))],
+        total=_region_latency(region.code, region.name, region.level, rollup.total_latency),
+        items=[_region_latency(code, rollup.names.get(code, code), request.level,
+                               rollup.latency.get(code, {})) for code in codes],
     )  # fmt: skip
 
 
@@ -216,7 +232,7 @@ def _merge_into(
 
 def leg_latency(leg: str, buckets: dict[int, int]) -> LegLatency:
     live = {index: count for index, count in buckets.items() if count}
-    return LegLatency(
+    return LegLatency.model_construct(
         leg=leg,  # type: ignore[arg-type]
         count=sum(live.values()),
         median_seconds=histogram.percentile(live, 0.5),
@@ -228,7 +244,7 @@ def leg_latency(leg: str, buckets: dict[int, int]) -> LegLatency:
 def _region_latency(
     code: str, name: str, level: str, legs: dict[tuple[str, str], dict[int, int]]
 ) -> RegionLatency:
-    return RegionLatency(
+    return RegionLatency.model_construct(
         region=code, name=name, level=level,  # type: ignore[arg-type]
         queries=[leg_latency(leg, legs.get(("query", leg), {})) for leg in LEGS],
         notifications=[leg_latency(leg, legs.get(("notification", leg), {})) for leg in LEGS],
@@ -252,6 +268,6 @@ def region_names(
     return names
 
 
-def _province_names(session: Session) -> dict[str, str]:
+def province_names(session: Session) -> dict[str, str]:
     query = select(Region.code, Region.name).where(Region.level == "province")
     return dict(session.execute(query).all())

@@ -19,7 +19,12 @@ from exchange_hub.models.base import Base, UTCDateTime
 
 
 class ExchangeCount(Base):
-    """Counts of the non-withdrawn messages of one county, period and counterpart province."""
+    """Counts of the non-withdrawn messages of one county, period, counterpart province and kind.
+
+    Subtypes (urgent, normal, certificate, birth …) are summed: the indicators do
+    not split them, and fewer rows keep a province bulletin a read of a few
+    thousand rows.
+    """
 
     __tablename__ = "metrics_exchange"
 
@@ -28,7 +33,6 @@ class ExchangeCount(Base):
     region: Mapped[str] = mapped_column(String(6), primary_key=True)
     counterpart: Mapped[str] = mapped_column(String(6), primary_key=True)
     kind: Mapped[str] = mapped_column(String(12), primary_key=True)
-    subtype: Mapped[str] = mapped_column(String(20), primary_key=True)
     routed: Mapped[int] = mapped_column(Integer)
     answered: Mapped[int] = mapped_column(Integer)
     answered_on_time: Mapped[int] = mapped_column(Integer)
@@ -51,7 +55,6 @@ class PendingCount(Base):
     region: Mapped[str] = mapped_column(String(6), primary_key=True)
     counterpart: Mapped[str] = mapped_column(String(6), primary_key=True)
     kind: Mapped[str] = mapped_column(String(12), primary_key=True)
-    subtype: Mapped[str] = mapped_column(String(20), primary_key=True)
     deadline: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     unanswered: Mapped[int] = mapped_column(Integer)
     unreceived: Mapped[int] = mapped_column(Integer)
