@@ -13,7 +13,7 @@ from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.members.scope import Caller
 from exchange_hub.models import DepartmentReport
-from exchange_hub.reports import service
+from exchange_hub.reports import pairs, service
 from exchange_hub.reports.catalogue import load_catalogue
 from tests.fixtures.hub import MemberKey, make_member
 
@@ -65,7 +65,7 @@ def activate(
     hub: HubContext, region: str, *departments: str, start: date, until: date | None = None
 ) -> None:
     with transaction(hub.sessions) as session:
-        service.activate_pairs(
+        pairs.activate_pairs(
             session,
             region=region,
             departments=list(departments),

@@ -18,6 +18,7 @@ from exchange_hub.context import HubContext, build_context
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.members.scope import NATION, Caller
+from exchange_hub.reports import pairs as reporting_pairs
 from exchange_hub.reports import service
 from exchange_hub.reports.catalogue import CatalogueError, ReportCatalogue, load_catalogue
 
@@ -81,7 +82,7 @@ def _catalogue(hub: HubContext) -> ReportCatalogue:
     return load_catalogue(hub.settings.report_catalogue_file)
 
 
-def _print_changes(changes: list[service.PairChange]) -> None:
+def _print_changes(changes: list[reporting_pairs.PairChange]) -> None:
     table = Table("county", "department", "changed", "note")
     for change in changes:
         table.add_row(
@@ -108,10 +109,10 @@ def activate(
     start, end = _day(from_, "--from"), _day(until, "--until")
     assert start is not None
 
-    def work(hub: HubContext) -> list[service.PairChange]:
+    def work(hub: HubContext) -> list[reporting_pairs.PairChange]:
         with transaction(hub.sessions) as session:
-            departments = service.check_departments(department, _catalogue(hub))
-            changes = service.activate_pairs(
+            departments = reporting_pairs.check_departments(department, _catalogue(hub))
+            changes = reporting_pairs.activate_pairs(
                 session, region=region, departments=departments, active_from=start, active_until=end
             )
             detail = {"region": region, "departments": departments, "from": str(start),
@@ -133,10 +134,10 @@ def deactivate(
     end = _day(until, "--until")
     assert end is not None
 
-    def work(hub: HubContext) -> list[service.PairChange]:
+    def work(hub: HubContext) -> list[reporting_pairs.PairChange]:
         with transaction(hub.sessions) as session:
-            departments = service.check_departments(department, _catalogue(hub))
-            changes = service.deactivate_pairs(
+            departments = reporting_pairs.check_departments(department, _catalogue(hub))
+            changes = reporting_pairs.deactivate_pairs(
                 session, region=region, departments=departments, until=end
             )
             detail = {"region": region, "departments": departments, "until": str(end),
@@ -154,7 +155,7 @@ def pairs(region: RegionOption) -> None:
     def work(hub: HubContext) -> None:
         with hub.sessions() as session:
             table = Table("county", "department", "from", "until")
-            for pair in service.list_pairs(session, region=region):
+            for pair in reporting_pairs.list_pairs(session, region=region):
                 table.add_row(pair.region, pair.department, str(pair.active_from),
                               str(pair.active_until or "—"))  # fmt: skip
             console.print(table)
