@@ -69,6 +69,8 @@ def test_idempotency_key_replays_instead_of_adding_a_version(
     second = client.post(URL, json=police_report(), headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
     with hub.sessions() as session:
         assert session.scalar(select(func.count()).select_from(DepartmentReportVersion)) == 1
     other = client.post(URL, json=police_report(zero=True, counts=...), headers=headers)

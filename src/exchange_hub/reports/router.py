@@ -51,7 +51,8 @@ def submit_report(
         lambda: _submit(session, caller, hub, body),
         status_code=201,
     )
-    return JSONResponse(outcome.body, status_code=outcome.status_code)
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
 
 
 def _submit(
