@@ -181,7 +181,7 @@ def missing(
     ] = None,
     as_of: Annotated[str | None, typer.Option(help="evaluation time (default now)")] = None,
 ) -> None:
-    """Who has not reported (催报), the latest-overdue first."""
+    """Who has not reported (催报), the most overdue first."""
     moment = _as_of(as_of)
 
     def work(hub: HubContext) -> None:

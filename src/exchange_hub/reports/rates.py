@@ -33,6 +33,8 @@ from exchange_hub.reports import repository
 from exchange_hub.reports.periods import Month, parse_period, report_deadline
 
 LEVELS = ("county", "prefecture", "province", "nation")
+MAX_LISTED_INCONSISTENCIES = 1_000
+"""Enough to act on; ``total.unexpected`` always carries the full count."""
 
 
 @dataclass(frozen=True)
@@ -249,9 +251,10 @@ def compute_report_rates(
     for row in rows:
         total.add(row)
     departments = [adder.departments[d] for d in DEPARTMENTS if d in adder.departments]
+    listed = sorted(adder.inconsistencies, key=lambda i: (i.period, i.region, i.department))
     return ReportRates(
         top.code, top.name, [m.label for m in months], level, as_of, total, rows, departments,
-        adder.inconsistencies,
+        listed[:MAX_LISTED_INCONSISTENCIES],
     )  # fmt: skip
 
 
@@ -326,7 +329,7 @@ class MissingReport:
 def missing_reports(
     session: Session, *, region: Region, months: list[Month], as_of: datetime, due_day: int
 ) -> list[MissingReport]:
-    """Expected reports with nothing received by ``as_of``, the latest-overdue first."""
+    """Expected reports with nothing received by ``as_of``, the most overdue first."""
     prefix = scope_prefix(region.code)
     known = repository.regions_under(session, prefix)
     missing: list[MissingReport] = []

@@ -105,7 +105,7 @@ def read_missing(
     ] = None,
     as_of: AsOfQuery = None,
 ) -> schemas.MissingReportList:
-    """Expected reports not received (催报), the latest-overdue first."""
+    """Expected reports not received (催报), the most overdue first."""
     moment = _aware(as_of) or utcnow()
     missing = service.missing_for(
         session, caller, region=region, period=period, as_of=moment,

@@ -132,7 +132,10 @@ class ReportRatesRead(BaseModel):
     departments: list[DepartmentRateRead] = Field(
         description="each department over all the counties inside the region"
     )
-    inconsistencies: list[ReportInconsistency]
+    inconsistencies: list[ReportInconsistency] = Field(
+        description="reports received for pairs that were not expected (at most 1000 listed; "
+        "total.unexpected counts them all)"
+    )
 
 
 class MissingReportRead(BaseModel):

@@ -1,4 +1,4 @@
-"""Department monthly reports (部门信息月报): submission, corrections, reading, reporting pairs.
+"""Department monthly reports (部门信息月报): submission, corrections, reading, admin views.
 
 Police, civil affairs, health, HR, housing, market regulation, education and
 transport offices of each county report to the county population office
@@ -266,7 +266,7 @@ def missing_for(
     session: Session, caller: Caller, *, region: str, period: str | None,
     as_of: datetime | None = None, due_day: int = 3,
 ) -> list[MissingReport]:  # fmt: skip
-    """Who has not reported (催报): the period's months, or the last 12 months, latest first."""
+    """Who has not reported (催报): the period's months, or the last 12; most overdue first."""
     top = regions.get_region(session, region)
     require_admin_over(caller, top.code)
     as_of = as_of or utcnow()
