@@ -41,24 +41,46 @@ def message_row(
     if answered_at is not None and feedback_result is None:
         feedback_result = "found"
     state = (
-        "withdrawn" if withdrawn_at else "answered" if answered_at else
-        "received" if received_at else "delivered" if delivered_at else "submitted"
-    )  # fmt: skip
+        "withdrawn"
+        if withdrawn_at
+        else "answered"
+        if answered_at
+        else "received"
+        if received_at
+        else "delivered"
+        if delivered_at
+        else "submitted"
+    )
     events = [submitted_at, delivered_at, received_at, answered_at, withdrawn_at]
     return {
-        "id": uuid.uuid4(), "kind": kind, "subtype": subtype,
-        "from_region": from_region, "to_region": to_region, "sender_member_id": None,
-        "state": state, "needs_receipt": needs_receipt,
+        "id": uuid.uuid4(),
+        "kind": kind,
+        "subtype": subtype,
+        "from_region": from_region,
+        "to_region": to_region,
+        "sender_member_id": None,
+        "state": state,
+        "needs_receipt": needs_receipt,
         "needs_feedback": NEEDS_FEEDBACK[kind] if needs_feedback is None else needs_feedback,
-        "purpose": "test", "case_ref": None, "subject_index": None, "record_id": None,
-        "body": "{}", "body_digest": "0" * 64, "sender_signature": None, "hub_receipt": None,
+        "purpose": "test",
+        "case_ref": None,
+        "subject_index": None,
+        "record_id": None,
+        "body": "{}",
+        "body_digest": "0" * 64,
+        "sender_signature": None,
+        "hub_receipt": None,
         "period": submitted_at.astimezone(SHANGHAI).strftime("%Y-%m"),
         "submitted_at": submitted_at,
         "deadline": deadline or submitted_at + timedelta(days=30),
-        "delivered_at": delivered_at, "received_at": received_at, "answered_at": answered_at,
-        "withdrawn_at": withdrawn_at, "feedback_result": feedback_result, "feedback_body": None,
+        "delivered_at": delivered_at,
+        "received_at": received_at,
+        "answered_at": answered_at,
+        "withdrawn_at": withdrawn_at,
+        "feedback_result": feedback_result,
+        "feedback_body": None,
         "updated_at": updated_at or max(e for e in events if e is not None),
-    }  # fmt: skip
+    }
 
 
 def make_message(session: Session, **fields: Any) -> dict[str, Any]:

@@ -16,10 +16,15 @@ PAST_DEADLINE = at("2026-10-20 23:59:59.999999")
 def queries(n: int, answered: int, *, to_region: str, **extra: object) -> list[dict]:
     """``n`` queries to ``to_region`` in October, the first ``answered`` answered on day 2."""
     return [
-        dict(to_region=to_region, submitted_at=OCT, deadline=PAST_DEADLINE,
-             answered_at=OCT + timedelta(days=2) if i < answered else None, **extra)
+        dict(
+            to_region=to_region,
+            submitted_at=OCT,
+            deadline=PAST_DEADLINE,
+            answered_at=OCT + timedelta(days=2) if i < answered else None,
+            **extra,
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def test_roll_up_sums_numerators_and_denominators_never_averages(insert, exchange):
@@ -69,8 +74,14 @@ def test_unanswered_query_not_yet_due_is_not_counted(insert, exchange):
 
 
 def test_as_of_before_an_answer_does_not_see_it(insert, exchange):
-    insert(dict(submitted_at=OCT, deadline=at("2026-10-08 23:59:59.999999"),
-                answered_at=at("2026-10-12 10:00"), feedback_result="not_found"))  # fmt: skip
+    insert(
+        dict(
+            submitted_at=OCT,
+            deadline=at("2026-10-08 23:59:59.999999"),
+            answered_at=at("2026-10-12 10:00"),
+            feedback_result="not_found",
+        )
+    )
     then = exchange(region="440305", period="2026-10", as_of="2026-10-10").total.queries
     assert (then.routed, then.due, then.answered, then.not_found) == (1, 1, 0, 0)
     assert then.not_found_rate.rate is None
@@ -97,10 +108,14 @@ def test_zero_denominators_give_null_not_zero(insert, exchange):
 def test_withdrawn_messages_are_excluded(insert, exchange, latency):
     insert(
         dict(submitted_at=OCT, deadline=PAST_DEADLINE, withdrawn_at=OCT + timedelta(hours=1)),
-        dict(submitted_at=OCT, deadline=PAST_DEADLINE, delivered_at=OCT + timedelta(seconds=5),
-             withdrawn_at=OCT + timedelta(hours=1)),
+        dict(
+            submitted_at=OCT,
+            deadline=PAST_DEADLINE,
+            delivered_at=OCT + timedelta(seconds=5),
+            withdrawn_at=OCT + timedelta(hours=1),
+        ),
         dict(submitted_at=OCT, deadline=PAST_DEADLINE, answered_at=OCT + timedelta(hours=1)),
-    )  # fmt: skip
+    )
     figures = exchange(region="440305", period="2026-10").total.queries
     assert (figures.routed, figures.due, figures.answered) == (1, 1, 1)
     legs = latency(region="440305", period="2026-10").total.queries
@@ -109,12 +124,21 @@ def test_withdrawn_messages_are_excluded(insert, exchange, latency):
 
 def test_receipt_rate_of_notifications(insert, exchange):
     insert(
-        dict(kind="notification", subtype="other", submitted_at=OCT, deadline=PAST_DEADLINE,
-             received_at=OCT + timedelta(days=1)),
+        dict(
+            kind="notification",
+            subtype="other",
+            submitted_at=OCT,
+            deadline=PAST_DEADLINE,
+            received_at=OCT + timedelta(days=1),
+        ),
         dict(kind="notification", subtype="other", submitted_at=OCT, deadline=PAST_DEADLINE),
-        dict(kind="notification", subtype="other", submitted_at=OCT,
-             deadline=at("2026-12-01 23:59:59.999999")),  # not due yet
-    )  # fmt: skip
+        dict(
+            kind="notification",
+            subtype="other",
+            submitted_at=OCT,
+            deadline=at("2026-12-01 23:59:59.999999"),
+        ),  # not due yet
+    )
     note = exchange(region="440305", period="2026-10").total.notifications
     assert (note.routed, note.due, note.received, note.overdue) == (3, 2, 1, 1)
     assert note.receipt_rate.rate == 0.5
@@ -152,10 +176,15 @@ def test_quarter_and_year_periods_add_months(insert, exchange):
 
 def test_percentiles_on_a_known_distribution(insert, latency):
     # Answers 1, 2, …, 60 seconds after submission: nearest rank gives 30, 54 and 60.
-    insert(*[dict(submitted_at=OCT, answered_at=OCT + timedelta(seconds=s, microseconds=999))
-             for s in range(1, 61)])  # fmt: skip
-    answered = next(leg for leg in latency(region="44", period="2026-10").total.queries
-                    if leg.leg == "answered")  # fmt: skip
+    insert(
+        *[
+            dict(submitted_at=OCT, answered_at=OCT + timedelta(seconds=s, microseconds=999))
+            for s in range(1, 61)
+        ]
+    )
+    answered = next(
+        leg for leg in latency(region="44", period="2026-10").total.queries if leg.leg == "answered"
+    )
     assert answered.count == 60
     assert (answered.median_seconds, answered.p90_seconds, answered.p99_seconds) == (30, 54, 60)
 

@@ -60,7 +60,9 @@ def require_figures_reader(caller: Caller, region: Region) -> None:
     if caller.role == "county" and region.code == caller.region:
         return
     if caller.role == "county":
-        raise Forbidden(f"a county system reads only its own figures ({caller.region})", "region")
+        raise Forbidden(
+            f"a county system reads only its own figures ({caller.region})", field="region"
+        )
     require_admin_over(caller, region.code)
 
 
