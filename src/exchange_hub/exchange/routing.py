@@ -10,6 +10,7 @@ Order of precedence when ``to_region`` is left out:
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -24,6 +25,10 @@ from exchange_hub.regions import service as regions
 log = logging.getLogger("exchange_hub.exchange.routing")
 
 _WEIGHTS = [2 ** (17 - i) % 11 for i in range(17)]
+# Region facts change only when an operator loads a new catalogue; every message
+# needs two of them, so they are cached per database for a minute.
+_REGION_TTL_SECONDS = 60.0
+_region_cache: dict[tuple[str, str], tuple[float, tuple[str, bool] | None]] = {}
 _CHECK_CHARS = "10X98765432"
 
 RoutedBy = Literal["to_region", "record", "id_prefix"]
@@ -53,7 +58,7 @@ def normalise_id_number(session: Session, value: str, *, policy: str, field: str
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
         raise InvalidInput("an ID number is 17 digits and a digit or X", field=field)
     _check_birth_date(number, field)
-    if region_repository.get_region(session, number[:6]) is None:
+    if region_facts(session, number[:6]) is None:
         raise InvalidInput(f"ID number region {number[:6]} is unknown", field=field)
     if policy == "strict" and check_character(number[:17]) != number[17]:
         raise InvalidInput("the ID number's check character is wrong", field=field)
@@ -72,8 +77,10 @@ def _check_birth_date(number: str, field: str) -> None:
 def route(session: Session, keyring: KeyRing, *, to_region: str | None, id_number: str) -> Route:
     """The current county a message about ``id_number`` is delivered to."""
     if to_region:
+        if _is_current_county(session, to_region):
+            return Route(to_region, "to_region")
         county = regions.require_current_county(session, to_region, field="to_region")
-        return Route(county.code, "to_region")
+        return Route(county.code, "to_region")  # pragma: no cover - the line above raises
     hukou = hukou_region_from_records(session, keyring, id_number)
     if hukou and _is_current_county(session, hukou):
         return Route(hukou, "record")
@@ -87,9 +94,21 @@ def route(session: Session, keyring: KeyRing, *, to_region: str | None, id_numbe
     )
 
 
-def _is_current_county(session: Session, code: str) -> bool:
+def region_facts(session: Session, code: str) -> tuple[str, bool] | None:
+    """(level, active) of a catalogue code, or None when unknown; cached briefly."""
+    key = (str(session.get_bind().url), code)
+    now = time.monotonic()
+    cached = _region_cache.get(key)
+    if cached is not None and now - cached[0] < _REGION_TTL_SECONDS:
+        return cached[1]
     region = region_repository.get_region(session, code)
-    return region is not None and region.level == "county" and region.active
+    facts = (region.level, region.active) if region is not None else None
+    _region_cache[key] = (now, facts)
+    return facts
+
+
+def _is_current_county(session: Session, code: str) -> bool:
+    return region_facts(session, code) == ("county", True)
 
 
 def hukou_region_from_records(session: Session, keyring: KeyRing, id_number: str) -> str | None:

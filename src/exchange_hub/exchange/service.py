@@ -17,6 +17,7 @@ to everyone else the message does not exist (404).
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -191,13 +192,34 @@ def _new_message(
     )
 
 
+# Which counties have push endpoints, per database, for a few seconds: every
+# message asks, endpoints rarely change, and the inbox holds everything anyway.
+_PUSH_TTL_SECONDS = 5.0
+_push_cache: dict[tuple[str, str], tuple[float, list[uuid.UUID]]] = {}
+
+
+def push_member_ids(session: Session, county: str) -> list[uuid.UUID]:
+    key = (str(session.get_bind().url), county)
+    cached = _push_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < _PUSH_TTL_SECONDS:
+        return cached[1]
+    ids = [m.id for m in repository.push_members_of(session, county)]
+    _push_cache[key] = (time.monotonic(), ids)
+    return ids
+
+
+def forget_push_members() -> None:
+    """After a member registers or removes an endpoint in this process."""
+    _push_cache.clear()
+
+
 def _queue_pushes(session: Session, message: Message, now: datetime) -> None:
     """Transactional outbox: pushes commit with the message or not at all."""
-    for member in repository.push_members_of(session, message.to_region):
+    for member_id in push_member_ids(session, message.to_region):
         session.add(
             PushDelivery(
                 message_id=message.id,
-                member_id=member.id,
+                member_id=member_id,
                 region=message.to_region,
                 state="pending",
                 attempts=0,

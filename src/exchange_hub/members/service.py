@@ -157,6 +157,9 @@ def set_push_url(
             raise InvalidInput(str(exc), field="url") from exc
     member.push_url = url
     session.flush()
+    from exchange_hub.exchange.service import forget_push_members
+
+    forget_push_members()
     return member
 
 
