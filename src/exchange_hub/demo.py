@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.context import HubContext
 from exchange_hub.members import service as members
+from exchange_hub.metrics.demo_traffic import seed_demo_traffic
 from exchange_hub.models import Member
 
 DEMO_MEMBERS: list[dict[str, str]] = [
@@ -38,4 +39,5 @@ def seed_demo(session: Session, hub: HubContext) -> dict[str, str]:
         else:
             issued = members.rotate_key(session, existing.id)
         keys[spec["name"]] = issued.api_key
+    seed_demo_traffic(session, hub.keyring)
     return keys

@@ -186,7 +186,8 @@ def test_incremental_refresh_follows_every_change(random_rows, hub, insert, exch
     rng = random.Random(7)
     now = datetime.now(UTC)
     changed = _answer_and_withdraw(hub, rng, now)
-    added = insert(*[random_message(rng) for _ in range(80)])
+    # New messages are stamped when they are committed, as the exchange does.
+    added = insert(*[{**random_message(rng), "updated_at": now} for _ in range(80)])
     rows = _all_rows(hub)
     assert changed and added
     for role in ("responder", "requester"):
