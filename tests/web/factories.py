@@ -13,7 +13,7 @@ from exchange_hub.exchange.routing import check_character
 from exchange_hub.exchange.schemas import FeedbackCreate, MessageCreate
 from exchange_hub.members.scope import Caller
 from exchange_hub.models.base import utcnow
-from exchange_hub.reports import service as reports
+from exchange_hub.reports import pairs
 from exchange_hub.web.pages.common import last_month
 
 
@@ -70,6 +70,6 @@ def answer_query(
 
 def expect_reports(hub: HubContext, region: str, departments: list[str]) -> None:
     with transaction(hub.sessions) as session:
-        reports.activate_pairs(
+        pairs.activate_pairs(
             session, region=region, departments=departments, active_from=date(2025, 1, 1)
         )

@@ -174,6 +174,8 @@ def test_reports_page_lists_who_is_late(client: TestClient, hub: HubContext, gd_
     missing = page.text.split('id="missing-reports"')[1].split("</table>")[0]
     assert "公安" in missing and "卫生健康" in missing and "南山区" in missing
     assert "0 / 2" in page.text  # reporting rate: 0 received of 2 expected
+    departments = page.text.split('id="report-departments"')[1].split("</table>")[0]
+    assert "公安" in departments and "0/1" in departments
 
 
 def test_english_pages_translate_labels(client: TestClient, gd_admin: str) -> None:

@@ -115,7 +115,7 @@ def line_chart(months: list[str], series: dict[str, list[float | None]], unit: s
         }
         for name, values in series.items()
     ]
-    layout = {"yaxis": {"ticksuffix": unit, "rangemode": "tozero"}, "xaxis": {"type": "category"}}
+    layout = {"yaxis": {"ticksuffix": unit, "range": [0, 105]}, "xaxis": {"type": "category"}}
     return {"data": data, "layout": layout}
 
 

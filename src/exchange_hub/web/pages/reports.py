@@ -12,6 +12,7 @@ from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.metrics.schemas import make_rate
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import service as reports
+from exchange_hub.reports.rates import ReportCounts
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render
 from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
@@ -32,19 +33,21 @@ def reports_page(
     return render(request, Page("reports.html", "nav.reports", values), account=account)
 
 
+def _with_rates(row: ReportCounts) -> dict[str, object]:
+    """Counts with reporting and on-time rates as fractions beside them (SPEC §5)."""
+    return {
+        "row": row,
+        "reporting": make_rate(row.received, row.expected),
+        "on_time": make_rate(row.on_time, row.expected),
+    }
+
+
 def _reports(session: Session, caller: Caller, region: str | None, period: str | None) -> dict:
     require_role(caller, "admin")
     code = regions.get_region(session, region or caller.region).code
     label = common.chosen_period(period)
     rates = reports.rates_for(session, caller, region=code, period=label, level=None)
-    rows = [
-        {
-            "row": row,
-            "reporting": make_rate(row.received, row.expected),
-            "on_time": make_rate(row.on_time, row.expected),
-        }
-        for row in rates.rows
-    ]
+    rows = [_with_rates(row) for row in rates.rows]
     received = reports.list_reports(
         session, caller, region=code, period=label, limit=LISTED_REPORTS
     )
@@ -53,6 +56,7 @@ def _reports(session: Session, caller: Caller, region: str | None, period: str |
         "region": code,
         "period": label,
         "rows": rows,
+        "departments": [_with_rates(row) for row in rates.departments],
         "total": {
             "reporting": make_rate(rates.total.received, rates.total.expected),
             "on_time": make_rate(rates.total.on_time, rates.total.expected),

@@ -53,7 +53,7 @@
     var spec = JSON.parse(source.textContent);
     var layout = Object.assign({
       margin: { l: 48, r: 16, t: 32, b: 40 },
-      height: 260,
+      height: 230,
       font: { family: "system-ui, 'Microsoft YaHei', 'PingFang SC', 'Noto Sans CJK SC', sans-serif", size: 12 },
       legend: { orientation: "h", y: -0.2 },
       paper_bgcolor: "rgba(0,0,0,0)",
