@@ -306,3 +306,25 @@ def test_bulletin_columns_name_row_attributes(hub: HubContext) -> None:
     values = {key: getattr(row, key) for key, _header in service.REPORT_RATE_COLUMNS}
     assert values["name"] == "郑州市" and values["expected"] == 4
     assert (values["on_time_rate"].numerator, values["on_time_rate"].denominator) == (2, 4)
+
+
+def test_missing_refused_outside_scope_and_bad_input_named(
+    client: TestClient, admin_gd: MemberKey, county_a: MemberKey
+) -> None:
+    url = "/api/v1/reports/missing"
+    outside = client.get(
+        url, params={"region": "41", "period": "2026-10"}, headers=admin_gd.headers
+    )
+    assert outside.status_code == 403 and outside.json()["field"] == "region"
+    county = client.get(
+        url, params={"region": "110105", "period": "2026-10"}, headers=county_a.headers
+    )
+    assert county.status_code == 403
+    for params, field in (
+        ({"region": "abc", "period": "2026-10"}, "region"),
+        ({"region": "44", "period": "2026-1"}, "period"),
+        ({"region": "44", "period": "2026-10", "as_of": "yesterday"}, "as_of"),
+    ):
+        response = client.get(url, params=params, headers=admin_gd.headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == field
