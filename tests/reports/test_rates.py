@@ -328,3 +328,12 @@ def test_missing_refused_outside_scope_and_bad_input_named(
         response = client.get(url, params=params, headers=admin_gd.headers)
         assert response.status_code == 422, response.text
         assert response.json()["field"] == field
+
+
+def test_reactivation_the_next_day_keeps_the_month_expected(hub: HubContext) -> None:
+    activate(hub, "110105", "police", start=JAN_1, until=date(2026, 10, 15))
+    activate(hub, "110105", "police", start=date(2026, 10, 16))
+    assert _rates(hub, "110105", "county")["110105"].expected == 1
+    activate(hub, "110108", "police", start=JAN_1, until=date(2026, 10, 15))
+    activate(hub, "110108", "police", start=date(2026, 10, 17))  # one day without: not whole
+    assert _rates(hub, "110108", "county")["110108"].expected == 0

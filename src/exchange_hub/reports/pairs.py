@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -80,17 +80,25 @@ def activate_pairs(
 def _activate_one(
     session: Session, county: str, department: str, start: date, end: date | None
 ) -> PairChange:
-    for interval in repository.pair_intervals(session, county, department):
+    intervals = repository.pair_intervals(session, county, department)
+    for interval in intervals:
         if _overlaps(interval, start, end):
             note = f"already active from {interval.active_from} to {interval.active_until or '—'}"
             return PairChange(county, department, False, note)
     now = utcnow()
-    session.add(
-        ReportingPair(
-            region=county, department=department, active_from=start, active_until=end,
-            created_at=now, updated_at=now,
-        )
-    )  # fmt: skip
+    previous = next((i for i in intervals if i.active_until == start - timedelta(days=1)), None)
+    if previous is not None:
+        # Continues an interval that ended the day before: one interval, so the month
+        # spanning both still counts as active in full.
+        previous.active_until, previous.updated_at = end, now
+        start = previous.active_from
+    else:
+        session.add(
+            ReportingPair(
+                region=county, department=department, active_from=start, active_until=end,
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
     return PairChange(county, department, True, f"active from {start} to {end or '—'}")
 
 
