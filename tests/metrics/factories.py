@@ -92,3 +92,26 @@ def make_message(session: Session, **fields: Any) -> dict[str, Any]:
 def make_messages(session: Session, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), 1000):
         session.execute(insert(Message), rows[start : start + 1000])
+
+
+def record_row(
+    *,
+    kind: str = "inflow",
+    registering_region: str = "440305",
+    id_index: str | None = None,
+    created_at: datetime,
+    id_check_flagged: bool = False,
+    hukou_missing: bool = False,
+) -> dict[str, Any]:
+    """A minimal record (流入/流出登记) with the data-quality flags the figures count."""
+    return {
+        "id": uuid.uuid4(), "kind": kind, "status": "active",
+        "registering_region": registering_region, "other_region": None,
+        "hukou_region": None if hukou_missing else "411324", "residence_region": None,
+        "member_id": None, "id_index": id_index or uuid.uuid4().hex,
+        "name_index": "n", "content_index": "c", "data_key_id": "k", "id_number_enc": "x",
+        "name_enc": "x", "sex": "F", "birth_date": datetime(1990, 1, 1).date(),
+        "key_object": False, "id_check_flagged": id_check_flagged, "id_converted": False,
+        "hukou_missing": hukou_missing, "version": 1, "version_action": "create",
+        "created_at": created_at, "updated_at": created_at, "updated_by": "test",
+    }  # fmt: skip

@@ -276,3 +276,45 @@ def requester_section(context: BulletinContext) -> list[BulletinTable]:
     table = BulletinTable(key="requester_not_found", title="发起地查无此人率", columns=columns,
                           rows=ranked(rows, "not_found_rate"))  # fmt: skip
     return [table]
+
+
+@register_section
+def quality_section(context: BulletinContext) -> list[BulletinTable]:
+    """数据质量: shares of flagged ID numbers, missing hukou regions and unmatched inflows."""
+    from exchange_hub.metrics.quality import QualityCounts, quality_by_region
+
+    request = context.request
+    counts = quality_by_region(
+        context.session, scope=request.region.code, period=request.period, level=request.level
+    )
+    columns = [
+        *REGION_COLUMNS[1:], column("records", "登记记录"),
+        column("id_flagged", "身份证号校验异常"),
+        column("id_flagged_rate", "身份证号异常率", "rate"), column("inflows", "流入登记"),
+        column("hukou_missing", "缺户籍地"), column("hukou_missing_rate", "缺户籍地率", "rate"),
+        column("unmatched_inflows", "未匹配流出"),
+        column("unmatched_rate", "流入未匹配率", "rate"),
+    ]  # fmt: skip
+    total = QualityCounts()
+    rows = []
+    names = context.responder.names
+    for code in sorted(set(names) | set(counts)):
+        found = counts.get(code, QualityCounts())
+        for field in vars(total):
+            setattr(total, field, getattr(total, field) + getattr(found, field))
+        rows.append(_quality_row(code, names.get(code, code), found))
+    region = request.region
+    rows.insert(0, _quality_row(region.code, region.name, total))
+    return [BulletinTable(key="data_quality", title="数据质量", columns=columns, rows=rows)]
+
+
+def _quality_row(code: str, name: str, counts: Any) -> dict[str, Any]:
+    return {
+        "region": code, "name": name, "records": counts.records,
+        "id_flagged": counts.id_flagged,
+        "id_flagged_rate": rate_cell(counts.id_flagged, counts.records),
+        "inflows": counts.inflows, "hukou_missing": counts.hukou_missing,
+        "hukou_missing_rate": rate_cell(counts.hukou_missing, counts.inflows),
+        "unmatched_inflows": counts.unmatched_inflows,
+        "unmatched_rate": rate_cell(counts.unmatched_inflows, counts.inflows),
+    }  # fmt: skip

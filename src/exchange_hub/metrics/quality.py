@@ -1,0 +1,76 @@
+"""Data quality of the records registered in a period (SPEC §5), per region.
+
+- flagged ID: share of records whose ID number's check character is wrong
+  (accepted under the ``lenient`` policy, ``records.id_check_flagged``);
+- missing hukou region: share of inflow records (流入登记) sent without the
+  household-registration region (``records.hukou_missing``);
+- unmatched inflow: share of inflow records for which the hub holds no
+  outflow record (流出登记) of the same person (same ID blind index) — the
+  cases that open a verification query to the origin.
+
+A record counts in the Asia/Shanghai month it was first registered
+(``created_at``), under its registering county. These are read from the
+records table directly; they are not part of the maintained aggregates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from exchange_hub.calendar import SHANGHAI
+from exchange_hub.metrics.figures import code_range, level_column
+from exchange_hub.metrics.periods import Period
+from exchange_hub.models.record import Record
+
+
+@dataclass
+class QualityCounts:
+    records: int = 0
+    id_flagged: int = 0
+    inflows: int = 0
+    hukou_missing: int = 0
+    unmatched_inflows: int = 0
+
+
+def period_bounds(period: Period) -> tuple[datetime, datetime]:
+    """The UTC instants where the period's first Shanghai month starts and its last one ends."""
+    first, last = period.months[0], period.months[-1]
+    year, month = int(last[:4]), int(last[5:])
+    after = date(year + month // 12, month % 12 + 1, 1)
+    start = datetime.combine(date.fromisoformat(first + "-01"), time.min, tzinfo=SHANGHAI)
+    end = datetime.combine(after, time.min, tzinfo=SHANGHAI)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def quality_by_region(
+    session: Session, *, scope: str, period: Period, level: str
+) -> dict[str, QualityCounts]:
+    """Counts per region at ``level`` inside ``scope`` for records registered in ``period``."""
+    start, end = period_bounds(period)
+    outflow = aliased(Record)
+    is_inflow = Record.kind == "inflow"
+    matched = exists().where(and_(outflow.kind == "outflow", outflow.id_index == Record.id_index))
+    item = level_column(Record.registering_region, level).label("item")
+    query = select(
+        item,
+        func.count(),
+        _count(Record.id_check_flagged.is_(True)),
+        _count(is_inflow),
+        _count(and_(is_inflow, Record.hukou_missing.is_(True))),
+        _count(and_(is_inflow, ~matched)),
+    ).where(Record.created_at >= start, Record.created_at < end)
+    bounds = code_range(scope)
+    if bounds is not None:
+        query = query.where(
+            Record.registering_region >= bounds[0], Record.registering_region < bounds[1]
+        )
+    rows = session.execute(query.group_by(item)).all()
+    return {row[0]: QualityCounts(*(int(value) for value in row[1:])) for row in rows}
+
+
+def _count(condition):  # type: ignore[no-untyped-def]
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
