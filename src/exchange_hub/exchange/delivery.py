@@ -35,6 +35,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_hub import crypto
+from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
 from exchange_hub.db import transaction
@@ -223,6 +224,7 @@ def record_outcome(
     elif error is None:
         row.state, row.delivered_at, row.attempts = "delivered", now, row.attempts + 1
         _message_delivered(session, row.message_id, now)
+        _audit_push(session, row)
     else:
         row.attempts += 1
         row.last_error = error[:300]
@@ -232,6 +234,20 @@ def record_outcome(
         row.next_attempt_at = retry_at
     session.flush()
     return row.state
+
+
+def _audit_push(session: Session, row: PushDelivery) -> None:
+    """Person data left the hub for a member's endpoint: that is a disclosure to audit."""
+    entry = audit.AuditEntry(
+        action="message.push",
+        actor=PUSH_ACTOR,
+        member_id=row.member_id,
+        region=row.region,
+        object_type="message",
+        object_id=str(row.message_id),
+        detail={"delivery_id": row.id, "attempts": row.attempts},
+    )
+    audit.record(session, entry)
 
 
 def _message_delivered(session: Session, message_id: uuid.UUID, now: datetime) -> None:

@@ -81,7 +81,7 @@ def _send(
             purpose=INFLOW_QUERY_PURPOSE,
             record_id=record.id,
         )
-    return service.submit_message(session, caller, payload=payload)
+    return service.submit_message(session, caller, payload=payload, flush=False)
 
 
 def _id_number_of(session: Session, record: Any) -> str | None:

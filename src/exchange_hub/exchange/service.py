@@ -68,8 +68,14 @@ def submit_message(
     payload: MessageCreate,
     sender_signature: dict[str, Any] | None = None,
     now: datetime | None = None,
+    flush: bool = True,
 ) -> dict[str, Any]:
-    """Accept a query or notification, route it, queue its pushes, sign a receipt."""
+    """Accept a query or notification, route it, queue its pushes, sign a receipt.
+
+    ``flush=False`` leaves the rows to the next flush, so callers creating many
+    messages in one transaction (the inflow hook during a batch) get them
+    inserted in batches rather than one statement pair per message.
+    """
     require_role(caller, "county")
     settings, keyring = settings_of(session), keyring_of(session)
     now = now or utcnow()
@@ -94,7 +100,8 @@ def submit_message(
     session.add(message)
     _write_event(session, message, None, "submitted", caller.label, caller.member_id, now)
     _queue_pushes(session, message, now)
-    session.flush()
+    if flush:
+        session.flush()
     return {
         **_summary(message, now),
         "routed_by": route.routed_by,
