@@ -68,16 +68,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_records")),
     )
     with op.batch_alter_table("records", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_records_data_key_id"), ["data_key_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_records_id_index"), ["id_index"], unique=False)
         batch_op.create_index(
             "ix_records_name_lookup", ["name_index", "birth_date"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_records_other_region"), ["other_region"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_records_registering_region"), ["registering_region"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_records_updated_at"), ["updated_at"], unique=False)
         batch_op.create_index(
             "uq_records_active_person",
             ["registering_region", "kind", "id_index"],
@@ -122,10 +116,6 @@ def downgrade() -> None:
     op.drop_table("record_versions")
     with op.batch_alter_table("records", schema=None) as batch_op:
         batch_op.drop_index("uq_records_active_person")
-        batch_op.drop_index(batch_op.f("ix_records_updated_at"))
-        batch_op.drop_index(batch_op.f("ix_records_registering_region"))
-        batch_op.drop_index(batch_op.f("ix_records_other_region"))
         batch_op.drop_index("ix_records_name_lookup")
         batch_op.drop_index(batch_op.f("ix_records_id_index"))
-        batch_op.drop_index(batch_op.f("ix_records_data_key_id"))
     op.drop_table("records")

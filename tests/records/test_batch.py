@@ -96,10 +96,11 @@ def test_990_good_lines_land_and_10_bad_ones_are_reported(
     assert result["lines"] == 1000 and not result["rejected_truncated"]
     assert count(hub, Record) == 990
     with hub.sessions() as session:
-        feed = session.scalar(
-            select(func.count()).select_from(Change).where(Change.object_type == "record")
-        )
-    assert feed == 990
+        feed = session.scalars(select(Change).where(Change.object_type == "record")).all()
+        ids = {str(i) for i in session.scalars(select(Record.id))}
+    assert {c.object_id for c in feed} == ids and len(feed) == 990
+    assert {(c.action, c.region_a, c.region_b) for c in feed} == {("created", "110105", "440305")}
+    assert feed[0].summary == {"kind": "outflow", "version": 1}
 
 
 def test_a_rerun_with_the_same_key_lands_nothing_new(

@@ -49,7 +49,9 @@ class Record(Base):
     ``other_region`` is the other *county* named in the record (an outflow's
     destination may be only a province, then it is empty); both may read it.
     At most one active record per (registering county, kind, person): a
-    re-push updates it (partial unique index ``uq_records_active_person``).
+    re-push updates it (partial unique index ``uq_records_active_person``,
+    which also serves per-county queries). Indexes are few on purpose: every
+    one costs each row of a batch.
     """
 
     __tablename__ = "records"
@@ -69,8 +71,8 @@ class Record(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(14), default="active")
-    registering_region: Mapped[str] = mapped_column(String(6), index=True)
-    other_region: Mapped[str | None] = mapped_column(String(6), index=True)
+    registering_region: Mapped[str] = mapped_column(String(6))
+    other_region: Mapped[str | None] = mapped_column(String(6))
     hukou_region: Mapped[str | None] = mapped_column(String(6))
     residence_region: Mapped[str | None] = mapped_column(String(6))
     member_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -78,7 +80,7 @@ class Record(Base):
     id_index: Mapped[str] = mapped_column(String(90), index=True)
     name_index: Mapped[str] = mapped_column(String(90))
     content_index: Mapped[str] = mapped_column(String(90))
-    data_key_id: Mapped[str] = mapped_column(String(40), index=True)
+    data_key_id: Mapped[str] = mapped_column(String(40))
     id_number_enc: Mapped[str] = mapped_column(Text)
     name_enc: Mapped[str] = mapped_column(Text)
     phone_enc: Mapped[str | None] = mapped_column(Text)
@@ -112,7 +114,7 @@ class Record(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     version_action: Mapped[str] = mapped_column(String(14))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str] = mapped_column(String(200))
 
 

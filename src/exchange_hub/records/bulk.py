@@ -6,20 +6,20 @@ executemany), changed ones are archived and overwritten, identical re-pushes
 are left alone. A person twice in one chunk closes the chunk first, so the
 second line updates what the first created.
 
-Change-feed rows are spooled to a temporary file and appended once at the
-end under the feed lock (``changes.lock_feed``), so a batch of a million rows
+Change-feed rows are appended once at the end, under the feed lock
+(``changes.lock_feed``), by one INSERT … SELECT over the rows the batch wrote
+(they all carry the batch's timestamp and actor): a batch of a million rows
 neither holds the feed lock for its whole run nor keeps a million pending
-changes in memory; their order still follows commit order.
+changes in memory, and the feed still follows commit order.
 """
 
 from __future__ import annotations
 
-import tempfile
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy.orm import Session
 
 from exchange_hub import changes
@@ -33,14 +33,23 @@ from exchange_hub.records import repository, values
 if TYPE_CHECKING:
     from exchange_hub.records.batch import Tally
 
-_CHANGE_SPOOL_BYTES = 4 << 20
-
 
 class BulkWriter:
+    """Collects checked rows into chunks and writes each chunk from one writer thread.
+
+    While the writer thread waits on the database for chunk k, the caller's
+    thread checks and encrypts chunk k+1 (the waits release the GIL). Only the
+    writer thread touches the session until ``finish``; at most one chunk is in
+    flight, so memory stays bounded, and chunks are written in order, so a
+    person repeated in a later chunk finds the row an earlier one wrote.
+    """
+
     def __init__(self, session: Session, caller: Caller, keyring: KeyRing, tally: Tally) -> None:
         self.session, self.caller, self.keyring, self.tally = session, caller, keyring, tally
         self._chunk: dict[tuple[str, str], values.Prepared] = {}
-        self._changes = tempfile.SpooledTemporaryFile(max_size=_CHANGE_SPOOL_BYTES)  # noqa: SIM115
+        self.batch_at = utcnow()  # every row of the batch carries it: see ``finish``
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records-bulk")
+        self._in_flight: Future[None] | None = None
 
     @property
     def pending(self) -> int:
@@ -53,18 +62,26 @@ class BulkWriter:
         self._chunk[key] = prepared
 
     def flush(self) -> None:
+        """Hand the current chunk to the writer thread (after the previous one is written)."""
         chunk, self._chunk = list(self._chunk.values()), {}
-        if not chunk:
-            return
+        self._wait()
+        if chunk:
+            self._in_flight = self._thread.submit(self._write_chunk, chunk)
+
+    def _wait(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()  # re-raises what the writer thread raised
+
+    def _write_chunk(self, chunk: list[values.Prepared]) -> None:
         existing = repository.active_in_chunk(
             self.session,
             self.caller.region,
             ((p.columns["kind"], index) for p in chunk for index in p.id_indexes),
         )
-        now = utcnow()
+        now = self.batch_at
         inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        archived: list[dict[str, Any]] = []
+        changed: list[tuple[Any, dict[str, Any]]] = []
         for prepared in chunk:
             found = _existing_of(existing, prepared)
             if found is None:
@@ -72,8 +89,10 @@ class BulkWriter:
             elif found.content_index == prepared.columns["content_index"]:
                 self.tally.unchanged += 1
             else:
-                archived.append(self._version_row(found))
-                updates.append(self._updated_row(found, prepared.columns, now))
+                changed.append((found.id, prepared.columns))
+        whole = {r.id: r for r in repository.rows_by_id(self.session, [i for i, _ in changed])}
+        archived = [self._version_row(whole[i]) for i, _ in changed]
+        updates = [self._updated_row(whole[i], columns, now) for i, columns in changed]
         self._write(inserts, updates, archived)
 
     def _write(
@@ -87,10 +106,6 @@ class BulkWriter:
         repository.bulk_insert(self.session, repository.RECORDS, repository.RECORD_COLUMNS, inserts)
         self.tally.created += len(inserts)
         self.tally.updated += len(updates)
-        for row in inserts:
-            self._spool_change(row, "created")
-        for row in updates:
-            self._spool_change(row, "updated")
         for row in inserts:
             if row["kind"] == "inflow":
                 # The hook receives a transient Record carrying the inserted row's values.
@@ -119,30 +134,24 @@ class BulkWriter:
             "snapshot": values.snapshot(self.keyring, values.read_form(self.keyring, found)),
         }  # fmt: skip
 
-    def _spool_change(self, row: dict[str, Any], action: str) -> None:
-        entry = [str(row["id"]), action, row["registering_region"], row["other_region"],
-                 row["kind"], row["version"]]  # fmt: skip
-        self._changes.write(orjson.dumps(entry) + b"\n")
-
     def finish(self) -> None:
-        """Write the last chunk, then append the spooled change-feed rows."""
+        """Write the last chunk, then append the batch's change-feed rows."""
         self.flush()
-        self._changes.seek(0)
-        at = utcnow()
-        batch: list[dict[str, Any]] = []
-        locked = False
-        for line in self._changes:
-            if not locked:
-                changes.lock_feed(self.session)
-                locked = True
-            batch.append(_change_row(orjson.loads(line), at))
-            if len(batch) >= 5_000:
-                self._append_changes(batch)
-                batch = []
-        self._append_changes(batch)
+        self._wait()
+        if self.tally.created or self.tally.updated:
+            changes.lock_feed(self.session)
+            repository.append_batch_changes(
+                self.session, county=self.caller.region, at=self.batch_at, actor=self.caller.label
+            )
 
     def close(self) -> None:
-        self._changes.close()
+        """Release the writer thread (also after a failure)."""
+        try:
+            self._wait()
+        except Exception:
+            pass
+        finally:
+            self._thread.shutdown(wait=True)
 
     def _append_changes(self, rows: list[dict[str, Any]]) -> None:
         repository.bulk_insert(self.session, repository.CHANGES, repository.CHANGE_COLUMNS, rows)
@@ -154,14 +163,3 @@ def _existing_of(existing: dict[tuple[str, str], Any], prepared: values.Prepared
         if (kind, index) in existing:
             return existing[(kind, index)]
     return None
-
-
-def _change_row(entry: list[Any], at: datetime) -> dict[str, Any]:
-    record_id, action, region_a, region_b, kind, version = entry
-    if region_b == region_a:
-        region_b = None
-    return {
-        "at": at, "object_type": "record", "object_id": record_id, "action": action,
-        "region_a": region_a, "region_b": region_b,
-        "summary": {"kind": kind, "version": version},
-    }  # fmt: skip

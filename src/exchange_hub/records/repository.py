@@ -8,14 +8,31 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from psycopg.copy import QueuedLibpqWriter
+from sqlalchemy import (
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from exchange_hub.models import Change, Record, RecordVersion
+from exchange_hub.models.base import UTCDateTime
 
 RECORDS: Table = Record.__table__  # type: ignore[assignment]
 VERSIONS: Table = RecordVersion.__table__  # type: ignore[assignment]
@@ -93,20 +110,31 @@ def versions_of(session: Session, record_id: uuid.UUID) -> Sequence[RecordVersio
 def active_in_chunk(
     session: Session, registering_region: str, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Row[Any]]:
-    """Active records of a county among (kind, id_index) pairs, whole rows, by pair."""
+    """Active records of a county among (kind, id_index) pairs, by pair: id,
+    kind, id_index, content_index and version only (whole rows: ``rows_by_id``)."""
     by_index: dict[str, set[str]] = {}
     for kind, index in keys:
         by_index.setdefault(index, set()).add(kind)
     if not by_index:
         return {}
-    rows = session.execute(
-        select(RECORDS).where(
-            RECORDS.c.registering_region == registering_region,
-            RECORDS.c.status == "active",
-            RECORDS.c.id_index.in_(list(by_index)),
-        )
-    ).all()
+    columns = [RECORDS.c[n] for n in ("id", "kind", "id_index", "content_index", "version")]
+    query = select(*columns).where(
+        RECORDS.c.registering_region == registering_region, RECORDS.c.status == "active"
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter instead of thousands of expanded ones.
+        array = bindparam("indexes", list(by_index), type_=ARRAY(String))
+        query = query.where(RECORDS.c.id_index == any_(array))
+    else:
+        query = query.where(RECORDS.c.id_index.in_(list(by_index)))
+    rows = session.execute(query).all()
     return {(r.kind, r.id_index): r for r in rows if r.kind in by_index[r.id_index]}
+
+
+def rows_by_id(session: Session, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+    if not ids:
+        return []
+    return list(session.execute(select(RECORDS).where(RECORDS.c.id.in_(ids))).all())
 
 
 def update_rows(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -147,6 +175,46 @@ def not_on_key(
     return list(session.execute(query.order_by(table.c.id).limit(limit)).all())
 
 
+def append_batch_changes(session: Session, *, county: str, at: datetime, actor: str) -> None:
+    """One change-feed row per record a batch created or updated, written server-side."""
+    action = case((RECORDS.c.version == 1, literal("created")), else_=literal("updated"))
+    rows = select(
+        bindparam("at", at, type_=UTCDateTime),
+        literal("record"),
+        _uuid_text(session, RECORDS.c.id),
+        action,
+        RECORDS.c.registering_region,
+        RECORDS.c.other_region,
+        _json_summary(session),
+    ).where(
+        RECORDS.c.registering_region == county,
+        RECORDS.c.status == "active",
+        RECORDS.c.updated_at == bindparam("at_filter", at, type_=UTCDateTime),
+        RECORDS.c.updated_by == actor,
+    )
+    session.execute(insert(CHANGES).from_select(list(CHANGE_COLUMNS), rows))
+
+
+def _uuid_text(session: Session, column: Any) -> Any:
+    """The id as ``str(uuid)`` (SQLite stores it as 32 hex digits without dashes)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(column, Text)
+    parts = [func.substr(column, start, length) for start, length in UUID_PARTS]
+    return func.lower(parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4])
+
+
+UUID_PARTS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+
+
+def _json_summary(session: Session) -> Any:
+    build = (
+        func.json_build_object
+        if session.get_bind().dialect.name == "postgresql"
+        else func.json_object
+    )
+    return build("kind", RECORDS.c.kind, "version", RECORDS.c.version)
+
+
 # -- bulk insert -----------------------------------------------------------------
 def bulk_insert(
     session: Session, table: Table, columns: Sequence[str], rows: list[dict[str, Any]]
@@ -167,7 +235,8 @@ def _copy(
     types = [_pg_type(table, name) for name in columns]
     pick = itemgetter(*columns)
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+    with raw.cursor() as cursor, cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy:  # type: ignore[union-attr]
+        # The queued writer sends to the server from its own thread while we build rows.
         copy.set_types(types)
         for row in rows:
             copy.write_row(pick(row))

@@ -1,0 +1,309 @@
+"""Batch ingest against raw PostgreSQL COPY, measured in the same run (issue 3).
+
+    .venv/bin/python bench/ingest.py --n 200000 [--lines 1000000] [--inflow-share 0.0]
+
+1. Generates N realistic records with Faker zh_CN (valid ID numbers from
+   ``ssn()``, names, phones, addresses, family-planning fields), as one NDJSON
+   file pushed by Shenzhen Nanshan (440305).
+2. (a) Raw: binary COPY of the equivalent rows (same columns as ``records``,
+   person fields in clear) into a plain table without indexes.
+3. (b) Hub: a fresh PostgreSQL database migrated to head, uvicorn started on
+   127.0.0.1, the file streamed to ``POST /api/v1/records/batch`` with an
+   Idempotency-Key (validation, ID checks, AES-GCM, blind indexes, re-push
+   look-ups, change feed, audit).
+4. Prints records/s for both and the ratio hub/raw, and the hub process's
+   peak RSS (VmHWM). ``--lines`` adds a second push of a larger file (built
+   from the same people with other sequence numbers) to measure peak memory.
+
+``--inflow-share`` sets the share of inflows: each new inflow notifies the
+origin county and may open a query (the exchange hook), which costs far more
+than the record itself; 0 measures the records path alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from faker import Faker
+from sqlalchemy.engine import make_url
+from stdnum.cn import ric
+
+from exchange_hub import migrations_util
+from exchange_hub.config import Settings
+from exchange_hub.context import build_context
+from exchange_hub.db import transaction
+from exchange_hub.members import service as members
+from exchange_hub.records import repository
+from exchange_hub.regions.catalogue import bundled_catalogue, level_of
+
+COUNTY = "440305"
+CONTRACEPTION = ["iud", "iud", "sterilisation", "implant", "pill", "condom", "none", "other"]
+
+
+# -- data ----------------------------------------------------------------------
+def current_counties() -> list[str]:
+    return [e.code for e in bundled_catalogue() if e.active and level_of(e.code) == "county"]
+
+
+def generate(n: int, inflow_share: float, seed: int = 2026) -> list[dict[str, Any]]:
+    fake = Faker("zh_CN")
+    Faker.seed(seed)
+    rng = random.Random(seed)
+    counties = current_counties()
+    county_set = set(counties)
+    names = [fake.name() for _ in range(5_000)]
+    addresses = [fake.address().replace("\n", " ") for _ in range(5_000)]
+    phones = [fake.phone_number() for _ in range(5_000)]
+    known = {e.code for e in bundled_catalogue()}
+    rows = []
+    for i in range(n):
+        number = fake.ssn()
+        while number[:6] not in known:  # Faker knows a few codes loc.dat does not (830000)
+            number = fake.ssn()
+        inflow = rng.random() < inflow_share
+        rows.append(_record(number, inflow, rng, names, addresses, phones, counties, county_set, i))
+    return rows
+
+
+def _record(
+    number: str, inflow: bool, rng: random.Random, names: list[str], addresses: list[str],
+    phones: list[str], counties: list[str], county_set: set[str], i: int,
+) -> dict[str, Any]:  # fmt: skip
+    born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    person = {
+        "id_number": number, "name": names[i % len(names)],
+        "sex": "M" if int(number[16]) % 2 else "F", "birth_date": born.isoformat(),
+        "marital_status": rng.choice(["10", "20", "20", "20", "40"]),
+        "phone": phones[i % len(phones)], "address": addresses[i % len(addresses)],
+        "children_count": rng.choice([0, 1, 1, 2, 2, 3]),
+        "contraception": rng.choice(CONTRACEPTION),
+        "pregnancy_status": rng.choice(["not_pregnant"] * 9 + ["pregnant"]),
+    }  # fmt: skip
+    moved = (date(2026, 1, 1) + timedelta(days=rng.randrange(300))).isoformat()
+    certificate = {"number": f"GD{i:08d}", "issued_by": COUNTY, "issued_on": "2025-01-01",
+                   "valid_until": "2028-12-31"}  # fmt: skip
+    if inflow:
+        hukou = number[:6] if number[:6] in county_set else rng.choice(counties)
+        return {"kind": "inflow", "person": person, "hukou_region": hukou,
+                "residence_region": COUNTY, "moved_on": moved, "certificate": certificate,
+                "certificate_checked": True}  # fmt: skip
+    return {"kind": "outflow", "person": person, "hukou_region": COUNTY,
+            "residence_region": rng.choice(counties)[:2] + "0000", "moved_on": moved,
+            "certificate": certificate}  # fmt: skip
+
+
+def write_ndjson(rows: list[dict[str, Any]], path: Path) -> None:
+    with path.open("wb") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+
+
+def write_large(rows: list[dict[str, Any]], lines: int, path: Path) -> None:
+    """``lines`` records: the same people with other sequence numbers (distinct IDs)."""
+    with path.open("wb") as out:
+        for i in range(lines):
+            row = rows[i % len(rows)]
+            copy = i // len(rows)
+            if copy:
+                person = dict(row["person"])
+                number = person["id_number"]
+                order = (int(number[14:17]) + copy * 2) % 1000
+                first17 = number[:14] + f"{order:03d}"
+                person["id_number"] = first17 + ric.calc_check_digit(first17 + "0")
+                row = {**row, "person": person}
+            out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+
+
+# -- raw COPY ------------------------------------------------------------------
+def raw_tuples(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The same columns as ``records``, person fields in clear."""
+    now = datetime.now(UTC)
+    out = []
+    for row in rows:
+        p, cert = row["person"], row["certificate"]
+        values = {
+            "id": uuid.uuid4(), "kind": row["kind"], "status": "active",
+            "registering_region": COUNTY, "other_region": row.get("hukou_region"),
+            "hukou_region": row["hukou_region"], "residence_region": row["residence_region"],
+            "member_id": None, "id_index": p["id_number"], "name_index": p["name"],
+            "content_index": "", "data_key_id": "d0", "id_number_enc": p["id_number"],
+            "name_enc": p["name"], "phone_enc": p["phone"], "address_enc": p["address"],
+            "sex": p["sex"], "birth_date": date.fromisoformat(p["birth_date"]),
+            "ethnicity": None, "marital_status": p["marital_status"],
+            "moved_on": date.fromisoformat(row["moved_on"]),
+            "certificate_number": cert["number"], "certificate_issued_by": cert["issued_by"],
+            "certificate_issued_on": date(2025, 1, 1), "certificate_valid_until": date(2028, 12, 31),
+            "certificate_checked": row.get("certificate_checked"),
+            "children_count": p["children_count"], "contraception": p["contraception"],
+            "pregnancy_status": p["pregnancy_status"], "last_birth_date": None,
+            "key_object": False, "key_reasons": None, "id_check_flagged": False,
+            "id_converted": False, "hukou_missing": False, "deregister_reason": None,
+            "deregistered_on": None, "version": 1, "version_action": "created",
+            "created_at": now, "updated_at": now, "updated_by": "bench",
+        }  # fmt: skip
+        out.append(tuple(values[c] for c in repository.RECORD_COLUMNS))
+    return out
+
+
+def raw_copy(dsn: str, tuples: list[tuple[Any, ...]]) -> float:
+    types = [repository._pg_type(repository.RECORDS, c) for c in repository.RECORD_COLUMNS]
+    with psycopg.connect(dsn) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_raw")
+        conn.execute("CREATE TABLE bench_raw (LIKE records)")
+        conn.commit()
+        started = time.perf_counter()
+        sql = f"COPY bench_raw ({', '.join(repository.RECORD_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        with conn.cursor() as cursor, cursor.copy(sql) as copy:
+            copy.set_types(types)
+            for row in tuples:
+                copy.write_row(row)
+        conn.commit()
+        return time.perf_counter() - started
+
+
+# -- the hub -------------------------------------------------------------------
+def fresh_database(admin_url: str, name: str) -> str:
+    admin = make_url(admin_url)
+    with psycopg.connect(
+        admin.set(drivername="postgresql").render_as_string(False), autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    url = admin.set(database=name).render_as_string(False)
+    migrations_util.upgrade(url)
+    return url
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    admin = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+def county_key(database_url: str, data_dir: Path) -> str:
+    hub = build_context(Settings(database_url=database_url, data_dir=data_dir))
+    try:
+        with transaction(hub.sessions) as session:
+            return members.add_member(session, name="bench", role="county", region=COUNTY).api_key
+    finally:
+        hub.dispose()
+
+
+class Hub:
+    """uvicorn serving the hub on 127.0.0.1, with its peak RSS read from /proc."""
+
+    def __init__(self, database_url: str, data_dir: Path, port: int) -> None:
+        env = {**os.environ, "HUB_DATABASE_URL": database_url, "HUB_DATA_DIR": str(data_dir),
+               "HUB_LOG_JSON": "true"}  # fmt: skip
+        command = [sys.executable, "-m", "uvicorn", "exchange_hub.asgi:app", "--host",
+                   "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("the hub did not start")
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def push(hub: Hub, api_key: str, path: Path, key: str) -> tuple[dict[str, Any], float]:
+    def chunks() -> Iterator[bytes]:
+        with path.open("rb") as source:
+            while block := source.read(1 << 20):
+                yield block
+
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/x-ndjson",
+               "Idempotency-Key": key}  # fmt: skip
+    started = time.perf_counter()
+    response = httpx.post(hub.url + "/api/v1/records/batch", content=chunks(), headers=headers,
+                          timeout=None)  # fmt: skip
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError(f"batch refused: {response.status_code} {response.text[:500]}")
+    return response.json(), elapsed
+
+
+# -- the run -------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=200_000)
+    parser.add_argument("--lines", type=int, default=0, help="also push a file this long (memory)")
+    parser.add_argument("--inflow-share", type=float, default=0.0)
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1/postgres")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    print(f"generating {args.n} records (Faker zh_CN, inflow share {args.inflow_share}) …")
+    rows = generate(args.n, args.inflow_share)
+    write_ndjson(rows, work / "batch.ndjson")
+    size_mb = (work / "batch.ndjson").stat().st_size / 1e6
+    database = f"hub_bench_{os.getpid()}"
+    url = fresh_database(args.admin_url, database)
+    try:
+        raw_seconds = raw_copy(make_url(url).render_as_string(False), raw_tuples(rows))
+        raw_rate = args.n / raw_seconds
+        print(
+            f"(a) raw binary COPY      {args.n:>9} rows  {raw_seconds:7.2f} s  {raw_rate:>9,.0f} rows/s"
+        )
+        api_key = county_key(url, work / "data")
+        hub = Hub(url, work / "data", args.port)
+        try:
+            result, seconds = push(hub, api_key, work / "batch.ndjson", "bench-1")
+            rate = result["accepted"] / seconds
+            print(
+                f"(b) hub batch over HTTP  {result['accepted']:>9} rows  {seconds:7.2f} s  "
+                f"{rate:>9,.0f} records/s  ({size_mb:.0f} MB, rejected {result['rejected_count']})"
+            )
+            print(f"ratio hub / raw COPY = {rate / raw_rate:.3f}   (target ≥ 0.15, aim 0.4)")
+            print(f"hub peak RSS after {args.n} lines: {hub.peak_rss_mb():.0f} MB")
+            if args.lines:
+                write_large(rows, args.lines, work / "large.ndjson")
+                big_mb = (work / "large.ndjson").stat().st_size / 1e6
+                result, seconds = push(hub, api_key, work / "large.ndjson", "bench-2")
+                print(
+                    f"large push: {args.lines} lines ({big_mb:.0f} MB) in {seconds:.1f} s, "
+                    f"created {result['created']}, updated {result['updated']}, "
+                    f"unchanged {result['unchanged']}, rejected {result['rejected_count']}"
+                )
+                print(
+                    f"hub peak RSS (VmHWM) over the run: {hub.peak_rss_mb():.0f} MB (limit 300 MB)"
+                )
+        finally:
+            hub.stop()
+    finally:
+        drop_database(args.admin_url, database)
+        for file in work.rglob("*"):
+            if file.is_file():
+                file.unlink()
+
+
+if __name__ == "__main__":
+    main()
