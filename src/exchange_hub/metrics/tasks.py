@@ -1,17 +1,35 @@
-"""Jobs of the metrics domain: ``metrics.refresh`` folds changed messages into the figures."""
+"""Jobs of the metrics domain: ``metrics.refresh`` folds changed messages into the figures.
+
+Registered with the hub's job runner (``exchange-hub jobs run`` / ``worker``);
+serving figures also refreshes first, so the job only keeps that step short.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
+from exchange_hub.exchange.tasks import register_job
 from exchange_hub.metrics import aggregates
 
 
 def refresh(sessions: sessionmaker[Session], *, full: bool = False) -> aggregates.RefreshResult:
-    """Job ``metrics.refresh``: its own transaction; safe to run twice or on several nodes."""
+    """One refresh in its own transaction; safe to run twice or on several nodes at once."""
     with transaction(sessions) as session:
         return aggregates.rebuild(session) if full else aggregates.refresh(session)
 
 
-JOBS = {"metrics.refresh": refresh}
+def refresh_job(hub: HubContext) -> dict[str, Any]:
+    """Job ``metrics.refresh``."""
+    result = refresh(hub.sessions)
+    return {
+        "changed_messages": result.changed_messages,
+        "partitions": result.partitions,
+        "watermark": result.watermark.isoformat(),
+    }
+
+
+register_job("metrics.refresh", refresh_job)
