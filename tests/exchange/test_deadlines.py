@@ -10,7 +10,7 @@ import pytest
 from exchange_hub.calendar import SHANGHAI
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
-from exchange_hub.exchange import service
+from exchange_hub.exchange import common, service
 from exchange_hub.exchange.schemas import MessageCreate
 from exchange_hub.members.scope import Caller
 from tests.exchange.helpers import notification_body, query_body
@@ -115,5 +115,5 @@ def test_overdue_is_derived_from_the_deadline(
     with hub.sessions() as session:
         message = session.get(Message, accepted["id"])
         assert message is not None
-        assert not service.is_overdue(message, shanghai("2026-10-08T23:00:00"))
-        assert service.is_overdue(message, shanghai("2026-10-09T00:00:01"))
+        assert not common.is_overdue(message, shanghai("2026-10-08T23:00:00"))
+        assert common.is_overdue(message, shanghai("2026-10-09T00:00:01"))

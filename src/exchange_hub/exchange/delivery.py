@@ -40,7 +40,7 @@ from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
 from exchange_hub.db import transaction
 from exchange_hub.deps import signing_string
-from exchange_hub.exchange import service
+from exchange_hub.exchange import common, service
 from exchange_hub.exchange.push_urls import PushUrlError, check_push_url
 from exchange_hub.models import Member, Message, PushDelivery
 from exchange_hub.models.base import utcnow
@@ -160,8 +160,8 @@ def push_body(session: Session, message: Message, delivery_id: int) -> bytes:
     """The inbox item as JSON, exactly the bytes that are signed and sent."""
     now = utcnow()
     document = {
-        **service.summary_of(message, now),
-        "content": service.decrypt_content(session, message),
+        **common.summary_of(message, now),
+        "content": common.decrypt_content(session, message),
         "delivery_id": delivery_id,
     }
     return json.dumps(document, default=str, ensure_ascii=False, sort_keys=True).encode()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.crypto import CryptoError
 from exchange_hub.errors import InvalidInput
-from exchange_hub.exchange import routing, service
+from exchange_hub.exchange import common, routing, service
 from exchange_hub.exchange.schemas import InflowInfo, MessageCreate, Subject
 from exchange_hub.members.scope import Caller
 
@@ -36,7 +36,7 @@ def inflow_registered(session: Session, caller: Caller, record: Any) -> list[dic
     id_number = _id_number_of(session, record)
     if id_number is None:
         return []
-    keyring = service.keyring_of(session)
+    keyring = common.keyring_of(session)
     try:
         origin = routing.route(
             session, keyring, to_region=record.hukou_region or None, id_number=id_number
@@ -92,7 +92,7 @@ def _id_number_of(session: Session, record: Any) -> str | None:
     token = getattr(record, "id_number_enc", None)
     if not token:
         return None
-    keyring = service.keyring_of(session)
+    keyring = common.keyring_of(session)
     for context in ("records.id_number", "records.id_number_enc"):
         try:
             return keyring.decrypt(token, context)

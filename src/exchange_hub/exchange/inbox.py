@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.changes import changes_for
 from exchange_hub.errors import InvalidInput
-from exchange_hub.exchange import repository, service
+from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.repository import InboxOrder
 from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Message
@@ -66,7 +66,7 @@ def pull_inbox(
     """The county's to-do list; pulling marks what it hands out as delivered."""
     require_role(caller, "county")
     now = now or utcnow()
-    limit = _check_limit(limit, service.settings_of(session).max_page_size)
+    limit = _check_limit(limit, common.settings_of(session).max_page_size)
     query = repository.inbox_query(
         caller.region, state=state, kind=kind, order=order, after=decode_cursor(cursor),
         limit=limit, for_update=True,
@@ -77,11 +77,11 @@ def pull_inbox(
             session, message, actor=caller.label, actor_member_id=caller.member_id, now=now
         )
     items = [
-        {**service.summary_of(m, now), "content": service.decrypt_content(session, m)}
+        {**common.summary_of(m, now), "content": common.decrypt_content(session, m)}
         for m in messages
     ]
     if messages:
-        service.audit_read(session, caller, "inbox.pull", [m.id for m in messages])
+        common.audit_read(session, caller, "inbox.pull", [m.id for m in messages])
     session.flush()
     return {"items": items, "next_cursor": _next(messages, limit, order)}
 
@@ -106,7 +106,7 @@ def list_outbox(
     """What the county sent and how far each message got, newest first."""
     require_role(caller, "county")
     now = now or utcnow()
-    limit = _check_limit(limit, service.settings_of(session).max_page_size)
+    limit = _check_limit(limit, common.settings_of(session).max_page_size)
     query = repository.outbox_query(
         caller.region, state=state, kind=kind, before=decode_cursor(cursor), limit=limit
     )
@@ -114,7 +114,7 @@ def list_outbox(
     next_cursor = None
     if len(messages) == limit:
         next_cursor = encode_cursor(messages[-1].submitted_at, messages[-1].id)
-    return {"items": [service.summary_of(m, now) for m in messages], "next_cursor": next_cursor}
+    return {"items": [common.summary_of(m, now) for m in messages], "next_cursor": next_cursor}
 
 
 def read_changes(
@@ -122,7 +122,7 @@ def read_changes(
 ) -> dict[str, Any]:
     """Every record and message change visible to the caller's county after ``since``."""
     require_role(caller, "county")
-    limit = _check_limit(limit, max(service.settings_of(session).max_page_size, 1000))
+    limit = _check_limit(limit, max(common.settings_of(session).max_page_size, 1000))
     after = _parse_since(since)
     rows = changes_for(session, caller.region, since=after, limit=limit)
     items = [

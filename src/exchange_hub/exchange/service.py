@@ -25,12 +25,20 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from exchange_hub import calendar
-from exchange_hub.audit import service as audit
 from exchange_hub.changes import record_change
 from exchange_hub.config import Settings
-from exchange_hub.crypto import KeyRing
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
 from exchange_hub.exchange import receipts, repository, routing
+from exchange_hub.exchange.common import (
+    BODY_CONTEXT,
+    FEEDBACK_CONTEXT,
+    audit_read,
+    decrypt_content,
+    decrypt_feedback,
+    keyring_of,
+    settings_of,
+    summary_of,
+)
 from exchange_hub.exchange.schemas import (
     DETAIL_FIELDS,
     DETAIL_OF_TYPE,
@@ -41,8 +49,6 @@ from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Message, MessageEvent, PushDelivery
 from exchange_hub.models.base import utcnow
 
-BODY_CONTEXT = "messages.body"
-FEEDBACK_CONTEXT = "messages.feedback_body"
 HUB_ACTOR = "hub"
 _STAMP = {
     "delivered": "delivered_at",
@@ -50,14 +56,6 @@ _STAMP = {
     "answered": "answered_at",
     "withdrawn": "withdrawn_at",
 }
-
-
-def keyring_of(session: Session) -> KeyRing:
-    return session.info["keyring"]  # type: ignore[no-any-return]
-
-
-def settings_of(session: Session) -> Settings:
-    return session.info.get("settings") or Settings()
 
 
 # -- submitting ------------------------------------------------------------------
@@ -103,7 +101,7 @@ def submit_message(
     if flush:
         session.flush()
     return {
-        **_summary(message, now),
+        **summary_of(message, now),
         "routed_by": route.routed_by,
         "receipt": message.hub_receipt,
     }
@@ -339,7 +337,7 @@ def acknowledge(
         )
     _advance_to_received(session, caller, message, now)
     session.flush()
-    return _summary(message, now)
+    return summary_of(message, now)
 
 
 def answer(
@@ -372,7 +370,7 @@ def answer(
         detail={"result": feedback.result},
     )  # fmt: skip
     session.flush()
-    return _summary(message, now)
+    return summary_of(message, now)
 
 
 def _check_feedback(feedback: FeedbackCreate) -> None:
@@ -405,7 +403,7 @@ def withdraw(
         session, message, "withdrawn", actor=caller.label, actor_member_id=caller.member_id, now=now
     )
     session.flush()
-    return _summary(message, now)
+    return summary_of(message, now)
 
 
 # -- reading -------------------------------------------------------------------------
@@ -423,34 +421,16 @@ def read_message(
         )
     shows_content = caller.role == "county" or caller.person_data_grant
     result = {
-        **_summary(message, now),
+        **summary_of(message, now),
         "content": decrypt_content(session, message) if shows_content else None,
-        "feedback": _decrypt_feedback(session, message) if shows_content else None,
+        "feedback": decrypt_feedback(session, message) if shows_content else None,
         "receipt": message.hub_receipt,
         "events": [_event_read(e) for e in repository.events_of(session, message.id)],
     }
     if shows_content:
-        _audit_read(session, caller, "message.read", [message.id])
+        audit_read(session, caller, "message.read", [message.id])
     session.flush()
     return result
-
-
-def _may_see(caller: Caller, message: Message) -> bool:
-    if caller.role == "county":
-        return caller.region in (message.from_region, message.to_region)
-    if caller.role == "admin":
-        return caller.covers(message.from_region) or caller.covers(message.to_region)
-    return False
-
-
-def decrypt_content(session: Session, message: Message) -> dict[str, Any]:
-    return json.loads(keyring_of(session).decrypt(message.body, BODY_CONTEXT))  # type: ignore[no-any-return]
-
-
-def _decrypt_feedback(session: Session, message: Message) -> dict[str, Any] | None:
-    if message.feedback_body is None:
-        return None
-    return json.loads(keyring_of(session).decrypt(message.feedback_body, FEEDBACK_CONTEXT))  # type: ignore[no-any-return]
 
 
 def _event_read(event: MessageEvent) -> dict[str, Any]:
@@ -463,51 +443,9 @@ def _event_read(event: MessageEvent) -> dict[str, Any]:
     }
 
 
-def _audit_read(session: Session, caller: Caller, action: str, ids: list[uuid.UUID]) -> None:
-    audit.record(
-        session,
-        audit.entry_for(
-            caller,
-            action,
-            object_type="message",
-            object_id=str(ids[0]) if len(ids) == 1 else None,
-            request_id=session.info.get("request_id"),
-            detail={"count": len(ids), "ids": [str(i) for i in ids[:100]]},
-        ),
-    )
-
-
-def is_overdue(message: Message, now: datetime) -> bool:
-    """Derived, never stored: past the deadline and the required step not done."""
-    if message.state == "withdrawn" or now <= message.deadline:
-        return False
-    if message.needs_feedback:
-        return message.state != "answered"
-    return message.state not in ("received", "answered")
-
-
-def _summary(message: Message, now: datetime) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "kind": message.kind,
-        "subtype": message.subtype,
-        "from_region": message.from_region,
-        "to_region": message.to_region,
-        "state": message.state,
-        "overdue": is_overdue(message, now),
-        "needs_receipt": message.needs_receipt,
-        "needs_feedback": message.needs_feedback,
-        "purpose": message.purpose,
-        "case_ref": message.case_ref,
-        "submitted_at": message.submitted_at,
-        "deadline": message.deadline,
-        "delivered_at": message.delivered_at,
-        "received_at": message.received_at,
-        "answered_at": message.answered_at,
-        "withdrawn_at": message.withdrawn_at,
-        "feedback_result": message.feedback_result,
-    }
-
-
-summary_of = _summary
-audit_read = _audit_read
+def _may_see(caller: Caller, message: Message) -> bool:
+    if caller.role == "county":
+        return caller.region in (message.from_region, message.to_region)
+    if caller.role == "admin":
+        return caller.covers(message.from_region) or caller.covers(message.to_region)
+    return False
