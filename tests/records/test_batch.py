@@ -253,3 +253,10 @@ def test_a_signing_member_batch_is_verified_over_the_streamed_body(
     )
     assert unsigned.status_code == 401
     assert count(hub, Record) == 49
+
+
+def test_an_oversize_batch_is_413(client: TestClient, hub: HubContext, county_a: MemberKey) -> None:
+    hub.settings.max_batch_bytes = 10_000
+    response = push(client, county_a, ndjson_file(100))
+    assert response.status_code == 413 and response.json()["field"] == "body"
+    assert count(hub, Record) == 0

@@ -131,8 +131,10 @@ def prepare(ctx: WriteContext, body: RecordIn) -> Prepared:
         person.id_number, policy=ctx.policy, regions=ctx.regions, today=ctx.today
     )
     identity.require_agreement(number, birth_date=person.birth_date, sex=person.sex)
-    if values["hukou_missing"] and ctx.regions.is_current_county(number.region_prefix):
-        values["other_region"] = number.region_prefix
+    prefix = number.region_prefix
+    if values["hukou_missing"] and prefix != values["registering_region"]:
+        # SPEC §2: without hukou_region, the ID number's prefix routes if it is a current county.
+        values["other_region"] = prefix if ctx.regions.is_current_county(prefix) else None
     values.update(_person_plain(body, number))
     values.update(_certificate(ctx, body))
     plain = {"id_number": number.number, "name": person.name,
