@@ -98,6 +98,10 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_messages_to_region_period", ["to_region", "period"], unique=False)
         batch_op.create_index(batch_op.f("ix_messages_updated_at"), ["updated_at"], unique=False)
+        batch_op.create_index("ix_messages_inbox", ["to_region", "deadline", "id"], unique=False)
+        batch_op.create_index(
+            "ix_messages_outbox", ["from_region", "submitted_at", "id"], unique=False
+        )
 
     op.create_table(
         "message_events",
@@ -137,7 +141,9 @@ def upgrade() -> None:
         sa.Column("region", sa.String(length=6), nullable=False),
         sa.Column("state", sa.String(length=12), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("created_at", exchange_hub.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", exchange_hub.models.base.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column(
             "window_started_at", exchange_hub.models.base.UTCDateTime(timezone=True), nullable=False
         ),
@@ -185,6 +191,8 @@ def downgrade() -> None:
 
     op.drop_table("message_events")
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_outbox")
+        batch_op.drop_index("ix_messages_inbox")
         batch_op.drop_index(batch_op.f("ix_messages_updated_at"))
         batch_op.drop_index("ix_messages_to_region_period")
         batch_op.drop_index(batch_op.f("ix_messages_submitted_at"))

@@ -28,6 +28,9 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_to_region_period", "to_region", "period"),
         Index("ix_messages_from_region_period", "from_region", "period"),
+        # keyset pages of the inbox (by deadline) and the outbox (newest first)
+        Index("ix_messages_inbox", "to_region", "deadline", "id"),
+        Index("ix_messages_outbox", "from_region", "submitted_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
