@@ -22,7 +22,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("nav.latency", "/console/latency", ("admin",)),
     NavItem("nav.bulletin", "/console/bulletin", ("admin",)),
     NavItem("nav.reports", "/console/reports", ("admin",)),
-    NavItem("nav.scorecard", None, ("admin",)),
+    NavItem("nav.scorecard", "/console/scorecard", ("admin",)),
     NavItem("nav.audit", "/console/audit", ("admin",)),
     NavItem("nav.account", "/console/account", ("admin", "county")),
 )

@@ -5,13 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from exchange_hub.web.navigation import AVAILABLE
-from exchange_hub.web.pages import account, audit_trail, bulletin, latency, overview, reports, todo
+from exchange_hub.web.pages import (
+    account,
+    audit_trail,
+    bulletin,
+    latency,
+    overview,
+    reports,
+    scorecard,
+    todo,
+)
 
 ROUTERS: list[APIRouter] = [
     overview.router,
     latency.router,
     bulletin.router,
     reports.router,
+    scorecard.router,
     todo.router,
     audit_trail.router,
     account.router,
@@ -23,6 +33,7 @@ AVAILABLE.update(
         "/console/latency",
         "/console/bulletin",
         "/console/reports",
+        "/console/scorecard",
         "/console/todo",
         "/console/audit",
         "/console/account",

@@ -1,0 +1,75 @@
+"""双向考核: each region judged as destination (流入地) and as origin (流出地) against targets.
+
+Unmet indicators are highlighted; for one county, a numerator or denominator
+opens the records or messages behind it (``scorecard.behind``, no person data).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from exchange_hub.members.scope import require_role
+from exchange_hub.regions import service as regions
+from exchange_hub.scorecard import behind
+from exchange_hub.scorecard import service as scorecards
+from exchange_hub.web.pages import common
+from exchange_hub.web.render import Page, render
+from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
+
+router = APIRouter(route_class=ConsoleRoute)
+RegionParam = Annotated[str | None, Query(max_length=6)]
+PeriodParam = Annotated[str | None, Query(max_length=8)]
+ITEMS_PAGE = 100
+
+
+@router.get("/scorecard", include_in_schema=False)
+def scorecard_page(
+    request: Request, account: Account, region: RegionParam = None, period: PeriodParam = None
+) -> HTMLResponse:
+    caller = account.caller
+    require_role(caller, "admin")
+    label = common.chosen_period(period)
+    with unit_of_work(request) as session:
+        top = regions.get_region(session, region or caller.region)
+        report = scorecards.scorecard_report(
+            session,
+            caller,
+            region=top.code,
+            period=label,
+            level=common.child_level(top.level),
+            as_of=None,
+        )
+    values = {"report": report, "period": label, "is_county": top.level == "county"}
+    return render(request, Page("scorecard.html", "nav.scorecard", values), account=account)
+
+
+@router.get("/scorecard/items", include_in_schema=False)
+def scorecard_items_page(
+    request: Request,
+    account: Account,
+    region: Annotated[str, Query(max_length=6)],
+    indicator: Annotated[str, Query(max_length=60)],
+    part: Annotated[str, Query(max_length=12)] = "numerator",
+    period: PeriodParam = None,
+    cursor: Annotated[int, Query(ge=0)] = 0,
+) -> HTMLResponse:
+    """The records or messages counted in one part of one indicator of one county."""
+    caller = account.caller
+    require_role(caller, "admin")
+    label = common.chosen_period(period)
+    with unit_of_work(request) as session:
+        page = behind.behind(
+            session,
+            caller,
+            region=region,
+            period=label,
+            indicator=indicator,
+            part=part,
+            cursor=cursor,
+            limit=ITEMS_PAGE,
+        )
+    values = {"page": page, "region": region, "period": label, "cursor": cursor}
+    return render(request, Page("scorecard_items.html", "nav.scorecard", values), account=account)
