@@ -121,3 +121,36 @@ def test_the_senders_request_signature_is_kept(client: TestClient, hub: HubConte
         assert message.sender_signature == {
             "alg": "Ed25519", "timestamp": timestamp, "sig": signature
         }  # fmt: skip
+
+
+def test_worker_loops_until_sigterm(hub: HubContext) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": hub.settings.resolved_database_url,
+        "HUB_DATA_DIR": str(hub.settings.data_dir),
+        "HUB_LOG_JSON": "false",
+    }
+    with transaction(hub.sessions) as session:
+        session.add(SeenSignature(digest="c" * 64, seen_at=utcnow() - timedelta(hours=1)))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "exchange_hub.cli", "worker", "--interval", "0.2"], env=env
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with hub.sessions() as session:
+                if session.get(SeenSignature, "c" * 64) is None:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the worker never ran its jobs")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
