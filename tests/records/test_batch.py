@@ -260,3 +260,28 @@ def test_an_oversize_batch_is_413(client: TestClient, hub: HubContext, county_a:
     response = push(client, county_a, ndjson_file(100))
     assert response.status_code == 413 and response.json()["field"] == "body"
     assert count(hub, Record) == 0
+
+
+def test_each_new_inflow_reaches_the_exchange_hook(
+    client: TestClient, county_b: MemberKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exchange_hub.exchange import hooks
+    from tests.records.factories import inflow
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    def remember(session: object, caller: Any, record: Any) -> None:
+        seen.append((caller.region, record.kind, record.hukou_region))
+
+    monkeypatch.setattr(hooks, "inflow_registered", remember)
+    lines = [json.dumps(inflow(person_number(i))) for i in range(3)]
+    lines.append(json.dumps(outflow(person_number(9), county="440305")))
+    result = push(client, county_b, "\n".join(lines).encode()).json()
+    assert result["created"] == 4
+    assert seen == [("440305", "inflow", "110105")] * 3
+    again = push(client, county_b, "\n".join(lines).encode()).json()
+    assert again["unchanged"] == 4 and len(seen) == 3
+    single = client.post(
+        "/api/v1/records", json=inflow(person_number(20)), headers=county_b.headers
+    )
+    assert single.status_code == 201 and len(seen) == 4
