@@ -355,3 +355,12 @@ def test_malformed_json_and_bad_ids_are_problems(client: TestClient, county_b: M
     assert response.status_code == 422 and response.json()["field"] == "message_id"
     response = client.post("/api/v1/messages", json=query_body(), headers={})
     assert response.status_code == 401
+
+
+def test_members_can_fetch_the_hub_key_to_check_receipts(
+    client: TestClient, hub: HubContext, county_a: MemberKey, county_b: MemberKey
+) -> None:
+    key = client.get("/api/v1/hub-key", headers=county_b.headers).json()
+    accepted = post_message(client, county_b, query_body(to_region="110105"))
+    assert receipts.verify_receipt_with_key(key["public_key"], accepted["receipt"])
+    assert client.get("/api/v1/hub-key").status_code == 401

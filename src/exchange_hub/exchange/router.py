@@ -190,7 +190,8 @@ def get_changes(
 
 
 @router.get("/hub-key", summary="The hub's Ed25519 public key (receipts and pushes)")
-def get_hub_key(hub: Hub) -> dict[str, str]:
+def get_hub_key(hub: Hub, caller: CurrentCaller) -> dict[str, str]:
+    """For members checking receipts and pushes (operators: ``exchange-hub keys public``)."""
     return hub.keyring.hub_public_key()
 
 
