@@ -383,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--reuse", action="store_true", help="skip loading; time only")
+    parser.add_argument("--rebuild", action="store_true", help="with --reuse: rebuild aggregates")
     args = parser.parse_args(argv)
     now = datetime.now(UTC)
     if args.reuse:
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _measure(hub, args) -> int:  # type: ignore[no-untyped-def]
-    if not args.reuse:
+    if not args.reuse or args.rebuild:
         started = time.perf_counter()
         with transaction(hub.sessions) as session:
             aggregates.rebuild(session)

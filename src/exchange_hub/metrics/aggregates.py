@@ -98,6 +98,7 @@ def _exchange_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: 
         )
         .where(_counted(), *where)
         .group_by(M.period, region, counterpart, M.kind)
+        .order_by(M.period, region, counterpart, M.kind)
     )  # fmt: skip
 
 
@@ -114,6 +115,7 @@ def _pending_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: i
         )
         .where(_counted(), waiting_answer | waiting_receipt, *where)
         .group_by(M.period, region, counterpart, M.kind, M.deadline)
+        .order_by(M.period, region, counterpart, M.kind, M.deadline)
     )  # fmt: skip
 
 
@@ -180,14 +182,16 @@ def _latency_select(dialect: str, role: str, where: Sequence[ColumnElement[bool]
     """One histogram per (period, county, kind, leg), packed into JSON by the database."""
     buckets = _leg_buckets(dialect, role, where)
     pack = func.json_object_agg if dialect == "postgresql" else func.json_group_object
-    return select(
-        literal(role, String).label("role"), buckets.c.period, buckets.c.region,
-        buckets.c.kind, buckets.c.leg, func.sum(buckets.c.n).label("count"),
+    keys = (buckets.c.period, buckets.c.region, buckets.c.kind, buckets.c.leg)
+    query = select(
+        literal(role, String).label("role"), *keys, func.sum(buckets.c.n).label("count"),
         pack(buckets.c.bucket, buckets.c.n, type_=JSON).label("buckets"),
-    ).group_by(buckets.c.period, buckets.c.region, buckets.c.kind, buckets.c.leg)  # fmt: skip
+    )  # fmt: skip
+    return query.group_by(*keys).order_by(*keys)
 
 
 def _fill(session: Session, role: str, where: Sequence[ColumnElement[bool]]) -> None:
+    """Insert in primary-key order: a region's rows of a month end up on a few adjacent pages."""
     exchange = _exchange_select(role, where)
     pending = _pending_select(role, where)
     session.execute(
@@ -250,6 +254,8 @@ def rebuild(session: Session) -> RefreshResult:
         session.execute(insert(AppliedMessage), chunk)
     _save_watermark(session, watermark)
     session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE metrics_exchange, metrics_pending, metrics_latency"))
     return RefreshResult(len(applied), -1, watermark, rebuilt=True)
 
 
