@@ -208,3 +208,15 @@ def test_oversized_fields_are_a_422_page(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_signing_in_removes_sessions_left_idle(
+    client: TestClient, other_client: TestClient, hub: HubContext, gd_admin: str
+) -> None:
+    sign_in(other_client, gd_admin)
+    idle = timedelta(minutes=hub.settings.session_idle_minutes, seconds=1)
+    with transaction(hub.sessions) as session:
+        session.execute(update(ConsoleSession).values(last_seen_at=utcnow() - idle))
+    sign_in(client, gd_admin)
+    with hub.sessions() as session:
+        assert len(session.scalars(select(ConsoleSession)).all()) == 1

@@ -128,3 +128,11 @@ def test_audit_page_data_scripts_are_json(client: TestClient, gd_admin: str) -> 
     page = client.get("/console/audit").text
     for block in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S):
         json.loads(block)
+
+
+def test_unknown_console_pages_are_a_404_page(client: TestClient, gd_admin: str) -> None:
+    sign_in(client, gd_admin)
+    response = client.get("/console/no-such-page")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "未找到" in response.text

@@ -223,6 +223,13 @@ def _refuse(
     return SignInRefused("invalid")
 
 
+def purge_idle_sessions(session: Session, *, idle_minutes: int) -> int:
+    """Remove sessions idle past the time-out (abandoned browsers never come back to expire)."""
+    cutoff = utcnow() - timedelta(minutes=idle_minutes)
+    result = session.execute(delete(ConsoleSession).where(ConsoleSession.last_seen_at < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def sign_in(
     session: Session, *, username: str, password: str, client: str | None
 ) -> SignedIn | SignInRefused:

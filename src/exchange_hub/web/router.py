@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from exchange_hub.deps import hub_context
 from exchange_hub.errors import NotFound
 from exchange_hub.web import auth
 from exchange_hub.web.i18n import LANGUAGES, translator
@@ -104,7 +105,9 @@ def sign_in(
         raise CsrfRefused(
             "the sign-in form's token is missing or does not match", field="csrf_token"
         )
+    idle = hub_context(request).settings.session_idle_minutes
     with unit_of_work(request) as session:
+        auth.purge_idle_sessions(session, idle_minutes=idle)
         outcome = auth.sign_in(
             session, username=username, password=password, client=client_of(request)
         )
@@ -128,3 +131,9 @@ def sign_out(request: Request, account: Account, _form: CheckedForm) -> Redirect
 
 for _pages in PAGE_ROUTERS:
     router.include_router(_pages)
+
+
+@router.get("/{unknown:path}", include_in_schema=False)
+def unknown_page(unknown: str) -> Response:
+    """Any other console address: a 404 page in the console's language, not a JSON problem."""
+    raise NotFound(f"no console page /console/{unknown}", field="path")
