@@ -25,9 +25,13 @@ ACTIONS = (
     "console.sign_in",
     "console.sign_out",
     "console.person_data_read",
+    "console.user_added",
     "scope.refused",
     "auth.refused",
+    "message.read",
+    "inbox.pull",
 )
+"""Offered as suggestions; any action name may be typed."""
 OUTCOMES = ("ok", "refused", "locked")
 
 
