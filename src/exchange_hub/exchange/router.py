@@ -51,7 +51,8 @@ def _idempotent(
     work: Callable[[], Any],
     status_code: int,
 ) -> JSONResponse:
-    digest = idempotency.request_hash(request.method, request.url.path, body)
+    # Without a key nothing is stored, so the request need not be hashed.
+    digest = idempotency.request_hash(request.method, request.url.path, body) if key else ""
     outcome = idempotency.run(session, member_id, key, digest, work, status_code=status_code)
     headers = {"Idempotency-Replayed": "true"} if outcome.replayed else None
     return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
@@ -87,7 +88,7 @@ def post_message(
             session, caller, payload=payload, sender_signature=_sender_signature(request)
         )
 
-    body = payload.model_dump(mode="json", exclude_none=True)
+    body = payload.model_dump(mode="json", exclude_none=True) if key else None
     return _idempotent(session, caller.member_id, key, request, body, work, 201)
 
 
@@ -130,7 +131,7 @@ def post_feedback(
     def work() -> dict[str, Any]:
         return service.answer(session, caller, message_id=message_id, feedback=feedback)
 
-    body = feedback.model_dump(mode="json", exclude_none=True)
+    body = feedback.model_dump(mode="json", exclude_none=True) if key else None
     return _idempotent(session, caller.member_id, key, request, body, work, 200)
 
 
