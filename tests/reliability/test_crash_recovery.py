@@ -5,6 +5,8 @@ and run 3,000 query/feedback cycles (one county asks, the origin county pulls
 its inbox and answers) while the hub process is killed five times. Clients
 retry every write with its idempotency key. Afterwards the clients' ledgers
 are reconciled against the database: 0 lost, 0 duplicated, 0 unexpected.
+Meanwhile each county's sync job follows ``/changes`` from its last cursor
+across the kills; what it saw must equal the feed read afresh afterwards.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ RECORDS = int(os.environ.get("HUB_RELIABILITY_RECORDS", "10000"))
 CYCLES = int(os.environ.get("HUB_RELIABILITY_CYCLES", "3000"))
 KILLS = 5
 BATCH_SIZE = 125
-WORK_SECONDS = 420.0
+WORK_SECONDS = 600.0
 
 
 @pytest.fixture
@@ -54,6 +56,7 @@ def make_counties(server: HubServer, ledger: Ledger) -> list[County]:
 
 
 def run_load(counties: list[County]) -> list[threading.Thread]:
+    """Per county: a record pusher, a query sender, an inbox answerer; they end by themselves."""
     threads = []
     for county in counties:
         partners = [c.region for c in counties if c is not county]
@@ -67,6 +70,30 @@ def run_load(counties: list[County]) -> list[threading.Thread]:
             thread.start()
             threads.append(thread)
     return threads
+
+
+def follow_feeds(counties: list[County], load_over: threading.Event) -> list[threading.Thread]:
+    """Per county: a sync job following ``/changes`` from its last cursor, across the kills."""
+    threads = [
+        threading.Thread(target=c.follow_changes, args=(load_over, WORK_SECONDS), daemon=True)
+        for c in counties
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def reconcile_feeds(counties: list[County]) -> dict[str, int]:
+    """What each sync job saw while following equals the feed read afresh afterwards."""
+    lost = duplicated = unexpected = rows = 0
+    for county in counties:
+        fresh = county.all_changes()
+        seen = Counter(county.followed)
+        rows += len(fresh)
+        lost += sum(1 for seq in fresh if seq not in seen)
+        duplicated += sum(n - 1 for n in seen.values() if n > 1)
+        unexpected += len(set(seen) - set(fresh))
+    return {"lost": lost, "duplicated": duplicated, "unexpected": unexpected, "rows": rows}
 
 
 def kill_under_load(server: HubServer, ledger: Ledger, threads: list[threading.Thread]) -> None:
@@ -177,16 +204,23 @@ def audit_chain_verifies(server: HubServer) -> subprocess.CompletedProcess[str]:
 def test_sigkill_under_load_loses_nothing(server: HubServer, figures: Figures) -> None:
     ledger = Ledger()
     counties = make_counties(server, ledger)
+    load_over = threading.Event()
     try:
+        followers = follow_feeds(counties, load_over)
         threads = run_load(counties)
         kill_under_load(server, ledger, threads)
+        load_over.set()
+        for thread in followers:
+            thread.join(timeout=60)
+        feeds = reconcile_feeds(counties)
     finally:
+        load_over.set()
         for county in counties:
             county.client.close()
     records = reconcile_records(server, ledger)
     queries = reconcile_queries(server, ledger)
     automatic = reconcile_inflow_messages(server)
-    parts = (records, queries, automatic)
+    parts = (records, queries, automatic, feeds)
     figures.faults = server.kills
     figures.records = len(ledger.records)
     figures.messages = queries["rows"] + automatic["rows"]
@@ -209,6 +243,7 @@ def test_sigkill_under_load_loses_nothing(server: HubServer, figures: Figures) -
     assert records == {"lost": 0, "duplicated": 0, "unexpected": 0, "rows": RECORDS}
     assert queries == {"lost": 0, "duplicated": 0, "unexpected": 0, "rows": CYCLES}
     assert automatic["lost"] == automatic["duplicated"] == automatic["unexpected"] == 0
+    assert feeds["lost"] == feeds["duplicated"] == feeds["unexpected"] == 0, feeds
     assert stats.statuses.get(500, 0) == 0
     verify = audit_chain_verifies(server)
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -128,8 +128,9 @@ def exercise(
         try:
             case.validate_response(response, checks=_checks(), headers=api.headers[role])
         except FailureGroup as exc:
+            sent = f"{response.request.method} {response.request.url}"
             for failure in exc.exceptions:
-                findings.add(label, f"{failure.title}\n{failure}")
+                findings.add(label, f"{failure.title}\n{sent}\n{response.text[:300]}\n{failure}")
 
     try:
         run()

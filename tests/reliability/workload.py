@@ -127,6 +127,7 @@ class County:
     ledger: Ledger
     people: People
     sending_done: threading.Event = field(default_factory=threading.Event)
+    followed: list[int] = field(default_factory=list)
 
     # -- records -------------------------------------------------------------------
     def records_to_push(self, count: int, partners: list[str]) -> Iterator[dict[str, Any]]:
@@ -285,3 +286,47 @@ class County:
                 if self.ledger.sent_to[ref] == self.region
             ]
             return all(mid in self.ledger.answered for mid in mine)
+
+    # -- the change feed, as a sync job reads it ---------------------------------------------
+    def follow_changes(self, stop: threading.Event, patience_seconds: float) -> None:
+        """Resume from the last cursor, page after page, across hub restarts, until ``stop``;
+        then read to the end. What it saw is ``self.followed``."""
+        self.followed.clear()
+        since = "0"
+        deadline = time.monotonic() + patience_seconds
+        while time.monotonic() < deadline:
+            stopping = stop.is_set()
+            page = self.changes_after(since)
+            if page is None:
+                return
+            self.followed.extend(item["seq"] for item in page["items"])
+            since = page["next_cursor"]
+            if not page["items"]:
+                if stopping:
+                    return
+                time.sleep(0.5)
+
+    def changes_after(self, since: str) -> dict[str, Any] | None:
+        try:
+            response = self.client.request(
+                "GET", "/api/v1/changes", params={"since": since, "limit": 500}
+            )
+        except GaveUp as exc:
+            self.ledger.fail(f"GET /changes {self.region}", None, str(exc))
+            return None
+        if response.status_code != 200:
+            self.ledger.fail(f"GET /changes {self.region}", response)
+            return None
+        return response.json()  # type: ignore[no-any-return]
+
+    def all_changes(self) -> list[int]:
+        """The whole feed read afresh from the start, once the load is over."""
+        seqs: list[int] = []
+        since = "0"
+        for _ in range(10_000):
+            page = self.changes_after(since)
+            if page is None or not page["items"]:
+                return seqs
+            seqs.extend(item["seq"] for item in page["items"])
+            since = page["next_cursor"]
+        return seqs
