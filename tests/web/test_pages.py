@@ -146,6 +146,11 @@ def test_latency_page_draws_each_leg(
     assert len(chart["data"][0]["x"]) == 3
     slowest = page.text.split('id="slowest"')[1]
     assert "深圳市" in slowest
+    sent = client.get("/console/latency?region=110000&role=requester")
+    assert sent.status_code == 403  # Guangdong's admin does not see Beijing's side
+    assert client.get("/console/latency?role=sideways").status_code == 422
+    as_requester = client.get("/console/latency?role=requester")
+    assert as_requester.status_code == 200 and 'value="requester" selected' in as_requester.text
 
 
 def test_bulletin_page_and_its_downloads(

@@ -6,7 +6,7 @@ regions under the admin are listed slowest first (by p90 of the answer leg).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -64,7 +64,7 @@ def _slowest_first(items: list[RegionLatency]) -> list[dict[str, Any]]:
 
 
 def _latency(
-    session: Session, caller: Caller, t: Any, region: str | None, period: str | None
+    session: Session, caller: Caller, t: Any, region: str | None, period: str | None, role: str
 ) -> dict:
     require_role(caller, "admin")
     top = regions.get_region(session, region or caller.region)
@@ -76,7 +76,7 @@ def _latency(
         region=top.code,
         period=label,
         level=common.child_level(top.level),
-        role="responder",
+        role=role,
         as_of=None,
     )
     return {
@@ -85,6 +85,8 @@ def _latency(
         "charts": {kind: _leg_chart(report.total, kind, t) for kind in KINDS},
         "rows": _slowest_first(report.items),
         "legs": ("delivered", "received", "answered"),
+        "role": role,
+        "roles": metrics.ROLES,
     }
 
 
@@ -94,8 +96,10 @@ def latency_page(
     account: Account,
     region: Annotated[str | None, Query(max_length=6)] = None,
     period: Annotated[str | None, Query(max_length=8)] = None,
+    role: Literal["responder", "requester"] = "responder",
 ) -> HTMLResponse:
+    """As responder: messages addressed to the regions; as requester: those they sent."""
     t = translator(request_language(request))
     with unit_of_work(request) as session:
-        values = _latency(session, account.caller, t, region, period)
+        values = _latency(session, account.caller, t, region, period, role)
     return render(request, Page("latency.html", "nav.latency", values), account=account)
