@@ -4,6 +4,11 @@ Services call ``record_change`` while they work; the rows are appended when
 the session commits, under a lock (PostgreSQL advisory lock; SQLite's write
 lock), so sequence numbers follow commit order and a cursor never skips a
 change committed late.
+
+The change feed and the audit chain share one lock (``lock_journals``): two
+locks taken in different orders by different transactions would deadlock.
+Pending rows are flushed before the lock is taken, so a transaction holding
+the lock never waits for a row lock held by another one.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from exchange_hub.models.base import utcnow
 from exchange_hub.models.change import Change
 
 _PENDING = "changes_pending"
-_FEED_LOCK = 724_200_102
+# Arbitrary constant naming the advisory lock that serialises journal appends.
+JOURNAL_LOCK = 724_200_101
 
 
 @dataclass
@@ -50,17 +56,26 @@ def record_change(
     )
 
 
-def lock_feed(session: Session) -> None:
+def lock_journals(session: Session) -> None:
+    """Serialise appends to the change feed and the audit chain until this transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock (re-entrant within the
+    transaction). SQLite: the transaction already holds the write lock.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK})
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": JOURNAL_LOCK})
+
+
+lock_feed = lock_journals
 
 
 @event.listens_for(Session, "before_commit")
 def _append_changes(session: Session) -> None:
-    pending: list[PendingChange] = session.info.pop(_PENDING, [])
-    if not pending:
+    if not session.info.get(_PENDING):
         return
-    lock_feed(session)
+    session.flush()  # take every row lock before the journal lock
+    pending: list[PendingChange] = session.info.pop(_PENDING, [])
+    lock_journals(session)
     session.add_all(
         Change(
             at=c.at,

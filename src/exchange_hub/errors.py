@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("exchange_hub.errors")
@@ -177,6 +177,16 @@ def install_handlers(app: FastAPI) -> None:
         else:
             error = cls(str(exc.detail))
         error.headers = dict(exc.headers or {})
+        return problem_response(error, request)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+        # A value the database cannot hold (a number beyond 64 bits, say) that got
+        # past validation: still the client's input, so a 422 and never a 500.
+        log.warning("unstorable input: %s", exc.__class__.__name__)
+        field = "query" if request.url.query else "body"
+        error = InvalidInput("a value is out of the range the hub can store", field=field)
         return problem_response(error, request)
 
     @app.exception_handler(IntegrityError)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange_hub.errors import PayloadTooLarge, problem_response
+from exchange_hub.errors import InvalidInput, PayloadTooLarge, problem_response
 from exchange_hub.logging_setup import request_id_var
 
 log = logging.getLogger("exchange_hub.access")
@@ -17,6 +20,79 @@ log = logging.getLogger("exchange_hub.access")
 
 class _TooLarge(Exception):
     pass
+
+
+def nul_in_query(query_string: bytes) -> str | None:
+    """The first query parameter whose name or value holds a NUL character."""
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "query"
+    return None
+
+
+def nul_path(document: Any, path: str = "") -> str | None:
+    """Where in a JSON document a string (or key) holds a NUL character, as ``a.b.0.c``."""
+    if isinstance(document, str):
+        return path or "body" if "\x00" in document else None
+    items = (
+        document.items()
+        if isinstance(document, dict)
+        else enumerate(document)
+        if isinstance(document, list)
+        else ()
+    )
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if "\x00" in str(key):
+            return where
+        if (found := nul_path(value, where)) is not None:
+            return found
+    return None
+
+
+async def _json_without_nul(receive: Receive, limit: int) -> tuple[Receive, str | None]:
+    """Read a JSON body (bounded by ``limit``) and find any NUL character in its text.
+
+    PostgreSQL cannot store NUL in text and no field of the hub needs it, so
+    such a body is refused as a whole, naming the field. The body is replayed
+    to the application unchanged otherwise.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            raise _TooLarge
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    field = None
+    if b"\x00" in body:
+        field = "body"
+    elif b"\\u0000" in body:
+        try:
+            field = nul_path(json.loads(body))
+        except ValueError:
+            field = None  # not JSON: the application answers that
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay, field
+
+
+async def _refuse_nul(scope: Scope, receive: Receive, send: Send, field: str) -> None:
+    error = InvalidInput("text may not contain NUL (U+0000) characters", field=field)
+    await problem_response(error)(scope, receive, send)
 
 
 class HubMiddleware:
@@ -56,6 +132,14 @@ class HubMiddleware:
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 await self._too_large(scope, receive, send_with_id, limit)
                 return
+            if (field := nul_in_query(scope.get("query_string", b""))) is not None:
+                await _refuse_nul(scope, receive, send_with_id, field)
+                return
+            if headers.get(b"content-type", b"").startswith(b"application/json"):
+                receive, field = await _json_without_nul(receive, limit)
+                if field is not None:
+                    await _refuse_nul(scope, receive, send_with_id, field)
+                    return
             await self.app(scope, self._counting(receive, limit), send_with_id)
         except _TooLarge:
             await self._too_large(scope, receive, send_with_id, limit)

@@ -55,3 +55,32 @@ def test_bad_uuid_in_path(client: TestClient, admin_nation: MemberKey) -> None:
 def test_request_id_is_echoed(client: TestClient) -> None:
     response = client.get("/healthz", headers={"X-Request-Id": "abc123"})
     assert response.headers["x-request-id"] == "abc123"
+
+
+def test_nul_characters_are_refused_with_the_field(
+    client: TestClient, admin_nation: MemberKey
+) -> None:
+    response = client.post(
+        "/api/v1/members",
+        json={"name": "福田\u0000", "role": "county", "region": "440304"},
+        headers=admin_nation.headers,
+    )
+    assert _is_problem(response, 422)["field"] == "name"
+    nested = client.post(
+        "/api/v1/members", json={"x": [{"y": "a\u0000"}]}, headers=admin_nation.headers
+    )
+    assert _is_problem(nested, 422)["field"] == "x.0.y"
+    query = client.get("/api/v1/audit?action=%00", headers=admin_nation.headers)
+    assert _is_problem(query, 422)["field"] == "action"
+    # An escaped backslash followed by "u0000" is ordinary text, not a NUL.
+    fine = client.post(
+        "/api/v1/members",
+        json={"name": "a\\u0000b", "role": "county", "region": "440304"},
+        headers=admin_nation.headers,
+    )
+    assert fine.status_code == 201
+
+
+def test_integers_beyond_64_bits_are_refused(client: TestClient, admin_nation: MemberKey) -> None:
+    response = client.get(f"/api/v1/audit?cursor={2**64}", headers=admin_nation.headers)
+    assert _is_problem(response, 422)["field"] == "cursor"

@@ -51,7 +51,7 @@ def list_audit_events(
     caller: CurrentCaller,
     action: str | None = Query(None, max_length=60),
     outcome: str | None = Query(None, max_length=20),
-    cursor: int = Query(0, ge=0),
+    cursor: int = Query(0, ge=0, le=2**63 - 1),
     limit: int = Query(100, ge=1, le=500),
 ) -> AuditPage:
     require_role(caller, "admin")

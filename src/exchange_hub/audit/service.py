@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, select, text
+from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange_hub.changes import lock_journals
 from exchange_hub.crypto import KeyRing
 from exchange_hub.members.scope import Caller, scope_prefix
 from exchange_hub.models import AuditEvent
@@ -27,8 +28,6 @@ GENESIS = "genesis"
 PURGE_ACTION = "audit.purge"
 _PENDING = "audit_pending"
 _KEYRING = "keyring"
-# Arbitrary constant naming the advisory lock that serialises chain appends.
-_CHAIN_LOCK = 724_200_101
 
 
 @dataclass
@@ -87,18 +86,13 @@ def _payload(row: AuditEvent) -> bytes:
     return json.dumps(values, sort_keys=True, ensure_ascii=False, default=str).encode()
 
 
-def _lock_chain(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
-    # SQLite: the transaction already holds the write lock (BEGIN IMMEDIATE).
-
-
 def _append_pending(session: Session) -> None:
-    pending: list[AuditEntry] = session.info.pop(_PENDING, [])
-    if not pending:
+    if not session.info.get(_PENDING):
         return
+    session.flush()  # take every row lock before the journal lock
+    pending: list[AuditEntry] = session.info.pop(_PENDING, [])
     ring: KeyRing = session.info[_KEYRING]
-    _lock_chain(session)
+    lock_journals(session)
     last = session.execute(
         select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
     ).first()
