@@ -69,9 +69,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("records", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_records_id_index"), ["id_index"], unique=False)
-        batch_op.create_index(
-            "ix_records_name_lookup", ["name_index", "birth_date"], unique=False
-        )
+        batch_op.create_index("ix_records_name_lookup", ["name_index", "birth_date"], unique=False)
         batch_op.create_index(
             "uq_records_active_person",
             ["registering_region", "kind", "id_index"],
@@ -104,9 +102,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_record_versions_data_key_id"), ["data_key_id"], unique=False
         )
-        batch_op.create_index(
-            "uq_record_versions_version", ["record_id", "version"], unique=True
-        )
+        batch_op.create_index("uq_record_versions_version", ["record_id", "version"], unique=True)
 
 
 def downgrade() -> None:
