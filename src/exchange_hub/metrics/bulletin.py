@@ -42,6 +42,9 @@ class BulletinContext:
     province_names: dict[str, str]
 
 
+BULLETIN_LEGS = (("query", "answered"), ("notification", "received"))
+"""The latency legs the bulletin shows: to feedback (queries), to receipt (notifications)."""
+
 SectionBuilder = Callable[[BulletinContext], Sequence[BulletinTable]]
 SECTIONS: list[SectionBuilder] = []
 
@@ -81,8 +84,9 @@ def _context(session: Session, caller: Caller, request: service.Request) -> Bull
         request.region, request.period, request.as_of, request.level, "requester"
     )
     responder = service.figures_for(
-        session, request, matrix_level=matrix_level(request.region.level)
-    )
+        session, request, matrix_level=matrix_level(request.region.level),
+        latency_legs=BULLETIN_LEGS,
+    )  # fmt: skip
     requester = service.figures_for(session, as_requester, with_latency=False)
     return BulletinContext(
         session=session, caller=caller, request=request, responder=responder,

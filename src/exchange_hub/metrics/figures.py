@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, func, literal, select
+from sqlalchemy import ColumnElement, String, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from exchange_hub.metrics import histogram
@@ -34,9 +34,7 @@ class Figures:
 
     items: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
     cells: dict[tuple[str, str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
-    latency: dict[tuple[str, str, str], Histogram] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(int))
-    )
+    latency: dict[tuple[str, str, str], Histogram] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,8 @@ class Selection:
     level: str
     matrix_level: str | None = None
     with_latency: bool = True
+    latency_legs: tuple[tuple[str, str], ...] | None = None
+    """Only these (kind, leg) histograms; None for all."""
 
 
 def code_range(scope: str) -> tuple[str, str] | None:
@@ -151,10 +151,19 @@ def _add_latency(session: Session, figures: Figures, selection: Selection) -> No
     query = select(table.region, table.kind, table.leg, table.buckets).where(
         *_where(table, selection)
     )
+    if selection.latency_legs is not None:
+        query = query.where(
+            or_(*(and_(table.kind == k, table.leg == g) for k, g in selection.latency_legs))
+        )
     for region, kind, leg, buckets in session.execute(query):
-        target = figures.latency[(level_key(region, selection.level), kind, leg)]
+        key = (level_key(region, selection.level), kind, leg)
+        target = figures.latency.get(key)
+        if target is None:
+            figures.latency[key] = {int(index): count for index, count in buckets.items()}
+            continue
         for index, count in buckets.items():
-            target[int(index)] += count
+            bucket = int(index)
+            target[bucket] = target.get(bucket, 0) + count
 
 
 def _correct_for_later_changes(session: Session, figures: Figures, selection: Selection) -> None:
@@ -182,7 +191,8 @@ def _correct_for_later_changes(session: Session, figures: Figures, selection: Se
 
 
 def _correct_latency(latency, item: str, row, as_of: datetime) -> None:  # type: ignore[no-untyped-def]
-    for leg, seconds in leg_latencies(row, known_at=as_of):
-        latency[(item, row.kind, leg)][histogram.bucket_of(seconds)] += 1
-    for leg, seconds in leg_latencies(row, known_at=None):
-        latency[(item, row.kind, leg)][histogram.bucket_of(seconds)] -= 1
+    for known_at, step in ((as_of, 1), (None, -1)):
+        for leg, seconds in leg_latencies(row, known_at=known_at):
+            target = latency.setdefault((item, row.kind, leg), {})
+            bucket = histogram.bucket_of(seconds)
+            target[bucket] = target.get(bucket, 0) + step

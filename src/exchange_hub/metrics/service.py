@@ -119,7 +119,7 @@ def roll_up(session: Session, request: Request, figures: Figures) -> Rollup:
     latency: dict[str, dict[tuple[str, str], dict[int, int]]] = defaultdict(dict)
     total_latency: dict[tuple[str, str], dict[int, int]] = {}
     for (item, kind, leg), buckets in figures.latency.items():
-        _merge_into(latency[item], (kind, leg), buckets)
+        latency[item][(kind, leg)] = buckets  # already summed to the item by load_figures
         _merge_into(total_latency, (kind, leg), buckets)
     names = region_names(session, request.region.code, request.level, [*items, *latency])
     for code in names:
@@ -133,11 +133,12 @@ def figures_for(
     *,
     matrix_level: str | None = None,
     with_latency: bool = True,
+    latency_legs: tuple[tuple[str, str], ...] | None = None,
 ) -> Rollup:
     selection = Selection(
         role=request.role, months=request.period.months, scope=request.region.code,
         as_of=request.as_of, level=request.level, matrix_level=matrix_level,
-        with_latency=with_latency,
+        with_latency=with_latency, latency_legs=latency_legs,
     )  # fmt: skip
     return roll_up(session, request, load_figures(session, selection))
 
