@@ -45,8 +45,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     row = SUMMARY.row(report.nodeid)
     row.seconds += report.duration
     decisive = report.when == "call" or report.outcome != "passed"
-    if decisive and row.outcome in ("not run", "passed", "skipped"):
+    if not decisive:
+        return
+    if row.outcome in ("not run", "passed", "skipped"):
         row.outcome = report.outcome
+    if report.when == "call" or report.when == "setup":
+        row.cases += 1
+        row.cases_passed += report.outcome == "passed"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

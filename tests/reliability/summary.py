@@ -34,6 +34,9 @@ class Figures:
     notes: list[str] = field(default_factory=list)
     outcome: str = "not run"
     seconds: float = 0.0
+    cases: int = 0
+    """pytest cases behind the row (parametrised cases share one row)."""
+    cases_passed: int = 0
 
 
 @dataclass
@@ -84,9 +87,10 @@ def _total(rows: list[Figures]) -> str:
         known = [v for v in values if v is not None]
         return str(sum(known)) if known else "—"
 
-    passed = sum(1 for r in rows if r.outcome == "passed")
+    cases = sum(r.cases for r in rows)
+    passed = sum(r.cases_passed for r in rows)
     cells = [
-        f"**{len(rows)} tests**", f"{passed} passed", str(sum(r.faults for r in rows)),
+        f"**{cases} tests**", f"{passed} passed", str(sum(r.faults for r in rows)),
         str(sum(r.records for r in rows)), str(sum(r.messages for r in rows)),
         total([r.lost for r in rows]), total([r.duplicated for r in rows]),
         total([r.unexpected for r in rows]), f"{sum(r.seconds for r in rows):.0f}",
