@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange import service as exchange
-from exchange_hub.exchange.routing import check_character
 from exchange_hub.exchange.schemas import FeedbackCreate, MessageCreate
+from exchange_hub.identity import expected_check_character as check_character
 from exchange_hub.members.scope import Caller
 from exchange_hub.models.base import utcnow
 from exchange_hub.reports import pairs

@@ -12,24 +12,22 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date
 from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from exchange_hub import identity
 from exchange_hub.crypto import KeyRing
-from exchange_hub.errors import InvalidInput, RoutingError
+from exchange_hub.errors import RoutingError
 from exchange_hub.regions import repository as region_repository
 from exchange_hub.regions import service as regions
 
 log = logging.getLogger("exchange_hub.exchange.routing")
 
-_WEIGHTS = [2 ** (17 - i) % 11 for i in range(17)]
 # Region facts change only when an operator loads a new catalogue; every message
 # needs two of them, so they are cached per database for a minute.
 _REGION_TTL_SECONDS = 60.0
 _region_cache: dict[tuple[str, str], tuple[float, tuple[str, bool] | None]] = {}
-_CHECK_CHARS = "10X98765432"
 
 RoutedBy = Literal["to_region", "record", "id_prefix"]
 
@@ -40,38 +38,22 @@ class Route:
     routed_by: RoutedBy
 
 
-def check_character(first17: str) -> str:
-    """ISO 7064 MOD 11-2 check character of a GB 11643 ID number."""
-    return _CHECK_CHARS[sum(int(c) * w for c, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+class _KnownPrefixes:
+    """The catalogue as a container of region codes, read through the routing cache."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __contains__(self, prefix: object) -> bool:
+        return isinstance(prefix, str) and region_facts(self.session, prefix) is not None
 
 
 def normalise_id_number(session: Session, value: str, *, policy: str, field: str) -> str:
-    """公民身份号码: 18 characters (15-digit legacy numbers converted), a real birth
-    date and a known region prefix. A wrong check character is accepted under
-    the ``lenient`` policy (real data has them), refused under ``strict``."""
-    number = value.strip().upper()
-    if len(number) == 15 and number.isdigit():
-        body = number[:6] + "19" + number[6:]
-        number = body + check_character(body)
-    if len(number) != 18:
-        raise InvalidInput("an ID number has 18 characters (or 15 digits)", field=field)
-    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
-        raise InvalidInput("an ID number is 17 digits and a digit or X", field=field)
-    _check_birth_date(number, field)
-    if region_facts(session, number[:6]) is None:
-        raise InvalidInput(f"ID number region {number[:6]} is unknown", field=field)
-    if policy == "strict" and check_character(number[:17]) != number[17]:
-        raise InvalidInput("the ID number's check character is wrong", field=field)
-    return number
-
-
-def _check_birth_date(number: str, field: str) -> None:
-    try:
-        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError as exc:
-        raise InvalidInput("the ID number holds an impossible birth date", field=field) from exc
-    if born.year < 1880 or born > date.today():
-        raise InvalidInput("the ID number holds an impossible birth date", field=field)
+    """公民身份号码 in its 18-character form, checked exactly as records are (``identity``)."""
+    checked = identity.parse_id_number(
+        value, policy=policy, regions=_KnownPrefixes(session), field=field
+    )
+    return checked.number
 
 
 def route(session: Session, keyring: KeyRing, *, to_region: str | None, id_number: str) -> Route:
