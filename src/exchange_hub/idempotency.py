@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from exchange_hub.models import IdempotencyKey
 from exchange_hub.models.base import utcnow
 
 HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
 _WAIT_FOR_FIRST = "3s"
 
 
@@ -119,3 +121,9 @@ def run(
     row.state, row.status_code, row.response = "done", status_code, body
     session.flush()
     return Outcome(status_code, body)
+
+
+def to_response(outcome: Outcome) -> JSONResponse:
+    """The stored or fresh result; a replay says so in ``Idempotent-Replayed: true``."""
+    headers = {REPLAYED_HEADER: "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)

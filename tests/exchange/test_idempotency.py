@@ -29,7 +29,7 @@ def test_same_key_same_body_returns_the_original_response(
     again = client.post("/api/v1/messages", json=body, headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
-    assert again.headers["Idempotency-Replayed"] == "true"
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert _count(hub, Message) == 1
 
 

@@ -54,8 +54,7 @@ def _idempotent(
     # Without a key nothing is stored, so the request need not be hashed.
     digest = idempotency.request_hash(request.method, request.url.path, body) if key else ""
     outcome = idempotency.run(session, member_id, key, digest, work, status_code=status_code)
-    headers = {"Idempotency-Replayed": "true"} if outcome.replayed else None
-    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+    return idempotency.to_response(outcome)
 
 
 def _sender_signature(request: Request) -> dict[str, str] | None:

@@ -51,8 +51,7 @@ def submit_report(
         lambda: _submit(session, caller, hub, body),
         status_code=201,
     )
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
-    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+    return idempotency.to_response(outcome)
 
 
 def _submit(
