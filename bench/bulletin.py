@@ -17,6 +17,13 @@
    (``build_bulletin``, which also runs the incremental refresh first).
 4. Checks every count is identical and every percentile within the
    documented histogram bound, and prints both times and the ratio.
+
+Measured 2026-11-23 on the shared 2-core CI machine (load average 4–11 from
+other jobs, so absolute times are noisy; the ratio is measured in one run):
+10,000,000 messages loaded in 964 s, aggregates built in 832–872 s (then a
+VACUUM ANALYZE of the three tables); province 41, 2026-10 (120,128 messages
+routed to it): raw 5.97 s, hub 0.318 s, 18.8×; province 44: raw 4.59 s,
+hub 0.220 s, 20.8×; figures identical in both.
 """
 
 from __future__ import annotations
