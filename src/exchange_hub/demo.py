@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import random
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exchange_hub import identity
 from exchange_hub.context import HubContext
 from exchange_hub.members import service as members
+from exchange_hub.members.scope import Caller
 from exchange_hub.metrics.demo_traffic import seed_demo_traffic
-from exchange_hub.models import Member
+from exchange_hub.models import Member, Record
+from exchange_hub.models.base import utcnow
+from exchange_hub.records import schemas as records_schemas
+from exchange_hub.records import service as records
+from exchange_hub.reports.demo import seed_demo_reports
 
 DEMO_MEMBERS: list[dict[str, str]] = [
     {"name": "北京市朝阳区人口计生局", "role": "county", "region": "110105"},
@@ -40,4 +49,84 @@ def seed_demo(session: Session, hub: HubContext) -> dict[str, str]:
             issued = members.rotate_key(session, existing.id)
         keys[spec["name"]] = issued.api_key
     seed_demo_traffic(session, hub.keyring)
+    seed_demo_records(session)
+    seed_demo_reports(session, counties=DEMO_COUNTIES)
     return keys
+
+
+# -- demo records and department reports ----------------------------------------
+DEMO_COUNTIES = ("110105", "440305", "440106", "510116", "411324")
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+_GIVEN = (
+    "伟",
+    "芳",
+    "娜",
+    "秀英",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "娟",
+)
+# Where people move: (household county, residence county).
+_MOVES = (("411324", "440305"), ("510116", "440106"), ("411324", "440106"), ("510116", "110105"))
+
+
+def _demo_person(rng: random.Random, hukou: str) -> dict[str, object]:
+    born = date(rng.randint(1970, 2003), rng.randint(1, 12), rng.randint(1, 28))
+    sequence = f"{rng.randint(0, 99):02d}{rng.choice('02468')}"  # women: an even 17th digit
+    first17 = f"{hukou}{born:%Y%m%d}{sequence}"
+    return {
+        "id_number": first17 + identity.expected_check_character(first17),
+        "name": rng.choice(_SURNAMES) + rng.choice(_GIVEN),
+        "sex": "F",
+        "birth_date": born.isoformat(),
+        "marital_status": "20",
+        "contraception": rng.choice(["iud", "implant", "pill", "condom", "none"]),
+    }
+
+
+def seed_demo_records(session: Session, *, per_move: int = 12, seed: int = 7) -> int:
+    """Outflows registered by origin counties and inflows by destinations, spread over
+    the last months, so the scorecard's certificate rates have something to show."""
+    if session.scalar(select(func.count()).select_from(Record)):
+        return 0
+    rng = random.Random(seed)
+    now = utcnow()
+    created = 0
+    for hukou, residence in _MOVES:
+        for n in range(per_move):
+            person = _demo_person(rng, hukou)
+            when = now - timedelta(days=rng.randint(3, 170))
+            checked = rng.random() < 0.9
+            certified = rng.random() < 0.92
+            for kind, county in (("outflow", hukou), ("inflow", residence)):
+                if kind == "outflow" and n % 4 == 3:
+                    continue  # some people never registered as leaving: unmatched inflows
+                moved = when.date() - timedelta(days=5)
+                certificate = {"number": f"{hukou}-{n:04d}", "issued_by": hukou}
+                body = {
+                    "kind": kind, "person": person, "hukou_region": hukou,
+                    "residence_region": residence, "moved_on": moved.isoformat(),
+                    "certificate": certificate if certified else None,
+                    "certificate_checked": checked if kind == "inflow" else None,
+                }  # fmt: skip
+                record, _ = records.create_record(
+                    session,
+                    _demo_county(county),
+                    body=records_schemas.RecordIn.model_validate(body),
+                )
+                record.created_at = record.updated_at = when
+                created += 1
+    session.flush()
+    return created
+
+
+def _demo_county(region: str) -> Caller:
+    return Caller(member_id=None, name=f"demo {region}", role="county", region=region)
