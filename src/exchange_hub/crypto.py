@@ -16,11 +16,13 @@ embedded default generates a development ring on first start.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +41,48 @@ class CryptoError(Exception):
     """A ciphertext, signature or key that does not check out."""
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_POOL_BYTES = 1 << 16
+
+
 def _b64e(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+
+class _RandomPool(threading.local):
+    """Random bytes read from ``os.urandom`` 64 KiB at a time, per thread.
+
+    ``os.urandom`` is a system call that releases the GIL: a batch calling it
+    for every nonce and record id waits for the writer thread thousands of
+    times. Reading ahead keeps the same source; each thread has its own
+    buffer, and a forked child starts a new one (no nonce shared across
+    processes).
+    """
+
+    generation = 0
+
+    def __init__(self) -> None:
+        self.buffer, self.offset, self.seen = b"", 0, -1
+
+    def take(self, size: int) -> bytes:
+        start = self.offset
+        if start + size > len(self.buffer) or self.seen != _RandomPool.generation:
+            self.buffer, start, self.seen = os.urandom(_POOL_BYTES), 0, _RandomPool.generation
+        self.offset = start + size
+        return self.buffer[start : start + size]
+
+
+def _new_pool_generation() -> None:
+    _RandomPool.generation += 1
+
+
+_pool = _RandomPool()
+os.register_at_fork(after_in_child=_new_pool_generation)
+
+
+def random_bytes(size: int) -> bytes:
+    """``size`` bytes from the operating system's CSPRNG (read ahead, see ``_RandomPool``)."""
+    return _pool.take(size)
 
 
 def _b64d(text: str) -> bytes:
@@ -80,7 +122,7 @@ class KeyRing:
         """AES-GCM with the context (table.column) as associated data, so a
         ciphertext moved to another column does not decrypt."""
         kid = self.current_data_key
-        nonce = os.urandom(12)
+        nonce = _pool.take(12)
         sealed = self._cipher(kid).encrypt(nonce, plaintext.encode(), context.encode())
         return f"{CIPHER_ALG}.{kid}.{_b64e(nonce + sealed)}"
 
@@ -98,14 +140,15 @@ class KeyRing:
         return token.split(".", 2)[1]
 
     def _cipher(self, kid: str) -> AESGCM:
-        if kid not in self._aead:
-            self._aead[kid] = AESGCM(self.data_keys[kid])
-        return self._aead[kid]
+        cipher = self._aead.get(kid)
+        if cipher is None:
+            cipher = self._aead[kid] = AESGCM(self.data_keys[kid])
+        return cipher
 
     # -- blind index ----------------------------------------------------------
     def blind_index(self, value: str, kid: str | None = None) -> str:
         kid = kid or self.current_index_key
-        digest = hmac.new(self.index_keys[kid], value.encode(), hashlib.sha256).hexdigest()
+        digest = hmac.digest(self.index_keys[kid], value.encode(), "sha256").hex()
         return f"{INDEX_ALG}.{kid}.{digest}"
 
     def all_blind_indexes(self, value: str) -> list[str]:

@@ -273,7 +273,13 @@ def test_each_new_inflow_reaches_the_exchange_hook(
     def remember(session: object, caller: Any, record: Any) -> None:
         seen.append((caller.region, record.kind, record.hukou_region))
 
+    def remember_chunk(session: object, caller: Any, records: Any, **_: Any) -> None:
+        for record in records:
+            remember(session, caller, record)
+
     monkeypatch.setattr(hooks, "inflow_registered", remember)
+    monkeypatch.setattr(hooks, "inflows_registered", remember_chunk)
+    monkeypatch.setattr(hooks, "append_inflow_changes", lambda *a, **k: None)
     lines = [json.dumps(inflow(person_number(i))) for i in range(3)]
     lines.append(json.dumps(outflow(person_number(9), county="440305")))
     result = push(client, county_b, "\n".join(lines).encode()).json()

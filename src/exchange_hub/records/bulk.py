@@ -18,15 +18,15 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from exchange_hub import changes
-from exchange_hub.crypto import KeyRing
+from exchange_hub.crypto import KeyRing, random_bytes
 from exchange_hub.exchange import hooks
 from exchange_hub.members.scope import Caller
-from exchange_hub.models import Record
 from exchange_hub.models.base import utcnow
 from exchange_hub.records import repository, values
 
@@ -50,6 +50,7 @@ class BulkWriter:
         self.batch_at = utcnow()  # every row of the batch carries it: see ``finish``
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records-bulk")
         self._in_flight: Future[None] | None = None
+        self.inflows_notified = False  # messages whose change-feed rows ``finish`` appends
 
     @property
     def pending(self) -> int:
@@ -106,17 +107,20 @@ class BulkWriter:
         repository.bulk_insert(self.session, repository.RECORDS, repository.RECORD_COLUMNS, inserts)
         self.tally.created += len(inserts)
         self.tally.updated += len(updates)
-        for row in inserts:
-            if row["kind"] == "inflow":
-                # The hook receives a transient Record carrying the inserted row's values.
-                hooks.inflow_registered(self.session, self.caller, Record(**row))
+        inflows = [SimpleNamespace(**row) for row in inserts if row["kind"] == "inflow"]
+        if inflows:
+            hooks.inflows_registered(
+                self.session, self.caller, inflows, now=self.batch_at, feed_later=True
+            )
+            self.inflows_notified = True
 
     def _new_row(self, columns: dict[str, Any], now: datetime) -> dict[str, Any]:
         row = dict.fromkeys(repository.RECORD_COLUMNS)
         row.update(columns)
         row.update(
-            id=uuid.uuid4(), status="active", member_id=self.caller.member_id, version=1,
-            version_action="created", created_at=now, updated_at=now, updated_by=self.caller.label,
+            id=uuid.UUID(bytes=random_bytes(16), version=4), status="active",
+            member_id=self.caller.member_id, version=1, version_action="created",
+            created_at=now, updated_at=now, updated_by=self.caller.label,
         )  # fmt: skip
         return row
 
@@ -143,6 +147,8 @@ class BulkWriter:
             repository.append_batch_changes(
                 self.session, county=self.caller.region, at=self.batch_at, actor=self.caller.label
             )
+        if self.inflows_notified:
+            hooks.append_inflow_changes(self.session, self.caller, at=self.batch_at)
 
     def close(self) -> None:
         """Release the writer thread (also after a failure)."""
@@ -152,9 +158,6 @@ class BulkWriter:
             pass
         finally:
             self._thread.shutdown(wait=True)
-
-    def _append_changes(self, rows: list[dict[str, Any]]) -> None:
-        repository.bulk_insert(self.session, repository.CHANGES, repository.CHANGE_COLUMNS, rows)
 
 
 def _existing_of(existing: dict[tuple[str, str], Any], prepared: values.Prepared) -> Any:

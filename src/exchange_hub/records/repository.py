@@ -102,6 +102,33 @@ def active_outflow_exists(session: Session, id_indexes: Sequence[str], origin: s
     return found is not None
 
 
+def _index_in(session: Session, indexes: Sequence[str]) -> Any:
+    """``id_index`` among many values: one array parameter on PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return RECORDS.c.id_index == any_(bindparam("indexes", list(indexes), type_=ARRAY(String)))
+    return RECORDS.c.id_index.in_(list(indexes))
+
+
+def newest_active_hukous(session: Session, id_indexes: Sequence[str]) -> list[Row[Any]]:
+    """(id_index, hukou_region, updated_at) of the active records naming a hukou_region."""
+    query = select(RECORDS.c.id_index, RECORDS.c.hukou_region, RECORDS.c.updated_at).where(
+        _index_in(session, id_indexes),
+        RECORDS.c.status == "active",
+        RECORDS.c.hukou_region.is_not(None),
+    )
+    return list(session.execute(query).all())
+
+
+def active_outflow_regions(session: Session, id_indexes: Sequence[str]) -> list[Row[Any]]:
+    """(id_index, registering_region) of the active outflow records among the indexes."""
+    query = select(RECORDS.c.id_index, RECORDS.c.registering_region).where(
+        _index_in(session, id_indexes),
+        RECORDS.c.kind == "outflow",
+        RECORDS.c.status == "active",
+    )
+    return list(session.execute(query).all())
+
+
 def versions_of(session: Session, record_id: uuid.UUID) -> Sequence[RecordVersion]:
     query = select(RecordVersion).where(RecordVersion.record_id == record_id)
     return session.scalars(query.order_by(RecordVersion.version)).all()
@@ -124,13 +151,7 @@ def active_in_chunk(
     if not by_index:
         return {}
     names = ("id", "kind", "id_index", "content_index", "version", "registering_region", "status")
-    query = select(*(RECORDS.c[n] for n in names))
-    if session.get_bind().dialect.name == "postgresql":
-        # One array parameter instead of thousands of expanded ones.
-        array = bindparam("indexes", list(by_index), type_=ARRAY(String))
-        query = query.where(RECORDS.c.id_index == any_(array))
-    else:
-        query = query.where(RECORDS.c.id_index.in_(list(by_index)))
+    query = select(*(RECORDS.c[n] for n in names)).where(_index_in(session, list(by_index)))
     return {
         (r.kind, r.id_index): r
         for r in session.execute(query)
@@ -190,7 +211,7 @@ def append_batch_changes(session: Session, *, county: str, at: datetime, actor: 
     rows = select(
         bindparam("at", at, type_=UTCDateTime),
         literal("record"),
-        _uuid_text(session, RECORDS.c.id),
+        uuid_text(session, RECORDS.c.id),
         action,
         RECORDS.c.registering_region,
         RECORDS.c.other_region,
@@ -204,7 +225,7 @@ def append_batch_changes(session: Session, *, county: str, at: datetime, actor: 
     session.execute(insert(CHANGES).from_select(list(CHANGE_COLUMNS), rows))
 
 
-def _uuid_text(session: Session, column: Any) -> Any:
+def uuid_text(session: Session, column: Any) -> Any:
     """The id as ``str(uuid)`` (SQLite stores it as 32 hex digits without dashes)."""
     if session.get_bind().dialect.name == "postgresql":
         return cast(column, Text)

@@ -16,6 +16,7 @@ For the exchange work: ``hukou_region_for`` and ``has_active_outflow``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -390,3 +391,32 @@ def has_active_outflow(
     return repository.active_outflow_exists(
         session, _indexes_for(keyring, id_number), origin_county
     )
+
+
+def hukou_regions_for(
+    session: Session, keyring: KeyRing, id_numbers: Sequence[str]
+) -> dict[str, str]:
+    """``hukou_region_for`` of many ID numbers in one query (the batch inflow hook)."""
+    person_of = _people_by_index(keyring, id_numbers)
+    newest: dict[str, tuple[datetime, str]] = {}
+    for index, hukou, updated_at in repository.newest_active_hukous(session, list(person_of)):
+        number = person_of[index]
+        if number not in newest or updated_at > newest[number][0]:
+            newest[number] = (updated_at, hukou)
+    return {number: hukou for number, (_, hukou) in newest.items()}
+
+
+def active_outflow_regions(
+    session: Session, keyring: KeyRing, id_numbers: Sequence[str]
+) -> dict[str, set[str]]:
+    """The counties holding an active outflow record of each ID number (``has_active_outflow``
+    for many numbers in one query)."""
+    person_of = _people_by_index(keyring, id_numbers)
+    regions: dict[str, set[str]] = {}
+    for index, region in repository.active_outflow_regions(session, list(person_of)):
+        regions.setdefault(person_of[index], set()).add(region)
+    return regions
+
+
+def _people_by_index(keyring: KeyRing, id_numbers: Sequence[str]) -> dict[str, str]:
+    return {index: number for number in id_numbers for index in _indexes_for(keyring, number)}
