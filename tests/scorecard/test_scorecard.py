@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
-from exchange_hub.reports import service as reports
+from exchange_hub.reports import pairs as reports
 from tests.fixtures.hub import MemberKey, make_member
 from tests.metrics.factories import at, make_message
 from tests.scorecard.factories import make_records
@@ -333,3 +333,33 @@ def test_items_behind_an_indicator(client: TestClient, admin_gd: MemberKey) -> N
         headers=admin_gd.headers,
     )
     assert refused.status_code == 422 and refused.json()["field"] == "part"
+
+
+@pytest.mark.usefixtures("month")
+def test_the_bulletin_carries_the_scorecard_sheet(client: TestClient, admin_gd: MemberKey) -> None:
+    import io
+
+    import openpyxl
+
+    params = {"region": "440300", "period": SEPT, "level": "county"}
+    card = client.get("/api/v1/scorecard", params=params, headers=admin_gd.headers).json()
+    xlsx = client.get(
+        "/api/v1/bulletin", params={**params, "format": "xlsx"}, headers=admin_gd.headers
+    )
+    assert xlsx.status_code == 200, xlsx.text
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content))["双向考核"]
+    header, *rows = list(sheet.iter_rows(values_only=True))
+    by_region = {row[header.index("地区代码")]: dict(zip(header, row, strict=True)) for row in rows}
+    nanshan = next(r for r in card["rows"] if r["region"] == NANSHAN)
+    assert by_region[NANSHAN]["综合得分"] == pytest.approx(nanshan["overall_score"])
+    indicators = _indicators(nanshan)
+    assert by_region[NANSHAN]["婚育证明查验率"] == pytest.approx(0.75)
+    assert by_region[NANSHAN]["流入人口建档率"] == pytest.approx(
+        indicators["inflow_registration_rate"]["rate"]
+    )
+    assert by_region[BAOAN]["流入人口建档率"] == "无报表"
+    csv = client.get(
+        "/api/v1/bulletin", params={**params, "format": "csv"}, headers=admin_gd.headers
+    )
+    text = csv.content.decode("utf-8-sig")
+    assert "双向考核" in text and "无报表" in text and "部门信息报送" in text

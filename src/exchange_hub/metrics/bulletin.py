@@ -322,3 +322,9 @@ def _quality_row(code: str, name: str, counts: Any) -> dict[str, Any]:
         "unmatched_inflows": counts.unmatched_inflows,
         "unmatched_rate": rate_cell(counts.unmatched_inflows, counts.inflows),
     }  # fmt: skip
+
+
+# Sections of other domains register themselves when imported; the bulletin shows them after
+# the exchange sections, in this order.
+from exchange_hub.reports import bulletin as _reports_bulletin  # noqa: E402, F401
+from exchange_hub.scorecard import bulletin as _scorecard_bulletin  # noqa: E402, F401

@@ -33,6 +33,8 @@ def rate_value(cell: Any) -> float | None:
 
 
 def text_cell(column: BulletinColumn, value: Any) -> str:
+    if isinstance(value, str):  # a word in place of a figure, e.g. 无报表 (no report)
+        return value
     if column.type == "rate":
         fraction = rate_value(value)
         return DASH if fraction is None else f"{fraction * 100:.1f}%"
@@ -82,7 +84,9 @@ def _write_sheet(workbook: Workbook, name: str, table: BulletinTable) -> None:
         for column_number, column in enumerate(table.columns, start=1):
             target = sheet.cell(row=row_number, column=column_number)
             value = row.get(column.key)
-            if column.type == "rate":
+            if isinstance(value, str):
+                target.value = value
+            elif column.type == "rate":
                 fraction = rate_value(value)
                 target.value = DASH if fraction is None else fraction
                 target.number_format = "0.0%"

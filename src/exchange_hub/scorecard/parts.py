@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.calendar import SHANGHAI
 from exchange_hub.metrics.definitions import Tally
-from exchange_hub.metrics.figures import code_range, load_figures
+from exchange_hub.metrics.figures import Selection, code_range, load_figures
 from exchange_hub.models import Message
 from exchange_hub.models.record import Record
 from exchange_hub.reports import rates as report_rates
@@ -207,11 +207,11 @@ def _add_exchange(
 ) -> None:
     by_role: dict[str, dict[tuple[str, str], Tally]] = {}
     for role in ("responder", "requester"):
-        figures = load_figures(session, role=role, months=list(months), scope=scope, as_of=as_of)
-        summed: dict[tuple[str, str], Tally] = defaultdict(Tally)
-        for (county, _counterpart, kind), tally in figures.tallies.items():
-            summed[(county, kind)].add(tally)
-        by_role[role] = summed
+        selection = Selection(
+            role=role, months=list(months), scope=scope, as_of=as_of, level="county",
+            with_latency=False,
+        )  # fmt: skip
+        by_role[role] = load_figures(session, selection).items
     for key, (role, kind, numerator, denominator) in EXCHANGE_RATIOS.items():
         for (county, tally_kind), tally in by_role[role].items():
             if tally_kind == kind:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.members.scope import Caller
 from exchange_hub.metrics import service as metrics
-from exchange_hub.metrics.figures import code_range
+from exchange_hub.metrics.figures import code_range, level_key
 from exchange_hub.models import Region
 from exchange_hub.scorecard.config import (
     Indicator,
@@ -45,6 +45,11 @@ def scorecard_report(
         session, caller, region=region, period=period, level=level, role="responder",
         as_of=as_of, now=now,
     )  # fmt: skip
+    return build_scorecard(session, request)
+
+
+def build_scorecard(session: Session, request: metrics.Request) -> ScorecardReport:
+    """The scorecard of a validated, scope-checked request (also the bulletin's sheet)."""
     top = request.region
     months = list(request.period.months)
     parts = compute_parts(
@@ -54,7 +59,7 @@ def scorecard_report(
     grouped: dict[str, dict[str, Part]] = defaultdict(lambda: defaultdict(Part))
     total: dict[str, Part] = defaultdict(Part)
     for county, by_indicator in parts.items():
-        group = metrics.level_key(county, request.level)
+        group = level_key(county, request.level)
         for key, part in by_indicator.items():
             grouped[group][key].add(part)
             total[key].add(part)
