@@ -351,7 +351,7 @@ def test_the_bulletin_carries_the_scorecard_sheet(client: TestClient, admin_gd: 
     header, *rows = list(sheet.iter_rows(values_only=True))
     by_region = {row[header.index("地区代码")]: dict(zip(header, row, strict=True)) for row in rows}
     nanshan = next(r for r in card["rows"] if r["region"] == NANSHAN)
-    assert by_region[NANSHAN]["综合得分"] == pytest.approx(nanshan["overall_score"])
+    assert by_region[NANSHAN]["综合得分(%)"] == round(nanshan["overall_score"] * 100, 1)
     indicators = _indicators(nanshan)
     assert by_region[NANSHAN]["婚育证明查验率"] == pytest.approx(0.75)
     assert by_region[NANSHAN]["流入人口建档率"] == pytest.approx(

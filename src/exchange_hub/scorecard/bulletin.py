@@ -24,6 +24,11 @@ def _indicator_cell(result: IndicatorResult) -> dict[str, Any] | str:
     return rate_cell(result.numerator, result.denominator)
 
 
+def _percent(score: float | None) -> float | None:
+    """Scores as percentages with one decimal (a score is not a ratio of counts)."""
+    return None if score is None else round(score * 100, 1)
+
+
 def _met_text(met: bool | None) -> str:
     return "—" if met is None else "达标" if met else "未达标"
 
@@ -31,8 +36,8 @@ def _met_text(met: bool | None) -> str:
 def scorecard_row(card: RegionScorecard) -> dict[str, Any]:
     row: dict[str, Any] = {
         "region": card.region, "name": card.name,
-        "destination_score": card.destination_score, "origin_score": card.origin_score,
-        "overall_score": card.overall_score,
+        "destination_score": _percent(card.destination_score),
+        "origin_score": _percent(card.origin_score), "overall_score": _percent(card.overall_score),
         "overall_met": _met_text(card.overall_met),
         "unmet": sum(1 for r in card.indicators if r.met is False),
         "volume": 0,
@@ -45,8 +50,9 @@ def scorecard_row(card: RegionScorecard) -> dict[str, Any]:
 def _columns() -> list:  # type: ignore[type-arg]
     indicators = [column(i.key, i.zh, "rate") for i in default_config().indicators]
     return [
-        *REGION_COLUMNS, column("destination_score", "流入地得分", "rate"),
-        column("origin_score", "流出地得分", "rate"), column("overall_score", "综合得分", "rate"),
+        *REGION_COLUMNS, column("destination_score", "流入地得分(%)", "number"),
+        column("origin_score", "流出地得分(%)", "number"),
+        column("overall_score", "综合得分(%)", "number"),
         column("overall_met", "综合达标", "text"), column("unmet", "未达标指标数"), *indicators,
     ]  # fmt: skip
 
