@@ -200,6 +200,11 @@ class HubServer:
             return ""
         return "\n".join(logs[-1].read_text(errors="replace").splitlines()[-lines:])
 
+    def tracebacks(self, limit: int = 3) -> str:
+        """The ends of the last tracebacks in the hub's logs (why a 500 happened)."""
+        blocks = self.logs().split("Traceback (most recent call last):")[1:]
+        return "\n---\n".join(b.strip()[-1500:] for b in blocks[-limit:])
+
     def logs(self) -> str:
         return "\n".join(
             p.read_text(errors="replace") for p in sorted(self.folder.glob("hub-*.log"))

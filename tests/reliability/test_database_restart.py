@@ -124,7 +124,7 @@ def test_database_restart_under_load(cluster: Cluster, tmp_path: Path, figures: 
         longest = max(c.client.stats.longest_seconds for c in counties)
         transport = sum(c.client.stats.transport_errors for c in counties)
 
-        assert answers.bad == []
+        assert answers.bad == [], server.tracebacks()
         assert answers.statuses[503] > 0, "the database was down, yet no 503 was seen"
         assert transport == 0 and longest < CLIENT_TIMEOUT_SECONDS
         assert server.starts == 1 and server.process is not None
