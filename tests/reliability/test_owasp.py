@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from tests.reliability.summary import Figures
 from tests.reliability.workload import People, outflow
 
 PEOPLE = People(seed=77)
+MOVED_ON = date(2026, 10, 2)
 UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -117,7 +119,7 @@ def test_county_cannot_touch_another_countys_records(
     client: TestClient, county_a: MemberKey, county_b: MemberKey, hub: HubContext, figures: Figures
 ) -> None:
     theirs = post_record(
-        client, county_b, outflow(PEOPLE.born_in("440305"), "440305", "320102", _day())
+        client, county_b, outflow(PEOPLE.born_in("440305"), "440305", "320102", MOVED_ON)
     )
     assert_looks_missing(client, county_a, RECORD_ROUTES, theirs["id"], figures)
     with hub.sessions() as session:
@@ -166,12 +168,6 @@ def test_admin_cannot_manage_members_outside_its_region(
 
 
 # -- API3: mass assignment ---------------------------------------------------------------------
-def _day() -> Any:
-    from datetime import date
-
-    return date(2026, 10, 2)
-
-
 RECORD_EXTRAS = [
     {"id": "00000000-0000-4000-8000-000000000001"},
     {"status": "deregistered"},
@@ -190,7 +186,7 @@ def test_record_create_ignores_or_refuses_server_fields(
 ) -> None:
     applied = []
     for extra in RECORD_EXTRAS:
-        body = {**outflow(PEOPLE.born_in("110105"), "110105", "440305", _day()), **extra}
+        body = {**outflow(PEOPLE.born_in("110105"), "110105", "440305", MOVED_ON), **extra}
         response = client.post("/api/v1/records", json=body, headers=county_a.headers)
         figures.faults += 1
         assert response.status_code in (201, 422), response.text
@@ -223,7 +219,7 @@ def test_record_update_never_applies_state_region_or_id(
     client: TestClient, county_a: MemberKey, hub: HubContext, figures: Figures
 ) -> None:
     mine = post_record(
-        client, county_a, outflow(PEOPLE.born_in("110105"), "110105", "440305", _day())
+        client, county_a, outflow(PEOPLE.born_in("110105"), "110105", "440305", MOVED_ON)
     )
     for patch in RECORD_PATCHES:
         response = client.patch(
