@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +25,7 @@ from exchange_hub import crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
-from exchange_hub.errors import Unauthenticated
+from exchange_hub.errors import InvalidInput, Unauthenticated
 from exchange_hub.members import service as members
 from exchange_hub.members.scope import Caller
 from exchange_hub.models import SeenSignature
@@ -169,3 +169,16 @@ async def current_caller(request: Request) -> Caller:
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
 StreamingCaller = Annotated[Caller, Depends(streaming_caller)]
+
+
+def page_size(
+    request: Request, limit: int = Query(100, ge=1, le=1_000_000_000, description="page size")
+) -> int:
+    """The ``limit`` of a list, refused (not silently capped) beyond ``HUB_MAX_PAGE_SIZE``."""
+    maximum = hub_context(request).settings.max_page_size
+    if limit > maximum:
+        raise InvalidInput(f"limit may be at most {maximum}", field="limit")
+    return limit
+
+
+PageSize = Annotated[int, Depends(page_size)]

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from exchange_hub import idempotency
 from exchange_hub.calendar import SHANGHAI
-from exchange_hub.deps import CurrentCaller, DbSession, Hub, ReadSession
+from exchange_hub.deps import CurrentCaller, DbSession, Hub, PageSize, ReadSession
 from exchange_hub.members.scope import Caller
 from exchange_hub.models.base import utcnow
 from exchange_hub.reports import schemas, service
@@ -117,17 +117,16 @@ def read_missing(
 def list_reports(
     session: ReadSession,
     caller: CurrentCaller,
-    hub: Hub,
     region: RegionQuery,
     period: PeriodQuery,
     department: Annotated[str | None, Query(max_length=40)] = None,
     cursor: Annotated[str | None, Query(max_length=80)] = None,
-    limit: Annotated[int, Query(ge=1)] = 100,
+    limit: PageSize = 100,
 ) -> schemas.ReportList:
     """Reports of the counties inside ``region`` that the caller may read."""
     page = service.list_reports(
         session, caller, region=region, period=period, department=department, cursor=cursor,
-        limit=min(limit, hub.settings.max_page_size),
+        limit=limit,
     )  # fmt: skip
     return schemas.ReportList(
         items=[schemas.ReportRead.model_validate(r, from_attributes=True) for r in page.items],
