@@ -154,11 +154,13 @@ def test_latency_page_draws_each_leg(
 
 
 def test_bulletin_page_and_its_downloads(
-    client: TestClient, gd_admin: str, month_of_traffic: dict
+    client: TestClient, hub: HubContext, gd_admin: str, month_of_traffic: dict
 ) -> None:
+    factories.expect_reports(hub, "440305", ["police"])  # a sheet with 无报表 cells
     sign_in(client, gd_admin)
     page = client.get("/console/bulletin")
     assert page.status_code == 200 and "download-xlsx" in page.text
+    assert "1/1" in page.text  # Nanshan answered its one due query: the rate shows its fraction
     period = month_of_traffic["period"]
     xlsx = client.get(f"/console/bulletin/download?region=440000&period={period}&format=xlsx")
     assert xlsx.status_code == 200

@@ -7,17 +7,18 @@ the bulletin's Chinese headings in both languages, as it is circulated.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
 
 from exchange_hub.members.scope import require_role
 from exchange_hub.metrics import bulletin as bulletins
 from exchange_hub.metrics import exports
-from exchange_hub.metrics.schemas import Bulletin
+from exchange_hub.metrics.schemas import Bulletin, BulletinColumn
 from exchange_hub.web.pages import common
-from exchange_hub.web.render import Page, render
+from exchange_hub.web.render import Page, format_number, format_rate, render
 from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -36,12 +37,70 @@ def _bulletin(
         )
 
 
+def _cell(column: BulletinColumn, value: Any) -> dict[str, Any]:
+    """One table cell as text, with the fraction behind a rate and a sort key.
+
+    Cells hold what the exports hold: a ``Rate`` (or its dict), a number, a
+    word in place of a figure (无报表: no report), or None for "—".
+    """
+    if isinstance(value, str):
+        return {"text": value, "sort": value, "numeric": False}
+    if column.type == "rate":
+        fraction = exports.rate_value(value)
+        parts = value if isinstance(value, dict) else getattr(value, "__dict__", {})
+        shown = f"{parts['numerator']}/{parts['denominator']}" if "numerator" in parts else ""
+        return {
+            "text": format_rate(fraction),
+            "fraction": shown,
+            "sort": -1 if fraction is None else fraction,
+            "numeric": True,
+        }
+    if value is None:
+        return {"text": "—", "sort": -1, "numeric": column.type != "text"}
+    if column.type == "text":
+        return {"text": str(value), "sort": str(value), "numeric": False}
+    return {"text": format_number(value), "sort": value, "numeric": True}
+
+
+def _rate_cell(value: Any) -> dict[str, Any]:
+    fraction = exports.rate_value(value)
+    if fraction is not None and not isinstance(fraction, int | float):
+        return {"text": str(value), "sort": str(value), "numeric": False}
+    parts = value.model_dump() if isinstance(value, BaseModel) else value
+    shown = ""
+    if isinstance(parts, dict) and "numerator" in parts and "denominator" in parts:
+        shown = f"{parts['numerator']}/{parts['denominator']}"
+    return {
+        "text": format_rate(fraction),
+        "fraction": shown,
+        "sort": -1 if fraction is None else fraction,
+        "numeric": True,
+    }
+
+
+def _tables(bulletin: Bulletin) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": table.key,
+            "title": table.title,
+            "columns": table.columns,
+            "rows": [[_cell(c, row.get(c.key)) for c in table.columns] for row in table.rows],
+        }
+        for table in bulletin.tables
+    ]
+
+
 @router.get("/bulletin", include_in_schema=False)
 def bulletin_page(
     request: Request, account: Account, region: RegionParam = None, period: PeriodParam = None
 ) -> HTMLResponse:
     bulletin = _bulletin(request, account, region, period)
-    values = {"bulletin": bulletin, "period": bulletin.period, "formats": ("xlsx", "csv")}
+    values = {
+        "bulletin": bulletin,
+        "tables": _tables(bulletin),
+        "period": bulletin.period,
+        "formats": ("xlsx", "csv"),
+    }
     return render(request, Page("bulletin.html", "nav.bulletin", values), account=account)
 
 
