@@ -230,8 +230,13 @@ class Hub:
         self.process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
         deadline = time.time() + 30
         while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the hub exited (is port {port} taken? use --port)")
             try:
                 if httpx.get(self.url + "/healthz").status_code == 200:
+                    time.sleep(1.0)  # a server already on the port answers too: are we alive?
+                    if self.process.poll() is not None:
+                        raise RuntimeError(f"port {port} is taken by another server; use --port")
                     return
             except httpx.TransportError:
                 time.sleep(0.2)

@@ -116,6 +116,7 @@ class KeyRing:
     audit_key: tuple[str, bytes]
     signing_key: tuple[str, Ed25519PrivateKey]
     _aead: dict[str, AESGCM] = field(default_factory=dict, repr=False)
+    _hmac: dict[str, hmac.HMAC] = field(default_factory=dict, repr=False)
 
     # -- encryption at rest ---------------------------------------------------
     def encrypt(self, plaintext: str, context: str) -> str:
@@ -148,8 +149,15 @@ class KeyRing:
     # -- blind index ----------------------------------------------------------
     def blind_index(self, value: str, kid: str | None = None) -> str:
         kid = kid or self.current_index_key
-        digest = hmac.digest(self.index_keys[kid], value.encode(), "sha256").hex()
-        return f"{INDEX_ALG}.{kid}.{digest}"
+        mac = self._keyed_hmac(kid).copy()  # the key schedule is done once per key
+        mac.update(value.encode())
+        return f"{INDEX_ALG}.{kid}.{mac.hexdigest()}"
+
+    def _keyed_hmac(self, kid: str) -> hmac.HMAC:
+        keyed = self._hmac.get(kid)
+        if keyed is None:
+            keyed = self._hmac[kid] = hmac.new(self.index_keys[kid], digestmod=hashlib.sha256)
+        return keyed
 
     def all_blind_indexes(self, value: str) -> list[str]:
         """Every index form of a value, for look-ups during an index-key rotation."""

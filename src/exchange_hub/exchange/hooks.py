@@ -24,7 +24,7 @@ from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import common, receipts, routing, service
 from exchange_hub.exchange.schemas import InflowInfo, MessageCreate, Subject
 from exchange_hub.members.scope import Caller
-from exchange_hub.models import Change, Message, MessageEvent, PushDelivery
+from exchange_hub.models import Change, Member, Message, MessageEvent, PushDelivery, Region
 from exchange_hub.models.base import UTCDateTime, utcnow
 
 log = logging.getLogger("exchange_hub.exchange.hooks")
@@ -119,7 +119,7 @@ def inflows_registered(
     now = now or utcnow()
     inflows = _routed(session, keyring, caller, records)
     outflows = _outflow_regions(session, keyring, [i.id_number for i in inflows])
-    rows = _MessageRows()
+    rows = _MessageRows(_push_member_ids(session, {i.origin for i in inflows}))
     for inflow in inflows:
         subject = Subject(
             id_number=inflow.id_number,
@@ -143,12 +143,15 @@ def _routed(
     numbered = [(r, n) for r in records if (n := _id_number_of(session, r)) is not None]
     unknown = [n for r, n in numbered if not r.hukou_region]
     from_records = _hukou_regions(session, keyring, unknown) if unknown else {}
+    choices = [
+        (record, number, [record.hukou_region] if record.hukou_region
+         else [from_records.get(number), number[:6]])
+        for record, number in numbered
+    ]  # fmt: skip
+    counties = _current_counties(session, {c for *_, cs in choices for c in cs if c})
     out = []
-    for record, number in numbered:
-        candidates = [record.hukou_region] if record.hukou_region else [from_records.get(number)]
-        if not record.hukou_region:
-            candidates.append(number[:6])
-        origin = next((c for c in candidates if c and _is_current_county(session, c)), None)
+    for record, number, candidates in choices:
+        origin = next((c for c in candidates if c in counties), None)
         if origin is None:
             log.info("inflow %s: no current origin county to notify", record.id)
         elif origin != caller.region:
@@ -156,8 +159,26 @@ def _routed(
     return out
 
 
-def _is_current_county(session: Session, code: str) -> bool:
-    return routing.region_facts(session, code) == ("county", True)
+def _current_counties(session: Session, codes: set[str]) -> set[str]:
+    """The codes that name a current county (``routing.region_facts``, one query)."""
+    query = select(Region.code).where(
+        Region.code.in_(codes), Region.level == "county", Region.active.is_(True)
+    )
+    return set(session.scalars(query)) if codes else set()
+
+
+def _push_member_ids(session: Session, counties: set[str]) -> dict[str, list[Any]]:
+    """``service.push_member_ids`` of many counties in one query."""
+    query = select(Member.region, Member.id).where(
+        Member.region.in_(counties),
+        Member.role == "county",
+        Member.active.is_(True),
+        Member.push_url.is_not(None),
+    )
+    found: dict[str, list[Any]] = {}
+    for region, member_id in session.execute(query) if counties else ():
+        found.setdefault(region, []).append(member_id)
+    return found
 
 
 def _hukou_regions(session: Session, keyring: Any, id_numbers: list[str]) -> dict[str, str]:
@@ -207,6 +228,7 @@ _MESSAGE_COLUMNS = tuple(c.key for c in Message.__table__.columns)
 class _MessageRows:
     """The rows of a chunk's messages, written together by ``write``."""
 
+    push_members: dict[str, list[Any]]
     messages: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)
@@ -239,7 +261,7 @@ class _MessageRows:
             {"message_id": message.id, "member_id": member_id, "region": message.to_region,
              "state": "pending", "attempts": 0, "created_at": now, "window_started_at": now,
              "next_attempt_at": now}
-            for member_id in service.push_member_ids(session, message.to_region)
+            for member_id in self.push_members.get(message.to_region, ())
         )  # fmt: skip
         self.sent.append(
             {**common.summary_of(message, now), "routed_by": "to_region",

@@ -51,6 +51,7 @@ class BulkWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records-bulk")
         self._in_flight: Future[None] | None = None
         self.inflows_notified = False  # messages whose change-feed rows ``finish`` appends
+        self._created: dict[str, Any] | None = None
 
     @property
     def pending(self) -> int:
@@ -115,13 +116,14 @@ class BulkWriter:
             self.inflows_notified = True
 
     def _new_row(self, columns: dict[str, Any], now: datetime) -> dict[str, Any]:
-        row = dict.fromkeys(repository.RECORD_COLUMNS)
-        row.update(columns)
-        row.update(
-            id=uuid.UUID(bytes=random_bytes(16), version=4), status="active",
-            member_id=self.caller.member_id, version=1, version_action="created",
-            created_at=now, updated_at=now, updated_by=self.caller.label,
-        )  # fmt: skip
+        if self._created is None:  # what every new row of the batch shares
+            self._created = {
+                **dict.fromkeys(repository.RECORD_COLUMNS), "status": "active",
+                "member_id": self.caller.member_id, "version": 1, "version_action": "created",
+                "created_at": now, "updated_at": now, "updated_by": self.caller.label,
+            }  # fmt: skip
+        row = {**self._created, **columns}
+        row["id"] = uuid.UUID(bytes=random_bytes(16), version=4)
         return row
 
     def _updated_row(self, found: Any, columns: dict[str, Any], now: datetime) -> dict[str, Any]:
