@@ -5,6 +5,9 @@ transaction, after an inflow record (流入登记) is created: the exchange noti
 the origin county and, where the hub holds no matching active outflow record,
 opens a ``normal`` verification query to it (SPEC §3: a case entered at the
 destination lands in the origin's to-do list, as in PADIS).
+
+``inflows_registered`` does the same for a whole chunk of a batch (called once
+per chunk by ``records/bulk.py``), with two queries per chunk and Core inserts.
 """
 
 from __future__ import annotations
