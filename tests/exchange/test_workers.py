@@ -1,4 +1,5 @@
-"""Two workers drain 2,000 queued pushes concurrently: each is delivered exactly once.
+"""Two workers drain 2,000 queued pushes (ten members) concurrently: each is delivered
+exactly once, and each member receives its items in the order they were queued.
 
 On PostgreSQL the claims race for real (``FOR UPDATE SKIP LOCKED``); on SQLite
 the guarded ``UPDATE … RETURNING`` claims run under the database write lock,
@@ -27,6 +28,9 @@ from tests.exchange.receiver import Receiver, running_receiver
 from tests.fixtures.hub import make_context
 
 ITEMS = 2_000
+# Each member's pushes go one at a time, in order; the workers overlap across members.
+ORIGINS = ("110101", "110102", "110105", "110106", "110107",
+           "110108", "110109", "110111", "110112", "110113")  # fmt: skip
 
 
 @pytest.fixture
@@ -36,7 +40,7 @@ def hub(database_url: str, tmp_path: Path) -> Iterator[HubContext]:
         tmp_path / "data",
         push_allowed_hosts=["127.0.0.1"],
         push_allow_http=True,
-        push_batch_size=25,
+        push_batch_size=3,  # fewer than the members, so both workers find heads to claim
     )
     yield context
     context.dispose()
@@ -44,16 +48,21 @@ def hub(database_url: str, tmp_path: Path) -> Iterator[HubContext]:
 
 def queue_items(hub: HubContext, push_url: str) -> None:
     with transaction(hub.sessions) as session:
-        origin = members.add_member(session, name="origin", role="county", region="110105")
-        origin.member.push_url = push_url
         sender = members.caller_of(
             members.add_member(session, name="dest", role="county", region="440305").member
         )
-        payload = MessageCreate.model_validate(
-            query_body(to_region="110105", subject_id=id_number("110105"))
-        )
-        for _ in range(ITEMS):
-            service.submit_message(session, sender, payload=payload)
+        for region in ORIGINS:
+            origin = members.add_member(
+                session, name=f"origin {region}", role="county", region=region
+            )
+            origin.member.push_url = push_url
+        session.flush()  # the push endpoints exist before any message is queued
+        for region in ORIGINS:
+            payload = MessageCreate.model_validate(
+                query_body(to_region=region, subject_id=id_number(region))
+            )
+            for _ in range(ITEMS // len(ORIGINS)):
+                service.submit_message(session, sender, payload=payload)
 
 
 def test_two_workers_drain_2000_items_without_double_delivery(hub: HubContext) -> None:
@@ -83,6 +92,15 @@ def test_two_workers_drain_2000_items_without_double_delivery(hub: HubContext) -
             ).all()
         )
     assert states == {"delivered": ITEMS}
+    with hub.sessions() as session:
+        owner = dict(session.execute(select(PushDelivery.id, PushDelivery.member_id)).all())
+    arrivals: dict[object, list[int]] = {}
+    for request in receiver.requests:
+        delivery_id = int(request.headers["X-Hub-Delivery"])
+        arrivals.setdefault(owner[delivery_id], []).append(delivery_id)
+    assert len(arrivals) == len(ORIGINS)
+    for sequence in arrivals.values():
+        assert sequence == sorted(sequence), "a member received its pushes out of order"
 
 
 def test_an_expired_lease_is_taken_over_and_a_stale_outcome_is_ignored(hub: HubContext) -> None:

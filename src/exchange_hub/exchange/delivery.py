@@ -2,10 +2,9 @@
 
 The outbox rows (``PushDelivery``) are written with the message. A worker:
 
-1. claims due rows in one statement — ``UPDATE … WHERE id IN (SELECT … FOR
-   UPDATE SKIP LOCKED)`` on PostgreSQL; on SQLite the same guarded
-   ``UPDATE … WHERE state = 'pending'`` runs under the database write lock —
-   and commits the claim with a lease;
+1. claims due rows — ``SELECT … FOR UPDATE SKIP LOCKED`` then ``UPDATE`` of
+   those ids on PostgreSQL; on SQLite the same two statements run under the
+   database write lock — and commits the claim with a lease;
 2. sends each item outside any transaction (httpx, no redirects, timeouts),
    signed with the hub's Ed25519 key;
 3. records each outcome in its own transaction, fenced by its claim token, so
@@ -16,6 +15,7 @@ window closes; then the row is ``failed`` (admins see it and re-drive it).
 The message stays in the inbox throughout: a failing push never loses it.
 A worker that dies mid-send leaves a lease that expires; the item is sent
 again (at-least-once; ``X-Hub-Message`` lets the receiver drop duplicates).
+Each member's pushes go one at a time, oldest first, so they arrive in order.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from exchange_hub import crypto
 from exchange_hub.audit import service as audit
@@ -109,31 +109,53 @@ def verify_push(public_key_b64: str, path_qs: str, headers: dict[str, str], body
 
 
 # -- claiming -------------------------------------------------------------------------
+def _head_of_queue() -> ColumnElement[bool]:
+    """Only a member's oldest open push may be sent: items reach a member in the order
+    they were queued, one at a time (a head waiting to be retried holds the rest back;
+    once it is given up as failed, the next one goes)."""
+    earlier = aliased(PushDelivery)
+    return ~exists().where(
+        earlier.member_id == PushDelivery.member_id,
+        earlier.id < PushDelivery.id,
+        earlier.state.in_(("pending", "sending")),
+    )
+
+
 def claim_due(
     session: Session, *, worker: str, now: datetime, limit: int, lease_seconds: int
 ) -> tuple[str, list[int]]:
     """Atomically take up to ``limit`` due rows; returns (claim token, ids)."""
     token = f"{worker}:{uuid.uuid4().hex[:12]}"
-    due = or_(
-        and_(PushDelivery.state == "pending", PushDelivery.next_attempt_at <= now),
-        and_(PushDelivery.state == "sending", PushDelivery.claimed_until < now),
+    due = and_(
+        or_(
+            and_(PushDelivery.state == "pending", PushDelivery.next_attempt_at <= now),
+            and_(PushDelivery.state == "sending", PushDelivery.claimed_until < now),
+        ),
+        _head_of_queue(),
     )
-    candidates = (
-        select(PushDelivery.id)
-        .where(due)
-        .order_by(PushDelivery.next_attempt_at, PushDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    claimed = session.scalars(
-        update(PushDelivery)
-        .where(PushDelivery.id.in_(candidates.scalar_subquery()), due)
-        .values(
-            state="sending", claimed_by=token, claimed_until=now + timedelta(seconds=lease_seconds)
+    # Two statements, not UPDATE … WHERE id IN (SELECT … LIMIT … SKIP LOCKED): PostgreSQL
+    # may re-run such a subquery per row and claim more than ``limit`` rows. The rows the
+    # SELECT returns stay locked (PostgreSQL) or the write lock is held (SQLite) until commit.
+    claimed = list(
+        session.scalars(
+            select(PushDelivery.id)
+            .where(due)
+            .order_by(PushDelivery.next_attempt_at, PushDelivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         )
-        .returning(PushDelivery.id)
-        .execution_options(synchronize_session=False)
-    ).all()
+    )
+    if claimed:
+        session.execute(
+            update(PushDelivery)
+            .where(PushDelivery.id.in_(claimed))
+            .values(
+                state="sending",
+                claimed_by=token,
+                claimed_until=now + timedelta(seconds=lease_seconds),
+            )
+            .execution_options(synchronize_session=False)
+        )
     return token, sorted(claimed)
 
 
