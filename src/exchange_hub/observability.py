@@ -105,9 +105,7 @@ async def prometheus_metrics(request: Request) -> Response:
     if not (token and bearer == token):
         caller = await authenticate(request)
         if caller.role != "admin":
-            raise Forbidden(
-                "metrics need the metrics token or an admin key", field="Authorization"
-            )
+            raise Forbidden("metrics need the metrics token or an admin key", field="Authorization")
     body = await run_in_threadpool(request.app.state.http_metrics.exposition, hub)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -10,7 +10,6 @@ from exchange_hub.models.console import ConsoleSession, ConsoleSignInGuard, Cons
 from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
 from exchange_hub.models.message import Message, MessageEvent, PushDelivery
-from exchange_hub.models.record import Record, RecordVersion
 from exchange_hub.models.metrics import (
     AppliedMessage,
     ExchangeCount,
@@ -18,6 +17,7 @@ from exchange_hub.models.metrics import (
     PendingCount,
     RefreshState,
 )
+from exchange_hub.models.record import Record, RecordVersion
 from exchange_hub.models.region import Region
 from exchange_hub.models.report import DepartmentReport, DepartmentReportVersion, ReportingPair
 from exchange_hub.models.scorecard import ScorecardSetting
@@ -30,6 +30,8 @@ __all__ = [
     "ConsoleSession",
     "ConsoleSignInGuard",
     "ConsoleUser",
+    "DepartmentReport",
+    "DepartmentReportVersion",
     "ExchangeCount",
     "IdempotencyKey",
     "LatencyHistogram",
@@ -42,8 +44,6 @@ __all__ = [
     "RecordVersion",
     "RefreshState",
     "Region",
-    "DepartmentReport",
-    "DepartmentReportVersion",
     "ReportingPair",
     "ScorecardSetting",
     "SeenSignature",
