@@ -26,7 +26,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("exchange_hub.errors")
@@ -197,6 +203,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
+    @app.exception_handler(PendingRollbackError)  # a statement after the connection broke
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         # A lost or restarting database is a 503 the client may retry, not a 500.
         log.warning("database unavailable: %s", exc.__class__.__name__)

@@ -33,6 +33,7 @@ from exchange_hub.models.base import utcnow
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _WAIT_FOR_FIRST = "3s"
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL SQLSTATE of a lock_timeout
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ def _replay(row: IdempotencyKey, digest: str) -> Outcome:
     return Outcome(row.status_code or 200, row.response, replayed=True)
 
 
+def _sqlstate(exc: OperationalError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
 def _claim(session: Session, member_id: uuid.UUID, key: str, digest: str) -> Outcome | None:
     existing = session.get(IdempotencyKey, (member_id, key))
     if existing is not None:
@@ -82,6 +87,8 @@ def _claim(session: Session, member_id: uuid.UUID, key: str, digest: str) -> Out
                 )
             )  # fmt: skip
             session.flush()
+            if postgres:
+                session.execute(text("SET LOCAL lock_timeout = 0"))
     except IntegrityError as exc:
         row = session.get(IdempotencyKey, (member_id, key), populate_existing=True)
         if row is None:  # pragma: no cover - the winner rolled back between our two reads
@@ -89,13 +96,13 @@ def _claim(session: Session, member_id: uuid.UUID, key: str, digest: str) -> Out
                 "concurrent request with this Idempotency-Key; retry", field=HEADER
             ) from exc
         return _replay(row, digest)
-    except OperationalError as exc:  # lock_timeout: the first request holds the key
+    except OperationalError as exc:
+        if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+            raise  # a lost connection and the like: the app answers 503
+        # lock_timeout: the first request with this key holds it and is still running.
         raise Conflict(
             "a request with this Idempotency-Key is still in progress", field=HEADER
         ) from exc
-    finally:
-        if postgres:
-            session.execute(text("SET LOCAL lock_timeout = 0"))
     return None
 
 
