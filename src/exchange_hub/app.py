@@ -65,6 +65,10 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
         version="1.0.0",
         summary="Floating-population data exchange between county population offices",
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN; an intranet
+        # hub serves nothing from outside, so only the OpenAPI document itself is offered.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install_handlers(app)
     _install_refusal_audit(app)

@@ -84,3 +84,10 @@ def test_nul_characters_are_refused_with_the_field(
 def test_integers_beyond_64_bits_are_refused(client: TestClient, admin_nation: MemberKey) -> None:
     response = client.get(f"/api/v1/audit?cursor={2**64}", headers=admin_nation.headers)
     assert _is_problem(response, 422)["field"] == "cursor"
+
+
+def test_no_page_loads_assets_from_outside(client: TestClient) -> None:
+    """FastAPI's Swagger/ReDoc pages pull scripts from a CDN; the hub does not offer them."""
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+    assert client.get("/openapi.json").status_code == 200
