@@ -14,6 +14,7 @@ from rich.table import Table
 
 from exchange_hub import migrations_util
 from exchange_hub.audit import service as audit
+from exchange_hub.audit.tasks import MIN_RETENTION_DAYS
 from exchange_hub.config import Settings
 from exchange_hub.context import HubContext, build_context
 from exchange_hub.db import transaction
@@ -44,7 +45,6 @@ app.add_typer(keys_app, name="keys")
 for _domain in (records_cli, exchange_cli, metrics_cli, reports_cli, scorecard_cli, web_cli):
     _domain.register(app)
 
-MIN_RETENTION_DAYS = 183  # Cybersecurity Law art. 21: network logs kept ≥ six months
 console = Console()
 err = Console(stderr=True)
 

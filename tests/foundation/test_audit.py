@@ -181,3 +181,22 @@ def test_retention_purge_keeps_the_chain_verifiable(
         conn.execute(text("DELETE FROM audit_events WHERE action = 'recent.event'"))
     with hub.sessions() as session:
         assert not audit.verify_chain(session, hub.keyring).ok
+
+
+def test_the_purge_job_keeps_six_months(hub: HubContext) -> None:
+    from datetime import timedelta
+
+    from exchange_hub.audit.tasks import purge_audit
+    from exchange_hub.models.base import utcnow
+
+    with transaction(hub.sessions) as session:
+        audit.record(session, audit.AuditEntry(action="old", at=utcnow() - timedelta(days=200)))
+        audit.record(session, audit.AuditEntry(action="kept", at=utcnow() - timedelta(days=170)))
+    hub.settings.audit_retention_days = 30  # too short: six months are kept all the same
+    assert purge_audit(hub) == {"purged": 1, "retention_days": 183}
+    with hub.sessions() as session:
+        assert list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id))) == [
+            "kept",
+            "audit.purge",
+        ]
+        assert audit.verify_chain(session, hub.keyring).ok
