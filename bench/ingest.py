@@ -1,6 +1,6 @@
 """Batch ingest against raw PostgreSQL COPY, measured in the same run (issue 3).
 
-    .venv/bin/python bench/ingest.py --n 200000 [--lines 1000000] [--inflow-share 0.0]
+    .venv/bin/python bench/ingest.py --n 200000 [--lines 1000000] [--inflow-share 0.0] [--port 8765]
 
 1. Generates N realistic records with Faker zh_CN (valid ID numbers from
    ``ssn()``, names, phones, addresses, family-planning fields), as one NDJSON
@@ -19,18 +19,49 @@
 origin county and may open a query (the exchange hook), which costs far more
 than the record itself; 0 measures the records path alone.
 
-Measured 2026-11-23 on the 2-core CI machine while other work kept its load
-average at 7-10 (so the hub process got about a third of a CPU: wall/CPU 2.9):
+Measured 2026-11-23 on the 2-core CI machine (PostgreSQL 15 on loopback).
+Other helpers' test runs shared the machine; the load average is printed
+with each run.
+
+Before (commit 6584ea9, load 7-10)::
 
     --n 200000 --lines 1000000
     (a) raw binary COPY    200,000 rows   1.86 s   107,735 rows/s (median of 3)
     (b) hub batch          200,000 rows  55.90 s     3,578 records/s
-    ratio 0.033; hub CPU 96 µs per record (10,449 records per CPU-second)
-    peak RSS 193 MB (136 MB at rest), the same after the 1,000,000-line push
-    (519 MB, 357 s: 799,999 created, 1 updated, 200,000 unchanged)
+    ratio 0.033; hub CPU 96 µs per record; peak RSS 193 MB, the same after
+    the 1,000,000-line push (519 MB, 357 s)
+    --n 5000 --inflow-share 0.5: 311 records/s, 1.9 ms CPU per record
 
-    --n 5000 --inflow-share 0.5: 311 records/s, 1.9 ms CPU per record — the
-    exchange hook (a notification and a query per new inflow) dominates.
+After (bulk inflow hook, read-ahead nonces, keyed HMAC copies, batch objects
+out of full GC passes), another port because another server held 8765::
+
+    .venv/bin/python bench/ingest.py --n 200000 --port 8795  (load 1.5)
+    (a) raw binary COPY    200,000 rows   1.05 s   191,041 rows/s (median of 3)
+    (b) hub batch          200,000 rows  25.05 s     7,985 records/s
+    ratio 0.042; hub CPU 91 µs per record (10,953 per CPU-second, wall/CPU 1.4)
+    peak RSS 188 MB
+
+    .venv/bin/python bench/ingest.py --n 200000 --lines 1000000 --port 8796  (load 2.9)
+    (a) raw binary COPY    200,000 rows   1.01 s   198,569 rows/s (median of 3)
+    (b) hub batch          200,000 rows  26.63 s     7,509 records/s
+    ratio 0.038; hub CPU 82 µs per record (12,165 per CPU-second, wall/CPU 1.6)
+    1,000,000 lines (519 MB) in 149.9 s (was 357 s): 799,999 created,
+    1 updated, 200,000 unchanged; peak RSS (VmHWM) 188 MB over the whole run
+
+    .venv/bin/python bench/ingest.py --n 200000 --inflow-share 0.5  (load 4.1)
+    (a) raw binary COPY    200,000 rows   1.16 s   172,274 rows/s
+    (b) hub batch          200,000 rows 142.67 s     1,402 records/s
+    ratio 0.008; hub CPU 535 µs per record (before the GC change): about
+    100,000 inflows, each sending its origin a notification and a query (the
+    data hold no outflows at the origins) through ``hooks.inflows_registered``
+    once per chunk, ~0.9 ms per inflow (an Ed25519 receipt, an encrypted body
+    and three rows per message); peak RSS 210 MB
+
+The target (ratio >= 0.15) is not met: the hub spends ~90 µs of CPU per
+record on this machine. Profile (py-spy on the uvicorn process): the
+checking thread ~65% (Pydantic ~11%, four AES-GCM seals ~12%, three blind
+indexes ~10%, the content index ~8%, ID checks ~6%), the writer thread ~21%
+(row building, record ids, COPY), the event loop (spooling the body) ~4%.
 """
 
 from __future__ import annotations
