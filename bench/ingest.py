@@ -48,14 +48,14 @@ out of full GC passes), another port because another server held 8765::
     1,000,000 lines (519 MB) in 149.9 s (was 357 s): 799,999 created,
     1 updated, 200,000 unchanged; peak RSS (VmHWM) 188 MB over the whole run
 
-    .venv/bin/python bench/ingest.py --n 200000 --inflow-share 0.5  (load 4.1)
-    (a) raw binary COPY    200,000 rows   1.16 s   172,274 rows/s
-    (b) hub batch          200,000 rows 142.67 s     1,402 records/s
-    ratio 0.008; hub CPU 535 µs per record (before the GC change): about
-    100,000 inflows, each sending its origin a notification and a query (the
-    data hold no outflows at the origins) through ``hooks.inflows_registered``
-    once per chunk, ~0.9 ms per inflow (an Ed25519 receipt, an encrypted body
-    and three rows per message); peak RSS 210 MB
+    .venv/bin/python bench/ingest.py --n 200000 --inflow-share 0.5 --port 8797  (load 2.1)
+    (a) raw binary COPY    200,000 rows   1.05 s   189,592 rows/s (median of 3)
+    (b) hub batch          200,000 rows 117.57 s     1,701 records/s (was 311)
+    ratio 0.009; hub CPU 425 µs per record (was 1.9 ms): about 100,000
+    inflows, each sending its origin a notification and a query (the data
+    hold no outflows at the origins) through ``hooks.inflows_registered``
+    once per chunk, ~0.7 ms per inflow (an Ed25519 receipt, an encrypted body
+    and three rows per message); peak RSS 207 MB
 
 The target (ratio >= 0.15) is not met: the hub spends ~90 µs of CPU per
 record on this machine. Profile (py-spy on the uvicorn process): the
