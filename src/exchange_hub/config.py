@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     figures_refresh_overlap_seconds: int = 300
     """How far behind its watermark the exchange-figures refresh re-reads (late commits)."""
     audit_retention_days: int = 190
+    message_body_retention_days: dict[str, int] = Field(
+        default_factory=lambda: {"query": 730, "notification": 365}
+    )
+    """Days after submission that a closed message's person data is kept, per kind (0: always)."""
     log_json: bool = True
     session_idle_minutes: int = 30
     secure_cookies: bool = False

@@ -19,6 +19,7 @@ from sqlalchemy import delete
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange import delivery
+from exchange_hub.exchange.retention import purge_bodies
 from exchange_hub.models import SeenSignature
 from exchange_hub.models.base import utcnow
 
@@ -52,6 +53,7 @@ def purge_seen_signatures(hub: HubContext) -> dict[str, Any]:
 
 register_job("exchange.deliver_pushes", deliver_pushes)
 register_job("exchange.purge_seen_signatures", purge_seen_signatures)
+register_job("exchange.purge_bodies", purge_bodies)
 
 
 def run_all(hub: HubContext) -> dict[str, dict[str, Any]]:
