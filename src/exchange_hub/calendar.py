@@ -11,15 +11,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+from chinese_calendar.constants import holidays as _published_holidays
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Years whose State Council holiday arrangement the installed package carries.
+PUBLISHED_YEARS = frozenset(day.year for day in _published_holidays)
 
 
 def is_working_day(day: date) -> bool:
-    try:
+    if day.year in PUBLISHED_YEARS:
         return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:  # year not yet published in the package
-        return day.weekday() < 5
+    return day.weekday() < 5  # arrangement not yet published: weekends are the rest days
 
 
 def next_working_day(day: date) -> date:
