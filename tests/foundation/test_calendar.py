@@ -1,4 +1,4 @@
-"""Working days: official holidays and adjusted working days, weekends beyond the published years."""
+"""Working days: holidays and adjusted working days, weekends beyond the published years."""
 
 from __future__ import annotations
 
