@@ -6,9 +6,9 @@ messages changed since the last refresh into the aggregates.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from exchange_hub.deps import CurrentCaller, DbSession
@@ -27,34 +27,32 @@ RoleQuery = Query(
 )
 
 
-@router.get("/api/v1/metrics/exchange", response_model=ExchangeReport)
-def exchange_figures(
-    session: DbSession,
-    caller: CurrentCaller,
+def figures_request(
     region: str = RegionQuery,
     period: str = PeriodQuery,
     level: Literal["county", "prefecture", "province", "nation"] | None = LevelQuery,
     as_of: str | None = AsOfQuery,
     role: Literal["responder", "requester"] = RoleQuery,
+) -> dict[str, Any]:
+    """The query parameters every figures endpoint shares, as service arguments."""
+    return {"region": region, "period": period, "level": level, "as_of": as_of, "role": role}
+
+
+FiguresRequest = Annotated[dict[str, Any], Depends(figures_request)]
+
+
+@router.get("/api/v1/metrics/exchange", response_model=ExchangeReport)
+def exchange_figures(
+    session: DbSession, caller: CurrentCaller, request: FiguresRequest
 ) -> ExchangeReport:
-    return service.exchange_report(
-        session, caller, region=region, period=period, level=level, role=role, as_of=as_of
-    )
+    return service.exchange_report(session, caller, **request)
 
 
 @router.get("/api/v1/metrics/latency", response_model=LatencyReport)
 def latency_figures(
-    session: DbSession,
-    caller: CurrentCaller,
-    region: str = RegionQuery,
-    period: str = PeriodQuery,
-    level: Literal["county", "prefecture", "province", "nation"] | None = LevelQuery,
-    as_of: str | None = AsOfQuery,
-    role: Literal["responder", "requester"] = RoleQuery,
+    session: DbSession, caller: CurrentCaller, request: FiguresRequest
 ) -> LatencyReport:
-    return service.latency_report(
-        session, caller, region=region, period=period, level=level, role=role, as_of=as_of
-    )
+    return service.latency_report(session, caller, **request)
 
 
 @router.get(
