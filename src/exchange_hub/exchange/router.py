@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from exchange_hub import idempotency
 from exchange_hub.deps import CurrentCaller, DbSession, Hub, ReadSession
@@ -30,7 +31,7 @@ from exchange_hub.exchange.schemas import (
     PushDeliveryRead,
     State,
 )
-from exchange_hub.members.scope import require_role, scope_prefix
+from exchange_hub.members.scope import Caller, require_role, scope_prefix
 
 router = APIRouter(prefix="/api/v1", tags=["exchange"])
 
@@ -96,6 +97,22 @@ def get_message(message_id: MessageId, session: DbSession, caller: CurrentCaller
     return service.read_message(session, caller, message_id=message_id)
 
 
+def _transition(
+    step: Callable[..., dict[str, Any]],
+    message_id: uuid.UUID,
+    request: Request,
+    session: Session,
+    caller: Caller,
+    key: str | None,
+) -> JSONResponse:
+    """A body-less state change (receipt, withdrawal), idempotent like every write."""
+
+    def work() -> dict[str, Any]:
+        return step(session, caller, message_id=message_id)
+
+    return _idempotent(session, caller.member_id, key, request, b"", work, 200)
+
+
 @router.post(
     "/messages/{message_id}/receipt",
     response_model=MessageSummary,
@@ -108,10 +125,7 @@ def post_receipt(
     caller: CurrentCaller,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    def work() -> dict[str, Any]:
-        return service.acknowledge(session, caller, message_id=message_id)
-
-    return _idempotent(session, caller.member_id, key, request, b"", work, 200)
+    return _transition(service.acknowledge, message_id, request, session, caller, key)
 
 
 @router.post(
@@ -146,10 +160,7 @@ def post_withdraw(
     caller: CurrentCaller,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    def work() -> dict[str, Any]:
-        return service.withdraw(session, caller, message_id=message_id)
-
-    return _idempotent(session, caller.member_id, key, request, b"", work, 200)
+    return _transition(service.withdraw, message_id, request, session, caller, key)
 
 
 @router.get("/inbox", response_model=InboxPage, summary="Your to-do list (待办事项)")
