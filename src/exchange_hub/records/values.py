@@ -53,6 +53,19 @@ class RegionBook:
         else:
             self._complete = False
 
+    @classmethod
+    def complete(cls, known: dict[str, tuple[str, bool]]) -> RegionBook:
+        """A whole catalogue already read (handed to the batch's checking processes)."""
+        book = cls.__new__(cls)
+        book._session, book._known, book._complete = None, dict(known), True  # type: ignore[assignment]
+        return book
+
+    def whole(self) -> dict[str, tuple[str, bool]]:
+        """The catalogue as ``code → (level, active)`` (a preloaded book only)."""
+        if not self._complete:
+            raise RuntimeError("the region book was not preloaded")
+        return {code: info for code, info in self._known.items() if info is not None}
+
     def info(self, code: str) -> tuple[str, bool] | None:
         if code not in self._known and not self._complete:
             region = self._session.get(Region, code)
