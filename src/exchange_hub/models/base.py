@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
+from uuid_utils.compat import uuid7
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -50,4 +51,6 @@ def utcnow() -> datetime:
 
 
 def new_id() -> uuid.UUID:
-    return uuid.uuid4()
+    """A time-ordered UUIDv7 (RFC 9562): new rows append at the right edge of
+    the primary-key b-tree instead of landing on a random page."""
+    return uuid7()
