@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, aliased
 from exchange_hub.calendar import SHANGHAI
 from exchange_hub.metrics.figures import code_range, level_column
 from exchange_hub.metrics.periods import Period
-from exchange_hub.models.record import Record
+from exchange_hub.models.record import Record, any_status
 
 
 @dataclass
@@ -53,7 +53,8 @@ def quality_by_region(
     start, end = period_bounds(period)
     outflow = aliased(Record)
     is_inflow = Record.kind == "inflow"
-    matched = exists().where(and_(outflow.kind == "outflow", outflow.id_index == Record.id_index))
+    same_person = any_status(outflow, outflow.id_index == Record.id_index)
+    matched = exists().where(outflow.kind == "outflow", same_person)
     item = level_column(Record.registering_region, level).label("item")
     query = select(
         item,

@@ -30,8 +30,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, Uuid, text
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    and_,
+    literal_column,
+    or_,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange_hub.models.audit import AuditId
@@ -39,6 +54,13 @@ from exchange_hub.models.base import Base, UTCDateTime, new_id
 
 RECORD_KINDS = ("outflow", "inflow")
 RECORD_STATUSES = ("active", "deregistered")
+
+# The predicates of the two partial indexes on id_index (they split the table).
+ACTIVE = "status = 'active'"
+RETIRED = "status <> 'active'"
+
+# A keyed hash in ASCII hex: compared bytewise on PostgreSQL.
+BLIND_INDEX = String(90).with_variant(String(90, collation="C"), "postgresql")
 
 
 class Record(Base):
@@ -49,22 +71,45 @@ class Record(Base):
     ``other_region`` is the other *county* named in the record (an outflow's
     destination may be only a province, then it is empty); both may read it.
     At most one active record per (registering county, kind, person): a
-    re-push updates it (partial unique index ``uq_records_active_person``,
-    which also serves per-county queries). Indexes are few on purpose: every
-    one costs each row of a batch.
+    re-push updates it. Indexes are few and cheap on purpose, since every one
+    costs each row of a batch (``bench/record_indexes.py``):
+
+    - ``uq_records_active_person`` (id_index, kind, registering_region),
+      partial on active rows: the uniqueness rule, and every look-up of
+      active records by person;
+    - ``ix_records_id_index_retired`` (id_index), partial on the other rows:
+      a batch of new active rows never touches it. A look-up over all
+      statuses names both halves (``any_status``), and the status is written
+      into the SQL (``is_active``), so that PostgreSQL proves the predicates;
+    - ``ix_records_county_updated`` (registering_region, updated_at): the
+      per-county queries, and the batch's change-feed append (county and
+      batch time); a batch appends at its right edge;
+    - ``ix_records_name_lookup`` (name_index, birth_date).
+
+    The blind indexes are ASCII hex, so on PostgreSQL ``id_index`` and
+    ``name_index`` compare bytewise (``COLLATE "C"``) instead of through the
+    database's locale. Ids from ``new_id`` are UUIDv7, so that the primary
+    key grows at its right edge too.
     """
 
     __tablename__ = "records"
     __table_args__ = (
         Index(
             "uq_records_active_person",
-            "registering_region",
-            "kind",
             "id_index",
+            "kind",
+            "registering_region",
             unique=True,
-            postgresql_where=text("status = 'active'"),
-            sqlite_where=text("status = 'active'"),
+            postgresql_where=text(ACTIVE),
+            sqlite_where=text(ACTIVE),
         ),
+        Index(
+            "ix_records_id_index_retired",
+            "id_index",
+            postgresql_where=text(RETIRED),
+            sqlite_where=text(RETIRED),
+        ),
+        Index("ix_records_county_updated", "registering_region", "updated_at"),
         Index("ix_records_name_lookup", "name_index", "birth_date"),
     )
 
@@ -77,8 +122,8 @@ class Record(Base):
     residence_region: Mapped[str | None] = mapped_column(String(6))
     member_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
-    id_index: Mapped[str] = mapped_column(String(90), index=True)
-    name_index: Mapped[str] = mapped_column(String(90))
+    id_index: Mapped[str] = mapped_column(BLIND_INDEX)
+    name_index: Mapped[str] = mapped_column(BLIND_INDEX)
     content_index: Mapped[str] = mapped_column(String(90))
     data_key_id: Mapped[str] = mapped_column(String(40))
     id_number_enc: Mapped[str] = mapped_column(Text)
@@ -116,6 +161,21 @@ class Record(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str] = mapped_column(String(200))
+
+
+def is_active(record: Any) -> ColumnElement[bool]:
+    """``status = 'active'`` with the value written into the SQL: a bound
+    parameter proves no partial index's predicate in a generic plan (psycopg
+    prepares a statement after five runs). ``record``: ``Record`` or an alias."""
+    return record.status == literal_column("'active'")
+
+
+def any_status(record: Any, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``condition`` on ``record.id_index`` over every status, phrased as the
+    two halves the partial indexes cover so that PostgreSQL can combine them
+    (BitmapOr); a bare ``id_index IN …`` implies neither predicate."""
+    retired = record.status != literal_column("'active'")
+    return or_(and_(is_active(record), condition), and_(retired, condition))
 
 
 class RecordVersion(Base):

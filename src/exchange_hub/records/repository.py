@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.models import Change, Record, RecordVersion
 from exchange_hub.models.base import UTCDateTime
+from exchange_hub.models.record import any_status, is_active
 
 RECORDS: Table = Record.__table__  # type: ignore[assignment]
 VERSIONS: Table = RecordVersion.__table__  # type: ignore[assignment]
@@ -59,14 +60,15 @@ def find_active(
         select(Record).where(
             Record.registering_region == registering_region,
             Record.kind == kind,
-            Record.status == "active",
+            is_active(Record),
             Record.id_index.in_(id_indexes),
         )
     ).first()
 
 
 def by_id_indexes(session: Session, id_indexes: Sequence[str]) -> Sequence[Record]:
-    query = select(Record).where(Record.id_index.in_(id_indexes))
+    """Every record of a person, whatever its status."""
+    query = select(Record).where(any_status(Record, Record.id_index.in_(id_indexes)))
     return session.scalars(query.order_by(Record.updated_at.desc())).all()
 
 
@@ -80,7 +82,7 @@ def newest_active_hukou(session: Session, id_indexes: Sequence[str]) -> str | No
         select(Record.hukou_region)
         .where(
             Record.id_index.in_(id_indexes),
-            Record.status == "active",
+            is_active(Record),
             Record.hukou_region.is_not(None),
         )
         .order_by(Record.updated_at.desc())
@@ -94,7 +96,7 @@ def active_outflow_exists(session: Session, id_indexes: Sequence[str], origin: s
         .where(
             Record.id_index.in_(id_indexes),
             Record.kind == "outflow",
-            Record.status == "active",
+            is_active(Record),
             Record.registering_region == origin,
         )
         .limit(1)
@@ -113,7 +115,7 @@ def newest_active_hukous(session: Session, id_indexes: Sequence[str]) -> list[Ro
     """(id_index, hukou_region, updated_at) of the active records naming a hukou_region."""
     query = select(RECORDS.c.id_index, RECORDS.c.hukou_region, RECORDS.c.updated_at).where(
         _index_in(session, id_indexes),
-        RECORDS.c.status == "active",
+        is_active(RECORDS.c),
         RECORDS.c.hukou_region.is_not(None),
     )
     return list(session.execute(query).all())
@@ -124,7 +126,7 @@ def active_outflow_regions(session: Session, id_indexes: Sequence[str]) -> list[
     query = select(RECORDS.c.id_index, RECORDS.c.registering_region).where(
         _index_in(session, id_indexes),
         RECORDS.c.kind == "outflow",
-        RECORDS.c.status == "active",
+        is_active(RECORDS.c),
     )
     return list(session.execute(query).all())
 
