@@ -23,6 +23,7 @@ from exchange_hub.metrics.router import router as metrics_router
 from exchange_hub.middleware import HubMiddleware
 from exchange_hub.observability import HttpMetrics, RateLimiter
 from exchange_hub.observability import router as observability_router
+from exchange_hub.records import checking
 from exchange_hub.records.router import router as records_router
 from exchange_hub.regions.router import router as regions_router
 from exchange_hub.reports.router import router as reports_router
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
         configure_logging(settings.log_json)
         hub = context or build_context(settings)
         app.state.hub = hub
+        # The batch-checking processes start now, beside the server, not on the first batch.
+        checking.warm(checking.worker_count(hub.settings.ingest_workers))
         try:
             yield
         finally:

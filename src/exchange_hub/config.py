@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     signature_window_seconds: int = 300
     max_body_bytes: int = 1_048_576
     max_batch_bytes: int = 2_147_483_648
+    ingest_workers: int | None = None
+    """Processes that check batch lines (validation, encryption); empty: one per CPU, 0: none."""
     max_page_size: int = 500
     timezone: str = "Asia/Shanghai"
 
@@ -66,6 +68,11 @@ class Settings(BaseSettings):
     log_json: bool = True
     session_idle_minutes: int = 30
     secure_cookies: bool = False
+
+    @field_validator("ingest_workers", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @cached_property
     def resolved_database_url(self) -> str:

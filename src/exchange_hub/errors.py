@@ -20,20 +20,15 @@ code builds error responses.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import (
-    DataError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    PendingRollbackError,
-)
-from starlette.exceptions import HTTPException as StarletteHTTPException
+
+if TYPE_CHECKING:  # the web and database layers are imported where they are used, so
+    # that the batch-checking processes, which raise these errors, do not load them
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
 
 log = logging.getLogger("exchange_hub.errors")
 
@@ -120,6 +115,8 @@ class Unavailable(HubError):
 
 
 def problem_response(error: HubError, request: Request | None = None) -> JSONResponse:
+    from fastapi.responses import JSONResponse
+
     instance = request.url.path if request is not None else None
     headers = dict(error.headers)
     request_id = getattr(request.state, "request_id", None) if request is not None else None
@@ -166,6 +163,16 @@ _HTTP_ERRORS: dict[int, type[HubError]] = {
 
 
 def install_handlers(app: FastAPI) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from sqlalchemy.exc import (
+        DataError,
+        IntegrityError,
+        InterfaceError,
+        OperationalError,
+        PendingRollbackError,
+    )
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     @app.exception_handler(HubError)
     async def _hub(request: Request, exc: HubError) -> JSONResponse:
         return problem_response(exc, request)

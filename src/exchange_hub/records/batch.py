@@ -18,46 +18,32 @@ from __future__ import annotations
 import csv
 import gc
 import hashlib
+import io
 import tempfile
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from pydantic import ValidationError
-
 from exchange_hub.audit import service as audit
-from exchange_hub.errors import HubError, InvalidInput, UnsupportedMediaType
+from exchange_hub.errors import InvalidInput, Unavailable, UnsupportedMediaType
 from exchange_hub.members.scope import Caller
-from exchange_hub.records import service, values
+from exchange_hub.records import checking, repository, service
 from exchange_hub.records.bulk import BulkWriter
-from exchange_hub.records.schemas import RecordIn
+from exchange_hub.records.checking import CSV_COLUMNS, MAX_LINE_BYTES, Rejection, Task
 
 BOM = b"\xef\xbb\xbf"
 SNIFF_BYTES = 65_536
-MAX_LINE_BYTES = 65_536
-CHUNK_ROWS = 5_000
+CHUNK_BYTES = 1 << 20  # NDJSON handed to a worker at a time (≈ 2,000 records)
+CSV_CHUNK_ROWS = 2_000
+PARALLEL_MIN_BYTES = 1 << 20  # smaller batches are checked in the request's thread
 REJECTED_LISTED_MAX = 1_000
 MEDIA_TYPES = {"application/x-ndjson": "ndjson", "application/jsonl": "ndjson",
                "application/json-seq": "ndjson", "text/csv": "csv"}  # fmt: skip
 GBK_NAMES = {"gbk", "gb2312", "gb18030", "cp936"}
-
-CSV_COLUMNS: dict[str, tuple[str, ...]] = {
-    "kind": ("kind",),
-    **{name: ("person", name) for name in (
-        "id_number", "name", "sex", "birth_date", "ethnicity", "marital_status", "phone",
-        "address", "children_count", "contraception", "pregnancy_status", "last_birth_date",
-    )},
-    "hukou_region": ("hukou_region",),
-    "residence_region": ("residence_region",),
-    "moved_on": ("moved_on",),
-    "certificate_checked": ("certificate_checked",),
-    "certificate_number": ("certificate", "number"),
-    "certificate_issued_by": ("certificate", "issued_by"),
-    "certificate_issued_on": ("certificate", "issued_on"),
-    "certificate_valid_until": ("certificate", "valid_until"),
-}  # fmt: skip
-CSV_COLUMN_OF_PATH = {".".join(path): column for column, path in CSV_COLUMNS.items()}
 
 
 # -- the body ------------------------------------------------------------------
@@ -165,21 +151,51 @@ def physical_lines(source: IO[bytes]) -> Iterator[tuple[int, bytes, bool]]:
 
 
 # -- parsing -------------------------------------------------------------------
-@dataclass(frozen=True)
-class Rejection:
-    field: str
-    detail: str
+Parsed = tuple[int, dict[str, Any] | Rejection]
 
 
-Parsed = tuple[int, dict[str, Any] | bytes | Rejection]
+def ndjson_tasks(source: IO[bytes]) -> Iterator[Task]:
+    """The body in chunks of whole lines (about ``CHUNK_BYTES``), numbered; a line
+    longer than ``MAX_LINE_BYTES`` is skipped and refused on its own."""
+    number, pending = 1, b""
+    block = source.read(CHUNK_BYTES).removeprefix(BOM)
+    while block:
+        data = pending + block
+        while True:
+            cut = data.rfind(b"\n")
+            if cut >= 0:
+                lines = data.count(b"\n", 0, cut) + 1
+                yield Task("ndjson", number, number + lines - 1, blob=data[:cut])
+                number, data = number + lines, data[cut + 1 :]
+            if len(data) <= MAX_LINE_BYTES:
+                break
+            # An unfinished line already too long: refused, and skipped to its end.
+            yield Task("ndjson", number, number, parsed=[(number, checking.too_long())])
+            number, data = number + 1, _rest_after_line(source, data)
+        pending = data
+        block = source.read(CHUNK_BYTES)
+    if pending:  # the last line, without a newline
+        yield Task("ndjson", number, number, blob=pending)
 
 
-def ndjson_items(source: IO[bytes]) -> Iterator[Parsed]:
-    for number, line, too_long in physical_lines(source):
-        if too_long:
-            yield number, Rejection("body", f"the line is longer than {MAX_LINE_BYTES} bytes")
-        elif line.strip():
-            yield number, line  # parsed and validated in one step by pydantic
+def _rest_after_line(source: IO[bytes], data: bytes) -> bytes:
+    """What follows the newline that ends the current line (read on as far as needed)."""
+    while (cut := data.find(b"\n")) < 0:
+        data = source.read(CHUNK_BYTES)
+        if not data:
+            return b""
+    return data[cut + 1 :]
+
+
+def csv_tasks(source: IO[bytes], encoding: str) -> Iterator[Task]:
+    parsed: list[tuple[int, Any]] = []
+    for number, item in csv_items(source, encoding):
+        parsed.append((number, item))
+        if len(parsed) >= CSV_CHUNK_ROWS:
+            yield Task("csv", parsed[0][0], number, parsed=parsed)
+            parsed = []
+    if parsed:
+        yield Task("csv", parsed[0][0], parsed[-1][0], parsed=parsed)
 
 
 def csv_items(source: IO[bytes], encoding: str) -> Iterator[Parsed]:
@@ -276,35 +292,63 @@ def ingest(
     """Check and land every good line of a batch; returns the ``BatchResult`` form."""
     service.require_county_writer(caller)
     encoding = sniff_encoding(source, fmt)
-    items = ndjson_items(source) if fmt.kind == "ndjson" else csv_items(source, encoding)
     ctx = service.write_context(session, caller, preload=True)
     tally = Tally()
-    writer = BulkWriter(session, caller, ctx.keyring, tally)
+    writer = BulkWriter(session, ctx, tally)
+    setup = checking.Setup.of(
+        ctx, batch_at=writer.batch_at, columns=repository.RECORD_COLUMNS,
+        copy_types=repository.RECORD_COPY_TYPES if writer.copy_form else None,
+    )  # fmt: skip
+    workers = checking.worker_count(service.settings_of(session).ingest_workers)
+    pool = checking.pool(workers) if _size(source) >= PARALLEL_MIN_BYTES else None
+    checker = checking.Checker(ctx, setup, pool)
+    tasks = ndjson_tasks(source) if fmt.kind == "ndjson" else csv_tasks(source, encoding)
     with _older_objects_frozen():
-        _land(items, ctx, writer, tally, fmt.kind, source, progress)
+        _land(tasks, checker, writer, workers, source, progress)
+    writer.finish()
     _audit_batch(session, caller, tally, fmt)
     return tally.result(fmt, encoding)
 
 
+def _size(source: IO[bytes]) -> int:
+    position = source.tell()
+    size = source.seek(0, io.SEEK_END)
+    source.seek(position)
+    return size
+
+
 def _land(
-    items: Iterator[Parsed], ctx: values.WriteContext, writer: BulkWriter, tally: Tally,
-    kind: str, source: IO[bytes], progress: Callable[[int], None] | None,
+    tasks: Iterator[Task], checker: checking.Checker, writer: BulkWriter, workers: int,
+    source: IO[bytes], progress: Callable[[int], None] | None,
 ) -> None:  # fmt: skip
+    """Keep the workers busy a few chunks ahead; write the results in order."""
+    ahead: deque[tuple[Task, Future[checking.Checked]]] = deque()
+    depth = 2 * max(workers, 1)
     try:
-        for number, item in items:
-            tally.lines = number
-            prepared = _checked(ctx, item, kind)
-            if isinstance(prepared, Rejection):
-                tally.reject(number, prepared.field, prepared.detail)
-            else:
-                writer.add(prepared)
-            if writer.pending >= CHUNK_ROWS:
-                writer.flush()
-                if progress:
-                    progress(source.tell())
-        writer.finish()
+        for task in tasks:
+            ahead.append((task, checker.submit(task)))
+            while len(ahead) > depth or (ahead and ahead[0][1].done()):
+                _write_next(ahead, writer, source, progress)
+        while ahead:
+            _write_next(ahead, writer, source, progress)
+    except BrokenProcessPool as exc:
+        checking.discard(checker.pool)
+        raise Unavailable(
+            "a batch-checking process stopped; nothing of this batch was stored, send it again"
+        ) from exc
     finally:
-        writer.close()
+        for _, future in ahead:
+            future.cancel()
+
+
+def _write_next(
+    ahead: deque[tuple[Task, Future[checking.Checked]]], writer: BulkWriter,
+    source: IO[bytes], progress: Callable[[int], None] | None,
+) -> None:  # fmt: skip
+    task, future = ahead.popleft()
+    writer.take(task, future.result())
+    if progress:
+        progress(source.tell())
 
 
 @contextmanager
@@ -322,33 +366,6 @@ def _older_objects_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-def _checked(ctx: values.WriteContext, item: dict[str, Any] | bytes | Rejection, kind: str) -> Any:
-    if isinstance(item, Rejection):
-        return item
-    try:
-        if isinstance(item, bytes):
-            return values.prepare(ctx, RecordIn.model_validate_json(item))
-        return values.prepare(ctx, RecordIn.model_validate(item))
-    except ValidationError as exc:
-        return _rejection_of(exc.errors(include_url=False)[0], kind)
-    except HubError as exc:
-        field_name = exc.field or "body"
-        if kind == "csv":
-            field_name = CSV_COLUMN_OF_PATH.get(field_name, field_name)
-        return Rejection(field_name, exc.detail)
-
-
-def _rejection_of(error: Any, kind: str) -> Rejection:
-    if error["type"] == "json_invalid":
-        return Rejection("body", f"the line is not valid JSON (or not UTF-8): {error['msg']}")
-    if error["type"] == "model_type" and not error["loc"]:
-        return Rejection("body", "each line must be one JSON object (a record)")
-    path = ".".join(str(p) for p in error["loc"]) or "body"
-    if kind == "csv":
-        path = CSV_COLUMN_OF_PATH.get(path, path)
-    return Rejection(path, error["msg"])
 
 
 def _audit_batch(session: Any, caller: Caller, tally: Tally, fmt: BodyFormat) -> None:

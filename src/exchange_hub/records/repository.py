@@ -41,6 +41,10 @@ CHANGES: Table = Change.__table__  # type: ignore[assignment]
 
 RECORD_COLUMNS = tuple(c.name for c in RECORDS.columns)
 VERSION_COLUMNS = ("record_id", "version", "action", "at", "actor", "data_key_id", "snapshot")
+# Binary COPY framing (PostgreSQL manual, COPY, "Binary Format"): the signature,
+# a flags field and a header-extension length (both zero), and the end marker.
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = b"\xff\xff"
 CHANGE_COLUMNS = ("at", "object_type", "object_id", "action", "region_a", "region_b", "summary")
 
 # PostgreSQL type names for binary COPY, column by column.
@@ -142,24 +146,30 @@ def active_in_chunk(
     """Active records of a county among (kind, id_index) pairs, by pair: id,
     kind, id_index, content_index and version only (whole rows: ``rows_by_id``).
 
-    The query names only ``id_index`` so that it can use nothing but that
-    index (a handful of rows per person); county and status are filtered here.
-    Constraining the county in SQL lets the planner range-scan the county's
-    whole part of ``uq_records_active_person`` for every chunk instead.
+    Served by the partial unique index on (id_index, kind, registering_region)
+    of active records; the county is filtered here, not in SQL, or the planner
+    may range-scan the county's whole part of ``ix_records_county_updated``
+    for every chunk instead (its generic plan cannot see how few rows the
+    indexes select). On PostgreSQL the indexes travel as one comma-joined
+    text parameter split by the server: thousands of values per chunk would
+    otherwise be encoded one by one as an array in Python.
     """
     by_index: dict[str, set[str]] = {}
     for kind, index in keys:
         by_index.setdefault(index, set()).add(kind)
     if not by_index:
         return {}
-    names = ("id", "kind", "id_index", "content_index", "version", "registering_region", "status")
-    query = select(*(RECORDS.c[n] for n in names)).where(_index_in(session, list(by_index)))
+    names = ("id", "kind", "id_index", "content_index", "version", "registering_region")
+    if session.get_bind().dialect.name == "postgresql":
+        joined = bindparam("indexes", ",".join(by_index), type_=Text)
+        among = RECORDS.c.id_index == any_(func.string_to_array(joined, literal(",")))
+    else:
+        among = RECORDS.c.id_index.in_(list(by_index))
+    query = select(*(RECORDS.c[n] for n in names)).where(among, is_active(RECORDS.c))
     return {
         (r.kind, r.id_index): r
         for r in session.execute(query)
-        if r.registering_region == registering_region
-        and r.status == "active"
-        and r.kind in by_index[r.id_index]
+        if r.registering_region == registering_region and r.kind in by_index[r.id_index]
     }
 
 
@@ -264,7 +274,7 @@ def _copy(
     session: Session, table: Table, columns: Sequence[str], rows: list[dict[str, Any]]
 ) -> None:
     raw = session.connection().connection.driver_connection
-    types = [_pg_type(table, name) for name in columns]
+    types = [pg_type(table, name) for name in columns]
     pick = itemgetter(*columns)
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     with raw.cursor() as cursor, cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy:  # type: ignore[union-attr]
@@ -274,6 +284,21 @@ def _copy(
             copy.write_row(pick(row))
 
 
-def _pg_type(table: Table, name: str) -> str:
+def copy_encoded(session: Session, table: Table, columns: Sequence[str], rows: list[bytes]) -> None:
+    """Binary COPY of rows already encoded (``records/checking.py``), PostgreSQL only."""
+    raw = session.connection().connection.driver_connection
+    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+        copy.write(COPY_SIGNATURE)
+        for start in range(0, len(rows), 1_000):
+            copy.write(b"".join(rows[start : start + 1_000]))
+        copy.write(COPY_TRAILER)
+
+
+def pg_type(table: Table, name: str) -> str:
     type_name = type(table.c[name].type).__name__
     return _PG_TYPES.get(type_name, "text")
+
+
+RECORD_COPY_TYPES = tuple(pg_type(RECORDS, name) for name in RECORD_COLUMNS)
+_pg_type = pg_type  # TEMPORARY alias while bench/record_indexes.py moves to the public name
