@@ -97,6 +97,7 @@ QUERIES: dict[str, Callable[[Session], object]] = {
     "active_outflow_exists": lambda s: repository.active_outflow_exists(s, INDEXES, "110105"),
     "newest_active_hukous": lambda s: repository.newest_active_hukous(s, INDEXES),
     "active_outflow_regions": lambda s: repository.active_outflow_regions(s, INDEXES),
+    "active_in_chunk": lambda s: repository.active_in_chunk(s, "440305", [("inflow", PERSON)]),
     "rows_by_id": lambda s: repository.rows_by_id(s, [new_id()]),
     "append_batch_changes": lambda s: repository.append_batch_changes(
         s, county="440305", at=NOW, actor="test"
