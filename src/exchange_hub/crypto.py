@@ -16,13 +16,14 @@ embedded default generates a development ring on first start.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import threading
+from binascii import b2a_base64
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,46 +44,57 @@ class CryptoError(Exception):
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _POOL_BYTES = 1 << 16
+_SHA256_BLOCK = 64
+_IPAD = bytes(b ^ 0x36 for b in range(256))  # RFC 2104's pads, as translation tables
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 def _b64e(raw: bytes) -> str:
-    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+    return b2a_base64(raw, newline=False).translate(_URLSAFE, b"=").decode()
 
 
-class _RandomPool(threading.local):
+class _RandomPool:
     """Random bytes read from ``os.urandom`` 64 KiB at a time, per thread.
 
     ``os.urandom`` is a system call that releases the GIL: a batch calling it
     for every nonce and record id waits for the writer thread thousands of
     times. Reading ahead keeps the same source; each thread has its own
     buffer, and a forked child starts a new one (no nonce shared across
-    processes).
+    processes). The pool is a plain object held by a ``threading.local``
+    (attributes of the local itself cost a per-thread look-up each).
     """
 
-    generation = 0
+    __slots__ = ("buffer", "generation", "offset")
 
     def __init__(self) -> None:
-        self.buffer, self.offset, self.seen = b"", 0, -1
+        self.buffer, self.offset, self.generation = b"", 0, -1
 
-    def take(self, size: int) -> bytes:
-        start = self.offset
-        if start + size > len(self.buffer) or self.seen != _RandomPool.generation:
-            self.buffer, start, self.seen = os.urandom(_POOL_BYTES), 0, _RandomPool.generation
-        self.offset = start + size
-        return self.buffer[start : start + size]
+
+_generation = 0  # moved on in a forked child
+_thread_pools = threading.local()
 
 
 def _new_pool_generation() -> None:
-    _RandomPool.generation += 1
+    global _generation
+    _generation += 1
 
 
-_pool = _RandomPool()
 os.register_at_fork(after_in_child=_new_pool_generation)
 
 
 def random_bytes(size: int) -> bytes:
     """``size`` bytes from the operating system's CSPRNG (read ahead, see ``_RandomPool``)."""
-    return _pool.take(size)
+    try:
+        pool: _RandomPool = _thread_pools.pool
+    except AttributeError:
+        pool = _thread_pools.pool = _RandomPool()
+    start = pool.offset
+    end = start + size
+    if end > len(pool.buffer) or pool.generation != _generation:
+        pool.buffer = os.urandom(max(_POOL_BYTES, size))
+        pool.generation, start, end = _generation, 0, size
+    pool.offset = end
+    return pool.buffer[start:end]
 
 
 def _b64d(text: str) -> bytes:
@@ -115,17 +127,35 @@ class KeyRing:
     current_index_key: str
     audit_key: tuple[str, bytes]
     signing_key: tuple[str, Ed25519PrivateKey]
-    _aead: dict[str, AESGCM] = field(default_factory=dict, repr=False)
-    _hmac: dict[str, hmac.HMAC] = field(default_factory=dict, repr=False)
+    _aead: dict[str, tuple[AESGCM, str]] = field(default_factory=dict, repr=False)
+    _hmac: dict[str, tuple[Any, Any, str]] = field(default_factory=dict, repr=False)
 
     # -- encryption at rest ---------------------------------------------------
     def encrypt(self, plaintext: str, context: str) -> str:
         """AES-GCM with the context (table.column) as associated data, so a
         ciphertext moved to another column does not decrypt."""
-        kid = self.current_data_key
-        nonce = _pool.take(12)
-        sealed = self._cipher(kid).encrypt(nonce, plaintext.encode(), context.encode())
-        return f"{CIPHER_ALG}.{kid}.{_b64e(nonce + sealed)}"
+        cipher, prefix = self._sealer(self.current_data_key)
+        nonce = random_bytes(12)
+        return prefix + _b64e(nonce + cipher.encrypt(nonce, plaintext.encode(), context.encode()))
+
+    def encrypt_fields(self, fields: Sequence[tuple[str | None, str]]) -> list[str | None]:
+        """``encrypt(text, context)`` of each ``(text, context)``, ``None`` for a
+        missing text: the tokens of one record, with one read of the nonce pool."""
+        cipher, prefix = self._sealer(self.current_data_key)
+        seal = cipher.encrypt
+        nonces = random_bytes(12 * len(fields))
+        out: list[str | None] = []
+        start = 0
+        for text, context in fields:
+            if text is None:
+                out.append(None)
+            else:  # _b64e inline: "=" only ever pads, so translate deletes it
+                nonce = nonces[start : start + 12]
+                raw = nonce + seal(nonce, text.encode(), context.encode())
+                encoded = b2a_base64(raw, newline=False).translate(_URLSAFE, b"=")
+                out.append(prefix + encoded.decode())
+            start += 12
+        return out
 
     def decrypt(self, token: str, context: str) -> str:
         try:
@@ -141,27 +171,56 @@ class KeyRing:
         return token.split(".", 2)[1]
 
     def _cipher(self, kid: str) -> AESGCM:
-        cipher = self._aead.get(kid)
-        if cipher is None:
-            cipher = self._aead[kid] = AESGCM(self.data_keys[kid])
-        return cipher
+        return self._sealer(kid)[0]
+
+    def _sealer(self, kid: str) -> tuple[AESGCM, str]:
+        """The key's cipher and its token prefix ``A256GCM.<kid>.``, made once per key."""
+        sealer = self._aead.get(kid)
+        if sealer is None:
+            sealer = self._aead[kid] = (AESGCM(self.data_keys[kid]), f"{CIPHER_ALG}.{kid}.")
+        return sealer
 
     # -- blind index ----------------------------------------------------------
     def blind_index(self, value: str, kid: str | None = None) -> str:
-        kid = kid or self.current_index_key
-        mac = self._keyed_hmac(kid).copy()  # the key schedule is done once per key
-        mac.update(value.encode())
-        return f"{INDEX_ALG}.{kid}.{mac.hexdigest()}"
+        return self.blind_index_of_bytes(value.encode(), kid)
 
-    def _keyed_hmac(self, kid: str) -> hmac.HMAC:
-        keyed = self._hmac.get(kid)
-        if keyed is None:
-            keyed = self._hmac[kid] = hmac.new(self.index_keys[kid], digestmod=hashlib.sha256)
-        return keyed
+    def blind_index_of_bytes(self, data: bytes, kid: str | None = None) -> str:
+        """``blind_index`` of text already encoded as UTF-8."""
+        inner, outer, prefix = self._hmac.get(kid or self.current_index_key) or self._keyed(kid)
+        inner = inner.copy()
+        inner.update(data)
+        outer = outer.copy()
+        outer.update(inner.digest())
+        return prefix + outer.hexdigest()
+
+    def _keyed(self, kid: str | None) -> tuple[Any, Any, str]:
+        """HMAC-SHA256 (RFC 2104) with the key schedule done once per key: the
+        hashes of the padded key, copied for each value (as ``hmac`` does
+        inside, without its per-call Python objects)."""
+        kid = kid or self.current_index_key
+        key = self.index_keys[kid]
+        if len(key) > _SHA256_BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_SHA256_BLOCK, b"\0")
+        state = (hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD)),
+                 f"{INDEX_ALG}.{kid}.")  # fmt: skip
+        self._hmac[kid] = state
+        return state
 
     def all_blind_indexes(self, value: str) -> list[str]:
         """Every index form of a value, for look-ups during an index-key rotation."""
-        return [self.blind_index(value, kid) for kid in self.index_keys]
+        data = value.encode()
+        return [self.blind_index_of_bytes(data, kid) for kid in self.index_keys]
+
+    def blind_indexes(self, value: str) -> tuple[str, list[str]]:
+        """The current key's index of a value, and ``all_blind_indexes`` holding it."""
+        data = value.encode()
+        current = self.blind_index_of_bytes(data)
+        if len(self.index_keys) == 1:  # the current key (or the line above raised)
+            return current, [current]
+        forms = [current if kid == self.current_index_key else self.blind_index_of_bytes(data, kid)
+                 for kid in self.index_keys]  # fmt: skip
+        return current, forms
 
     # -- audit chain ----------------------------------------------------------
     def chain_hash(self, previous: str, payload: bytes) -> str:
