@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -16,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange_hub import identity
-from exchange_hub.crypto import INDEX_ALG, KeyRing
+from exchange_hub.crypto import KeyRing
 from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.members.scope import Caller
 from exchange_hub.models import Region
-from exchange_hub.records.schemas import RecordIn
+from exchange_hub.records.schemas import Certificate, RecordIn
 from exchange_hub.regions.catalogue import level_of
 from exchange_hub.regions.service import normalise_code
 
@@ -30,6 +31,7 @@ ENCRYPTED = {
     "phone": "records.phone",
     "address": "records.address",
 }
+_ID_CONTEXT, _NAME_CONTEXT, _PHONE_CONTEXT, _ADDRESS_CONTEXT = ENCRYPTED.values()
 SNAPSHOT_CONTEXT = "record_versions.snapshot"
 LONG_ACTING = frozenset({"iud", "sterilisation", "implant"})
 _MIDDLE_DOTS = str.maketrans({c: "·" for c in "•‧∙・.．"})
@@ -46,19 +48,22 @@ class RegionBook:
     def __init__(self, session: Session, *, preload: bool = False) -> None:
         self._session = session
         self._known: dict[str, tuple[str, bool] | None] = {}
+        self._complete = False
         if preload:
             rows = session.execute(select(Region.code, Region.level, Region.active))
-            self._known = {code: (level, active) for code, level, active in rows}
-            self._complete = True
-        else:
-            self._complete = False
+            self._set_complete({code: (level, active) for code, level, active in rows})
 
     @classmethod
     def complete(cls, known: dict[str, tuple[str, bool]]) -> RegionBook:
         """A whole catalogue already read (handed to the batch's checking processes)."""
         book = cls.__new__(cls)
-        book._session, book._known, book._complete = None, dict(known), True  # type: ignore[assignment]
+        book._session = None  # type: ignore[assignment]
+        book._set_complete(dict(known))
         return book
+
+    def _set_complete(self, known: dict[str, tuple[str, bool] | None]) -> None:
+        self._known, self._complete = known, True
+        self._present = frozenset(c for c, info in known.items() if info and c != "000000")
 
     def whole(self) -> dict[str, tuple[str, bool]]:
         """The catalogue as ``code → (level, active)`` (a preloaded book only)."""
@@ -67,13 +72,18 @@ class RegionBook:
         return {code: info for code, info in self._known.items() if info is not None}
 
     def info(self, code: str) -> tuple[str, bool] | None:
-        if code not in self._known and not self._complete:
+        info = self._known.get(code)
+        if info is None and not self._complete and code not in self._known:
             region = self._session.get(Region, code)
-            self._known[code] = (region.level, region.active) if region else None
-        return self._known.get(code)
+            info = self._known[code] = (region.level, region.active) if region else None
+        return info
 
     def __contains__(self, code: object) -> bool:
-        return isinstance(code, str) and code != "000000" and self.info(code) is not None
+        if not isinstance(code, str):
+            return False
+        if self._complete:
+            return code in self._present
+        return code != "000000" and self.info(code) is not None
 
     def is_current_county(self, code: str) -> bool:
         return self.info(code) == ("county", True)
@@ -98,7 +108,7 @@ def normalise_name(name: str) -> str:
 
 
 def name_index(keyring: KeyRing, name: str, kid: str | None = None) -> str:
-    return keyring.blind_index("name:" + normalise_name(name), kid)
+    return keyring.blind_index_of_bytes(("name:" + normalise_name(name)).encode(), kid)
 
 
 def name_indexes(keyring: KeyRing, name: str) -> list[str]:
@@ -108,16 +118,24 @@ def name_indexes(keyring: KeyRing, name: str) -> list[str]:
 def key_reasons(values: dict[str, Any], today: date) -> list[str]:
     """重点对象 (key object): pregnant, gave birth this year, no valid certificate,
     or a known contraception method that is not long-acting (SPEC §3)."""
+    return _key_reasons(
+        values.get("pregnancy_status"), values.get("last_birth_date"),
+        values.get("certificate_number"), values.get("certificate_valid_until"),
+        values.get("contraception"), today,
+    )  # fmt: skip
+
+
+def _key_reasons(
+    pregnancy: str | None, last_birth: date | None, certificate: str | None,
+    valid_until: date | None, method: str | None, today: date,
+) -> list[str]:  # fmt: skip
     reasons = []
-    if values.get("pregnancy_status") == "pregnant":
+    if pregnancy == "pregnant":
         reasons.append("pregnant")
-    last_birth = values.get("last_birth_date")
     if last_birth is not None and last_birth.year == today.year:
         reasons.append("gave_birth_this_year")
-    valid_until = values.get("certificate_valid_until")
-    if not values.get("certificate_number") or (valid_until is not None and valid_until < today):
+    if not certificate or (valid_until is not None and valid_until < today):
         reasons.append("no_valid_certificate")
-    method = values.get("contraception")
     if method is not None and method not in LONG_ACTING:
         reasons.append("no_long_acting_contraception")
     return reasons
@@ -132,69 +150,95 @@ class Prepared:
     id_indexes: list[str]
 
 
+# A validated model keeps its fields in ``__dict__``: read them all at once
+# (an attribute of a Pydantic model goes through its ``__getattr__`` hook).
+_RECORD_FIELDS = itemgetter("kind", "person", "hukou_region", "residence_region", "moved_on",
+                            "certificate", "certificate_checked")  # fmt: skip
+_PERSON_FIELDS = itemgetter(
+    "id_number", "name", "sex", "birth_date", "ethnicity", "marital_status", "phone", "address",
+    "children_count", "contraception", "pregnancy_status", "last_birth_date",
+)  # fmt: skip
+_CERTIFICATE_FIELDS = itemgetter("number", "issued_by", "issued_on", "valid_until")
+
+
 def prepare(ctx: WriteContext, body: RecordIn) -> Prepared:
     """Check a record and return its column values, encrypted and indexed.
 
     Raises ``InvalidInput`` (field named) or ``Forbidden`` when the caller is
-    not the registering side.
+    not the registering side. The checks run in a fixed order (regions, the
+    ID number, the certificate): a record with several faults is refused for
+    the first. Every line of a batch comes through here, so it is one
+    function that reads each field once into a local and builds the content
+    dict once; the columns are the content with the four fields in clear
+    traded for their ciphertexts, and the indexes and flags added.
     """
-    values = _regions(ctx, body)
-    person = body.person
-    number = identity.parse_id_number(
-        person.id_number, policy=ctx.policy, regions=ctx.regions, today=ctx.today
+    kind, person, hukou_sent, residence_sent, moved_on, cert, cert_checked = _RECORD_FIELDS(
+        body.__dict__
     )
-    identity.require_agreement(number, birth_date=person.birth_date, sex=person.sex)
-    prefix = number.region_prefix
-    if values["hukou_missing"] and prefix != values["registering_region"]:
-        # SPEC §2: without hukou_region, the ID number's prefix routes if it is a current county.
-        values["other_region"] = prefix if ctx.regions.is_current_county(prefix) else None
-    values.update(_person_plain(body, number))
-    values.update(_certificate(ctx, body))
-    plain = {"id_number": number.number, "name": person.name,
-             "phone": person.phone or None, "address": person.address or None}  # fmt: skip
-    values["content_index"] = _content_index(ctx.keyring, values, plain)
-    values.update(_encrypted(ctx.keyring, plain))
-    indexes = ctx.keyring.all_blind_indexes(number.number)
-    current = f"{INDEX_ALG}.{ctx.keyring.current_index_key}."
-    values["id_index"] = next(i for i in indexes if i.startswith(current))
-    values["name_index"] = name_index(ctx.keyring, person.name)
-    values["id_check_flagged"] = number.check_flagged
-    values["id_converted"] = number.converted
-    reasons = key_reasons(values, ctx.today)
-    values["key_object"], values["key_reasons"] = bool(reasons), ",".join(reasons) or None
-    return Prepared(values, indexes)
-
-
-def _regions(ctx: WriteContext, body: RecordIn) -> dict[str, Any]:
+    (raw_id, name, sex_sent, birth_sent, ethnicity, marital, phone, address, children,
+     contraception, pregnancy, last_birth) = _PERSON_FIELDS(person.__dict__)  # fmt: skip
+    regions, today = ctx.regions, ctx.today
     own = ctx.caller.region
-    if body.kind == "outflow":
-        hukou = _code(body.hukou_region or own, "hukou_region")
-        _require_registering(hukou, own, "hukou_region", "outflows of residents of")
-        residence = _optional_region(ctx, body.residence_region, "residence_region")
-        other = residence if residence and level_of(residence) == "county" else None
-        return _region_values(body.kind, hukou, residence, own, other, hukou_missing=False)
-    residence = _code(body.residence_region or own, "residence_region")
-    _require_registering(residence, own, "residence_region", "inflows of arrivals in")
-    hukou = None
-    if body.hukou_region:
-        hukou = _code(body.hukou_region, "hukou_region")
-        if not ctx.regions.is_current_county(hukou):
-            raise InvalidInput(
-                f"hukou_region {hukou} is not a current county of the catalogue",
-                field="hukou_region",
-            )
-    return _region_values(body.kind, hukou, residence, own, hukou, hukou_missing=hukou is None)
-
-
-def _region_values(
-    kind: str, hukou: str | None, residence: str | None, own: str, other: str | None,
-    *, hukou_missing: bool,
-) -> dict[str, Any]:  # fmt: skip
-    return {
-        "kind": kind, "hukou_region": hukou, "residence_region": residence,
-        "registering_region": own, "other_region": other if other != own else None,
-        "hukou_missing": hukou_missing,
+    hukou, residence, other = _regions(regions, own, kind, hukou_sent, residence_sent)
+    number = identity.parse_id_number(raw_id, policy=ctx.policy, regions=regions, today=today)
+    identity.require_agreement(number, birth_date=birth_sent, sex=sex_sent)
+    id_number, birth, sex, prefix, flagged, converted = number
+    hukou_missing = kind == "inflow" and hukou is None
+    if hukou_missing and prefix != own:
+        # SPEC §2: without hukou_region, the ID number's prefix routes if it is a current county.
+        other = prefix if regions.is_current_county(prefix) else None
+    cert_number, issued_by, issued_on, valid_until = _certificate(regions, cert)
+    phone, address = phone or None, address or None
+    ring = ctx.keyring
+    content = {  # every field a push says, keys in sorted order (see _content_index)
+        "address": address, "birth_date": birth, "certificate_checked": cert_checked,
+        "certificate_issued_by": issued_by, "certificate_issued_on": issued_on,
+        "certificate_number": cert_number, "certificate_valid_until": valid_until,
+        "children_count": children, "contraception": contraception, "ethnicity": ethnicity,
+        "hukou_missing": hukou_missing, "hukou_region": hukou, "id_number": id_number,
+        "kind": kind, "last_birth_date": last_birth, "marital_status": marital,
+        "moved_on": moved_on, "name": name, "other_region": other, "phone": phone,
+        "pregnancy_status": pregnancy, "registering_region": own, "residence_region": residence,
+        "sex": sex,
     }  # fmt: skip
+    id_enc, name_enc, phone_enc, address_enc = ring.encrypt_fields(
+        ((id_number, _ID_CONTEXT), (name, _NAME_CONTEXT), (phone, _PHONE_CONTEXT),
+         (address, _ADDRESS_CONTEXT))
+    )  # fmt: skip
+    id_index, id_indexes = ring.blind_indexes(id_number)
+    reasons = _key_reasons(pregnancy, last_birth, cert_number, valid_until, contraception, today)
+    columns = content | {
+        "content_index": _content_index(ring, content), "data_key_id": ring.current_data_key,
+        "id_number_enc": id_enc, "name_enc": name_enc, "phone_enc": phone_enc,
+        "address_enc": address_enc, "id_index": id_index, "name_index": name_index(ring, name),
+        "id_check_flagged": flagged, "id_converted": converted, "key_object": bool(reasons),
+        "key_reasons": ",".join(reasons) or None,
+    }  # fmt: skip
+    del columns["id_number"], columns["name"], columns["phone"], columns["address"]  # in clear
+    return Prepared(columns, id_indexes)
+
+
+def _regions(
+    regions: RegionBook, own: str, kind: str, hukou: str | None, residence: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """``(hukou, residence, other)``: the codes of a record, checked, in 6-digit form."""
+    if kind == "outflow":
+        hukou = _code(hukou or own, "hukou_region")
+        _require_registering(hukou, own, "hukou_region", "outflows of residents of")
+        residence = _optional_region(regions, residence, "residence_region")
+        other = residence if residence and level_of(residence) == "county" else None
+        return hukou, residence, other if other != own else None
+    residence = _code(residence or own, "residence_region")
+    _require_registering(residence, own, "residence_region", "inflows of arrivals in")
+    if not hukou:
+        return None, residence, None
+    hukou = _code(hukou, "hukou_region")
+    if not regions.is_current_county(hukou):
+        raise InvalidInput(
+            f"hukou_region {hukou} is not a current county of the catalogue",
+            field="hukou_region",
+        )
+    return hukou, residence, hukou if hukou != own else None
 
 
 def _code(code: str, field_name: str) -> str:
@@ -212,11 +256,11 @@ def _require_registering(code: str, own: str, field_name: str, what: str) -> Non
         )
 
 
-def _optional_region(ctx: WriteContext, code: str | None, field_name: str) -> str | None:
+def _optional_region(regions: RegionBook, code: str | None, field_name: str) -> str | None:
     if not code:
         return None
     code = _code(code, field_name)
-    info = ctx.regions.info(code)
+    info = regions.info(code)
     if info is None or code == "000000":
         raise InvalidInput(
             f"{field_name} {code} is not in the GB/T 2260 catalogue", field=field_name
@@ -226,52 +270,37 @@ def _optional_region(ctx: WriteContext, code: str | None, field_name: str) -> st
     return code
 
 
-def _person_plain(body: RecordIn, number: identity.IdNumber) -> dict[str, Any]:
-    person = body.person
-    return {
-        "sex": number.sex, "birth_date": number.birth_date,
-        "ethnicity": person.ethnicity, "marital_status": person.marital_status,
-        "children_count": person.children_count, "contraception": person.contraception,
-        "pregnancy_status": person.pregnancy_status, "last_birth_date": person.last_birth_date,
-        "moved_on": body.moved_on, "certificate_checked": body.certificate_checked,
-    }  # fmt: skip
-
-
-def _certificate(ctx: WriteContext, body: RecordIn) -> dict[str, Any]:
-    cert = body.certificate
-    issued_by = None
-    if cert is not None and cert.issued_by:
-        issued_by = _code(cert.issued_by, "certificate.issued_by")
-        if issued_by not in ctx.regions:
+def _certificate(
+    regions: RegionBook, cert: Certificate | None
+) -> tuple[str | None, str | None, date | None, date | None]:
+    """``(number, issued_by, issued_on, valid_until)`` of a certificate, checked."""
+    if cert is None:
+        return None, None, None, None
+    number, issued_by, issued_on, valid_until = _CERTIFICATE_FIELDS(cert.__dict__)
+    if issued_by:
+        issued_by = _code(issued_by, "certificate.issued_by")
+        if issued_by not in regions:
             raise InvalidInput(
                 f"certificate.issued_by {issued_by} is not in the GB/T 2260 catalogue",
                 field="certificate.issued_by",
             )
-    if cert and cert.issued_on and cert.valid_until and cert.valid_until < cert.issued_on:
+    else:
+        issued_by = None
+    if issued_on and valid_until and valid_until < issued_on:
         raise InvalidInput(
             "certificate.valid_until is before certificate.issued_on",
             field="certificate.valid_until",
         )
-    return {
-        "certificate_number": (cert.number or None) if cert else None,
-        "certificate_issued_by": issued_by,
-        "certificate_issued_on": cert.issued_on if cert else None,
-        "certificate_valid_until": cert.valid_until if cert else None,
-    }
+    return number or None, issued_by, issued_on, valid_until
 
 
-def _content_index(keyring: KeyRing, values: dict[str, Any], plain: dict[str, Any]) -> str:
-    """A keyed hash of everything a push says: an identical re-push changes nothing."""
-    content = orjson.dumps({**values, **plain}, option=orjson.OPT_SORT_KEYS)
-    return keyring.blind_index("content:" + content.decode())
+def _content_index(keyring: KeyRing, content: dict[str, Any]) -> str:
+    """A keyed hash of everything a push says: an identical re-push changes nothing.
 
-
-def _encrypted(keyring: KeyRing, plain: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"data_key_id": keyring.current_data_key}
-    for name, context in ENCRYPTED.items():
-        value = plain[name]
-        out[f"{name}_enc"] = keyring.encrypt(value, context) if value is not None else None
-    return out
+    The hashed text is ``content:`` and the fields as JSON with sorted keys;
+    ``content`` comes with its keys in that order already (stored rows hold
+    the index, so the text must not change)."""
+    return keyring.blind_index_of_bytes(b"content:" + orjson.dumps(content))
 
 
 def decrypted(keyring: KeyRing, row: Any) -> dict[str, str | None]:
