@@ -313,6 +313,24 @@ class Hub:
         self.process.wait(10)
 
 
+def database_cpu_seconds(admin_url: str, database: str) -> float:
+    """CPU time so far of the PostgreSQL server processes serving ``database`` (its
+    backends, read from /proc: the server runs on this machine). Backends that
+    ended in between are not counted; the hub keeps its pooled connections open."""
+    admin = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))]  # fmt: skip
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def push(hub: Hub, api_key: str, path: Path, key: str) -> tuple[dict[str, Any], float]:
     def chunks() -> Iterator[bytes]:
         with path.open("rb") as source:
@@ -363,8 +381,10 @@ def main() -> None:
         try:
             print(f"hub RSS at rest: {hub.rss_mb():.0f} MB in {len(hub.processes())} processes")
             cpu_before = hub.cpu_seconds()
+            db_before = database_cpu_seconds(args.admin_url, database)
             result, seconds = push(hub, api_key, work / "batch.ndjson", "bench-1")
             cpu = hub.cpu_seconds() - cpu_before
+            db_cpu = database_cpu_seconds(args.admin_url, database) - db_before
             rate = result["accepted"] / seconds
             print(
                 f"(b) hub batch over HTTP  {result['accepted']:>9} rows  {seconds:7.2f} s  "
@@ -376,6 +396,10 @@ def main() -> None:
                 f"{cpu / max(result['accepted'], 1) * 1e6:.0f} µs "
                 f"per record ({result['accepted'] / max(cpu, 1e-9):,.0f} records per CPU-second; "
                 f"wall/CPU = {seconds / max(cpu, 1e-9):.1f})"
+            )
+            print(
+                f"PostgreSQL backends CPU {db_cpu:.1f} s = "
+                f"{db_cpu / max(result['accepted'], 1) * 1e6:.0f} µs per record"
             )
             main, total = hub.peak_rss_mb()
             print(

@@ -34,6 +34,7 @@ from operator import itemgetter
 from typing import Any
 
 import uuid_utils
+import uuid_utils.compat
 from psycopg import adapt, postgres
 from psycopg._copy_base import format_row_binary  # psycopg's C row encoder (see _Encoder)
 from psycopg.pq import Format

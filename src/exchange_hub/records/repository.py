@@ -301,4 +301,3 @@ def pg_type(table: Table, name: str) -> str:
 
 
 RECORD_COPY_TYPES = tuple(pg_type(RECORDS, name) for name in RECORD_COLUMNS)
-_pg_type = pg_type  # TEMPORARY alias while bench/record_indexes.py moves to the public name
