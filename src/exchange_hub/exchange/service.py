@@ -47,7 +47,7 @@ from exchange_hub.exchange.schemas import (
 )
 from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Message, MessageEvent, PushDelivery
-from exchange_hub.models.base import utcnow
+from exchange_hub.models.base import new_id, utcnow
 
 HUB_ACTOR = "hub"
 _STAMP = {
@@ -175,7 +175,7 @@ def _new_message(
     keyring = keyring_of(session)
     is_query = payload.kind == "query"
     return Message(
-        id=uuid.uuid4(),
+        id=new_id(),
         kind=payload.kind,
         subtype=subtype,
         from_region=caller.region,

@@ -32,7 +32,7 @@ from exchange_hub.exchange import hooks
 from exchange_hub.logging_setup import mask_id_number
 from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Record, RecordVersion
-from exchange_hub.models.base import utcnow
+from exchange_hub.models.base import new_id, utcnow
 from exchange_hub.records import repository, values
 from exchange_hub.records.schemas import LookupRequest, RecordIn
 
@@ -91,7 +91,7 @@ def create_record(session: Session, caller: Caller, *, body: RecordIn) -> tuple[
 def _insert(session: Session, caller: Caller, prepared: dict[str, Any]) -> Record:
     now = utcnow()
     record = Record(
-        id=uuid.uuid4(), status="active", member_id=caller.member_id, version=1,
+        id=new_id(), status="active", member_id=caller.member_id, version=1,
         version_action="created", created_at=now, updated_at=now, updated_by=caller.label,
         **prepared,
     )  # fmt: skip
