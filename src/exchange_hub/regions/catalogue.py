@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from exchange_hub.errors import InvalidInput
+
 NATION = "000000"
 NATION_NAME = "中华人民共和国"
 # Placeholder rows of the catalogue that name no real county ("municipal districts").
@@ -21,6 +23,7 @@ _PLACEHOLDER_NAMES = {"市辖区", "县", "郊区", "省直辖县级行政区划
 _ENTRY = re.compile(r'^\s+(\d{4}) county="(.*)"$')
 _PROVINCE = re.compile(r'^(\d{2}) province="(.*)"$')
 _SPAN = re.compile(r"^\[(\d*)-(\d*)\](.*)$")
+_CODE = re.compile(r"\d{6}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,16 @@ class CatalogueEntry:
     code: str
     name: str
     active: bool
+
+
+def normalise_code(code: str, *, field: str = "region") -> str:
+    """Accept ``44``, ``4403`` or ``440300`` and return the 6-digit form."""
+    code = (code or "").strip()
+    if re.fullmatch(r"\d{2}|\d{4}", code):
+        code = code.ljust(6, "0")
+    if not _CODE.fullmatch(code):
+        raise InvalidInput(f"{code!r} is not a 6-digit GB/T 2260 region code", field=field)
+    return code
 
 
 def level_of(code: str) -> str:

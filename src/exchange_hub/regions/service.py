@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -17,20 +16,9 @@ from exchange_hub.regions.catalogue import (
     CatalogueEntry,
     bundled_catalogue,
     level_of,
+    normalise_code,
     parent_of,
 )
-
-_CODE = re.compile(r"\d{6}")
-
-
-def normalise_code(code: str, *, field: str = "region") -> str:
-    """Accept ``44``, ``4403`` or ``440300`` and return the 6-digit form."""
-    code = (code or "").strip()
-    if re.fullmatch(r"\d{2}|\d{4}", code):
-        code = code.ljust(6, "0")
-    if not _CODE.fullmatch(code):
-        raise InvalidInput(f"{code!r} is not a 6-digit GB/T 2260 region code", field=field)
-    return code
 
 
 def get_region(session: Session, code: str, *, field: str = "region") -> Region:
