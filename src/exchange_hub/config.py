@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     max_batch_bytes: int = 2_147_483_648
     ingest_workers: int | None = None
-    """Processes that check batch lines (validation, encryption); empty: one per CPU, 0: none."""
+    """Processes that check batch lines (validation, encryption); empty: CPUs - 1, 0: none."""
     max_page_size: int = 500
     timezone: str = "Asia/Shanghai"
 

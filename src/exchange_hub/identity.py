@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Container
 from datetime import date
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from exchange_hub.errors import InvalidInput
-from exchange_hub.models import Region
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ID_FIELD = "person.id_number"
 EARLIEST_BIRTH = date(1880, 1, 1)
@@ -51,6 +51,10 @@ class IdNumber(NamedTuple):
 
 def known_region_codes(session: Session) -> frozenset[str]:
     """Every code of the catalogue, current and abolished, for checking prefixes."""
+    from sqlalchemy import select
+
+    from exchange_hub.models import Region
+
     return frozenset(session.scalars(select(Region.code).where(Region.code != "000000")))
 
 

@@ -10,20 +10,20 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from exchange_hub import identity
 from exchange_hub.crypto import KeyRing
 from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.members.scope import Caller
-from exchange_hub.models import Region
 from exchange_hub.records.schemas import Certificate, RecordIn
-from exchange_hub.regions.catalogue import level_of
-from exchange_hub.regions.service import normalise_code
+from exchange_hub.regions.catalogue import level_of, normalise_code
+
+if TYPE_CHECKING:  # the database layer is imported where it is used: the batch-checking
+    # processes run ``prepare`` with a catalogue handed to them, and stay light
+    from sqlalchemy.orm import Session
 
 ENCRYPTED = {
     "id_number": "records.id_number",
@@ -50,6 +50,10 @@ class RegionBook:
         self._known: dict[str, tuple[str, bool] | None] = {}
         self._complete = False
         if preload:
+            from sqlalchemy import select
+
+            from exchange_hub.models import Region
+
             rows = session.execute(select(Region.code, Region.level, Region.active))
             self._set_complete({code: (level, active) for code, level, active in rows})
 
@@ -74,6 +78,8 @@ class RegionBook:
     def info(self, code: str) -> tuple[str, bool] | None:
         info = self._known.get(code)
         if info is None and not self._complete and code not in self._known:
+            from exchange_hub.models import Region
+
             region = self._session.get(Region, code)
             info = self._known[code] = (region.level, region.active) if region else None
         return info
