@@ -220,6 +220,35 @@ def raw_copy(dsn: str, tuples: list[tuple[Any, ...]]) -> float:
         return time.perf_counter() - started
 
 
+def stored_copy(dsn: str, *, with_indexes: bool) -> tuple[int, float]:
+    """Context, not the target: binary COPY of the rows exactly as the hub stored them
+    (encrypted fields, blind indexes), read back from ``records``, into a plain table
+    or into one with the indexes of ``records``. Median of three."""
+    with psycopg.connect(dsn) as conn:
+        data = bytearray()
+        with conn.cursor() as cursor, cursor.copy("COPY records TO STDOUT (FORMAT BINARY)") as out:
+            for block in out:
+                data += block
+        rows = conn.execute("SELECT count(*) FROM records").fetchone()[0]  # type: ignore[index]
+        like = "LIKE records INCLUDING INDEXES" if with_indexes else "LIKE records"
+        runs = []
+        for _ in range(3):
+            conn.execute("DROP TABLE IF EXISTS bench_stored")
+            conn.execute(f"CREATE TABLE bench_stored ({like})")  # type: ignore[arg-type]
+            conn.commit()
+            started = time.perf_counter()
+            with (
+                conn.cursor() as cursor,
+                cursor.copy("COPY bench_stored FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.write(data)
+            conn.commit()
+            runs.append(time.perf_counter() - started)
+        conn.execute("DROP TABLE bench_stored")
+        conn.commit()
+        return rows, sorted(runs)[1]
+
+
 # -- the hub -------------------------------------------------------------------
 def fresh_database(admin_url: str, name: str) -> str:
     admin = make_url(admin_url)
@@ -391,6 +420,15 @@ def main() -> None:
                 f"{rate:>9,.0f} records/s  ({size_mb:.0f} MB, rejected {result['rejected_count']})"
             )
             print(f"ratio hub / raw COPY = {rate / raw_rate:.3f}   (target ≥ 0.15, aim 0.4)")
+            for indexed in (False, True):
+                rows, took = stored_copy(
+                    make_url(url).render_as_string(False), with_indexes=indexed
+                )
+                where = "a table with the indexes of records" if indexed else "a plain table"
+                print(
+                    f"    context: COPY of the hub's stored rows into {where}: "
+                    f"{rows / took:,.0f} rows/s (ratio {rows / took / raw_rate:.3f})"
+                )
             print(
                 f"hub CPU (all its processes) {cpu:.1f} s = "
                 f"{cpu / max(result['accepted'], 1) * 1e6:.0f} µs "
