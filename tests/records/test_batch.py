@@ -346,3 +346,28 @@ def test_a_batch_stores_each_record_exactly_as_a_single_push_would(
     converted = read(ids[True])
     assert converted["quality"]["id_converted"] is True
     assert converted["person"]["id_number"] == person_number(3)[:6] + "19" + person_number(3)[8:]
+
+
+def test_a_fault_in_the_checks_rejects_the_line_not_the_batch(
+    client: TestClient, county_a: MemberKey, checking_mode: str, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A bug met by one line (here: prepare raising) is that line's refusal, logged
+    without the line's content; the other lines land."""
+    if checking_mode != "inline":
+        pytest.skip("the fault is planted in this process")
+    from exchange_hub.records import values
+
+    real = values.prepare
+
+    def faulty(ctx: Any, body: Any) -> Any:
+        if body.person.name == "测试2":
+            raise ValueError("invalid literal for int(): '11010519850231002X'")
+        return real(ctx, body)
+
+    monkeypatch.setattr(values, "prepare", faulty)
+    lines = "\n".join(json.dumps(good(i), ensure_ascii=False) for i in range(1, 4)).encode()
+    result = push(client, county_a, lines).json()
+    assert result["created"] == 2 and [r["line"] for r in result["rejected"]] == [2]
+    assert "could not check" in result["rejected"][0]["detail"]
+    assert "ValueError" in caplog.text and "11010519850231002X" not in caplog.text

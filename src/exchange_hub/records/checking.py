@@ -20,6 +20,7 @@ and exit when the hub process that started them is gone.
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import os
 import pickle
@@ -47,6 +48,8 @@ from exchange_hub.errors import HubError
 from exchange_hub.members.scope import Caller
 from exchange_hub.records import values
 from exchange_hub.records.schemas import RecordIn
+
+log = logging.getLogger("exchange_hub.records.checking")
 
 MAX_LINE_BYTES = 65_536
 # The columns a CSV batch may have, and where each goes in a record (refusals name the column).
@@ -155,6 +158,10 @@ def check_item(
         if kind == "csv":
             field_name = CSV_COLUMN_OF_PATH.get(field_name, field_name)
         return Rejection(field_name, exc.detail)
+    except Exception as exc:  # a fault of the hub's checks must not fail the whole batch
+        # Only the exception's type: its message may quote the person's data.
+        log.error("a batch line could not be checked: %s", type(exc).__name__)
+        return Rejection("body", "the hub could not check this line; it was not stored")
 
 
 def _rejection_of(error: Any, kind: str) -> Rejection:
