@@ -96,3 +96,15 @@ def test_workers_do_not_rerun_the_main_module(tmp_path) -> None:  # type: ignore
     subprocess.run([sys.executable, str(main)], env=env, timeout=60, check=True)
     ran = marker.read_text().split()
     assert len(ran) == 1, f"the main module ran again in a checking process: {ran}"
+
+
+def test_the_worker_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exchange_hub.config import Settings
+
+    monkeypatch.setenv("HUB_INGEST_WORKERS", "")
+    assert Settings().ingest_workers is None
+    assert checking.worker_count(None) == max((os.cpu_count() or 1) - 1, 1)
+    monkeypatch.setenv("HUB_INGEST_WORKERS", "0")
+    assert Settings().ingest_workers == 0 and checking.worker_count(0) == 0
+    assert checking.pool(0) is None
+    assert checking.worker_count(-3) == 0
