@@ -108,3 +108,25 @@ def test_the_worker_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().ingest_workers == 0 and checking.worker_count(0) == 0
     assert checking.pool(0) is None
     assert checking.worker_count(-3) == 0
+
+
+def test_a_hung_worker_is_a_503_not_a_hung_request(
+    client: TestClient, hub: HubContext, county_a: MemberKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(batch, "CHUNK_TIMEOUT_SECONDS", 1.0)
+    hub.settings.ingest_workers = 1
+    checking.warm(1)
+    workers = checking.pool(1)
+    assert workers is not None
+    pids = list(workers._processes)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        headers = {**county_a.headers, "Content-Type": NDJSON}
+        refused = client.post(BATCH, content=_lines(20), headers=headers)
+        assert refused.status_code == 503, refused.text
+        assert checking.pool(1) is not workers
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)

@@ -40,6 +40,7 @@ SNIFF_BYTES = 65_536
 CHUNK_BYTES = 1 << 20  # NDJSON handed to a worker at a time (≈ 2,000 records)
 CSV_CHUNK_ROWS = 2_000
 PARALLEL_MIN_BYTES = 1 << 20  # smaller batches are checked in the request's thread
+CHUNK_TIMEOUT_SECONDS = 300.0  # a chunk takes well under a second; a hung worker fails the batch
 REJECTED_LISTED_MAX = 1_000
 MEDIA_TYPES = {"application/x-ndjson": "ndjson", "application/jsonl": "ndjson",
                "application/json-seq": "ndjson", "text/csv": "csv"}  # fmt: skip
@@ -331,7 +332,7 @@ def _land(
                 _write_next(ahead, writer, source, progress)
         while ahead:
             _write_next(ahead, writer, source, progress)
-    except BrokenProcessPool as exc:
+    except (BrokenProcessPool, TimeoutError) as exc:  # a worker died, or hangs
         checking.discard(checker.pool)
         raise Unavailable(
             "a batch-checking process stopped; nothing of this batch was stored, send it again"
@@ -346,7 +347,7 @@ def _write_next(
     source: IO[bytes], progress: Callable[[int], None] | None,
 ) -> None:  # fmt: skip
     task, future = ahead.popleft()
-    writer.take(task, future.result())
+    writer.take(task, future.result(timeout=CHUNK_TIMEOUT_SECONDS))
     if progress:
         progress(source.tell())
 
