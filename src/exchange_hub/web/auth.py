@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Literal
 
 from argon2 import PasswordHasher
@@ -37,8 +38,14 @@ CONSOLE_ROLES = ("admin", "county")
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,63}")
 _hasher = PasswordHasher()
-# Verified against for unknown user names, so both paths cost one argon2 verification.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against for unknown user names, so both paths cost one argon2
+    verification. Made on first use, not at import: one argon2 hash takes its
+    64 MiB of memory, which every server process would otherwise spend at start."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,7 @@ def _guard(session: Session, username: str) -> ConsoleSignInGuard:
 
 def _password_matches(user: ConsoleUser | None, password: str) -> bool:
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     return user is not None
