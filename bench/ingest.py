@@ -32,28 +32,29 @@ Session 1 (one process checking, a writer thread)::
 
 Session 2: lines checked in a worker process, rows encoded for COPY there;
 migration 0008 (fewer record indexes, UUIDv7 ids); cheaper seals, blind
-indexes and ID checks. Default settings (one worker on 2 CPUs)::
+indexes and ID checks; no argon2 hash at the server's start. Default
+settings (one checking process on 2 CPUs)::
 
-    .venv/bin/python bench/ingest.py --n 200000              (load 0.7)
-    (a) raw binary COPY    200,000 rows   0.41 s   493,005 rows/s (median of 3)
-    (b) hub batch          200,000 rows   7.38 s    27,113 records/s
-    ratio 0.055  (0.057 and 0.072 in two other runs, raw 455,220 and 349,064)
-    context: the hub's stored rows COPYed into a plain table 310,427 rows/s
-    (0.630), into a table with the records indexes 84,875 rows/s (0.172)
-    hub CPU 34 µs per record over its processes; PostgreSQL backends 19 µs
-    peak RSS: server 189 MB (reached at start-up), all processes 272 MB
+    .venv/bin/python bench/ingest.py --n 200000 --lines 1000000    (load 1.0)
+    (a) raw binary COPY    200,000 rows   0.43 s   461,121 rows/s (median of 3)
+    (b) hub batch          200,000 rows   7.74 s    25,845 records/s
+    ratio 0.056  (0.055-0.072 over six runs, raw 349,064-493,005)
+    context: the hub's stored rows COPYed into a plain table 298,278 rows/s
+    (0.647), into a table with the records indexes 74,492 rows/s (0.162)
+    hub CPU 36 µs per record over its processes; PostgreSQL backends 19 µs
+    1,000,000 lines (519 MB) in 38.1 s (was 150 s): 799,999 created, 1 updated,
+    200,000 unchanged; peak RSS server 164 MB, all processes 247 MB
 
-    .venv/bin/python bench/ingest.py --n 200000 --lines 1000000
-    1,000,000 lines (519 MB) in 40.4 s (was 150 s): 799,999 created, 1 updated,
-    200,000 unchanged; peak RSS server 189 MB, all processes 272 MB
-
-    HUB_INGEST_WORKERS=2: 30,440 records/s (ratio 0.067), all processes 341 MB;
-    =3: 31,348; =1 (the default here): 28,909 — the request's thread and its
-    one database connection set the pace, not the checking.
+    HUB_INGEST_WORKERS=2: 30,440 records/s (ratio 0.067), all processes
+    319-341 MB; =3: 31,348; =1 (the default here): 25,800-28,900.
 
     .venv/bin/python bench/ingest.py --n 50000 --inflow-share 0.5
     3,998 records/s (1,701 in session 1 at 200,000): each new inflow also
     notifies its origin and opens a query, ~0.45 ms of the server's thread each
+
+    Tried and dropped: skipping the re-push look-up on a county's first load
+    (a Bloom filter of the keys inserted): PostgreSQL CPU fell by 1-2 µs per
+    record, the rate did not move (25,834-26,433 against 25,898-26,997).
 
 The target (ratio >= 0.15) is not met on this machine. What bounds it: the
 context lines show that merely copying the rows the hub stores into a table
@@ -422,13 +423,13 @@ def main() -> None:
             )
             print(f"ratio hub / raw COPY = {rate / raw_rate:.3f}   (target ≥ 0.15, aim 0.4)")
             for indexed in (False, True):
-                rows, took = stored_copy(
+                stored, took = stored_copy(
                     make_url(url).render_as_string(False), with_indexes=indexed
                 )
                 where = "a table with the indexes of records" if indexed else "a plain table"
                 print(
                     f"    context: COPY of the hub's stored rows into {where}: "
-                    f"{rows / took:,.0f} rows/s (ratio {rows / took / raw_rate:.3f})"
+                    f"{stored / took:,.0f} rows/s (ratio {stored / took / raw_rate:.3f})"
                 )
             print(
                 f"hub CPU (all its processes) {cpu:.1f} s = "
