@@ -14,7 +14,6 @@ from typing import Any
 
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import (
-    String,
     Table,
     Text,
     any_,
@@ -27,7 +26,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -109,9 +107,12 @@ def active_outflow_exists(session: Session, id_indexes: Sequence[str], origin: s
 
 
 def _index_in(session: Session, indexes: Sequence[str]) -> Any:
-    """``id_index`` among many values: one array parameter on PostgreSQL."""
+    """``id_index`` among many values. On PostgreSQL one comma-joined text parameter
+    that the server splits (blind indexes hold no comma): a batch chunk's thousands
+    of values would otherwise be encoded one by one as an array in Python."""
     if session.get_bind().dialect.name == "postgresql":
-        return RECORDS.c.id_index == any_(bindparam("indexes", list(indexes), type_=ARRAY(String)))
+        joined = bindparam("indexes", ",".join(indexes), type_=Text)
+        return RECORDS.c.id_index == any_(func.string_to_array(joined, literal(",")))
     return RECORDS.c.id_index.in_(list(indexes))
 
 
@@ -150,9 +151,7 @@ def active_in_chunk(
     of active records; the county is filtered here, not in SQL, or the planner
     may range-scan the county's whole part of ``ix_records_county_updated``
     for every chunk instead (its generic plan cannot see how few rows the
-    indexes select). On PostgreSQL the indexes travel as one comma-joined
-    text parameter split by the server: thousands of values per chunk would
-    otherwise be encoded one by one as an array in Python.
+    indexes select).
     """
     by_index: dict[str, set[str]] = {}
     for kind, index in keys:
@@ -160,12 +159,9 @@ def active_in_chunk(
     if not by_index:
         return {}
     names = ("id", "kind", "id_index", "content_index", "version", "registering_region")
-    if session.get_bind().dialect.name == "postgresql":
-        joined = bindparam("indexes", ",".join(by_index), type_=Text)
-        among = RECORDS.c.id_index == any_(func.string_to_array(joined, literal(",")))
-    else:
-        among = RECORDS.c.id_index.in_(list(by_index))
-    query = select(*(RECORDS.c[n] for n in names)).where(among, is_active(RECORDS.c))
+    query = select(*(RECORDS.c[n] for n in names)).where(
+        _index_in(session, list(by_index)), is_active(RECORDS.c)
+    )
     return {
         (r.kind, r.id_index): r
         for r in session.execute(query)
