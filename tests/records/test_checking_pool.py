@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -32,25 +34,38 @@ def _alive(pid: int) -> bool:
         return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _pool_in_use(
+    hub: HubContext, monkeypatch: pytest.MonkeyPatch, size: int
+) -> tuple[ProcessPoolExecutor, list[int]]:
+    """Every batch of the test goes to a started pool of ``size``; its worker pids."""
+    monkeypatch.setattr(batch, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(batch, "CHUNK_BYTES", 4_096)
+    hub.settings.ingest_workers = size
+    checking.warm(size)
+    workers = checking.pool(size)
+    assert workers is not None
+    return workers, list(workers._processes)
+
+
+def _push(client: TestClient, member: MemberKey, lines: int) -> Any:
+    return client.post(
+        BATCH, content=_lines(lines), headers={**member.headers, "Content-Type": NDJSON}
+    )
+
+
 def test_a_killed_worker_is_a_503_and_the_next_batch_gets_a_new_pool(
     client: TestClient, hub: HubContext, county_a: MemberKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batch, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(batch, "CHUNK_BYTES", 4_096)
-    hub.settings.ingest_workers = 2
-    workers = checking.pool(2)
-    assert workers is not None
-    checking.warm(2)
-    for pid in list(workers._processes):
+    workers, pids = _pool_in_use(hub, monkeypatch, 2)
+    for pid in pids:
         os.kill(pid, signal.SIGKILL)
     deadline = time.time() + 10
     while not workers._broken and time.time() < deadline:
         time.sleep(0.05)
-    headers = {**county_a.headers, "Content-Type": NDJSON}
-    refused = client.post(BATCH, content=_lines(50), headers=headers)
+    refused = _push(client, county_a, 50)
     assert refused.status_code == 503, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
-    again = client.post(BATCH, content=_lines(50), headers=headers)
+    again = _push(client, county_a, 50)
     assert again.status_code == 200 and again.json()["created"] == 50
     assert checking.pool(2) is not workers
 
@@ -113,18 +128,12 @@ def test_the_worker_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_hung_worker_is_a_503_not_a_hung_request(
     client: TestClient, hub: HubContext, county_a: MemberKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batch, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(batch, "CHUNK_TIMEOUT_SECONDS", 1.0)
-    hub.settings.ingest_workers = 1
-    checking.warm(1)
-    workers = checking.pool(1)
-    assert workers is not None
-    pids = list(workers._processes)
+    workers, pids = _pool_in_use(hub, monkeypatch, 1)
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     try:
-        headers = {**county_a.headers, "Content-Type": NDJSON}
-        refused = client.post(BATCH, content=_lines(20), headers=headers)
+        refused = _push(client, county_a, 20)
         assert refused.status_code == 503, refused.text
         assert checking.pool(1) is not workers
     finally:
