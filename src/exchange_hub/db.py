@@ -6,9 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for the write lock
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout ran out
 
 
 def driver_url(url: str) -> str:
@@ -40,7 +44,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
@@ -55,7 +59,8 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         database = make_url(full).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(full, connect_args={"check_same_thread": False, "timeout": 30})
+        connect = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        engine = create_engine(full, connect_args=connect)
         _configure_sqlite(engine)
         return engine
     return create_engine(
@@ -79,3 +84,24 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def lock_wait(session: Session, timeout: str) -> Iterator[None]:
+    """Statements inside wait at most ``timeout`` (``'3s'``) for a lock, then fail
+    with ``OperationalError`` (``is_lock_timeout``). PostgreSQL only: SQLite
+    waits for its one writer lock by the connection's busy timeout.
+
+    The limit is undone when the block ends; if the block fails, the
+    transaction or savepoint it ran in is rolled back, which undoes it too.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        session.execute(text(f"SET LOCAL lock_timeout = '{timeout}'"))
+    yield
+    if postgres:
+        session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+
+
+def is_lock_timeout(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE

@@ -213,6 +213,14 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(PendingRollbackError)  # a statement after the connection broke
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         # A lost or restarting database is a 503 the client may retry, not a 500.
+        if "database is locked" in str(getattr(exc, "orig", "")):
+            # SQLite's one writer lock, still held after the busy timeout (a long batch).
+            log.warning("database busy: the write lock was not free in time")
+            error = Unavailable(
+                "the database is busy with another write (a batch, say); retry in a minute"
+            )
+            error.headers = {"Retry-After": "60"}
+            return problem_response(error, request)
         log.warning("database unavailable: %s", exc.__class__.__name__)
         error = Unavailable("the database is not reachable; retry later")
         error.headers = {"Retry-After": "5"}

@@ -22,10 +22,10 @@ from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from exchange_hub.db import is_lock_timeout, lock_wait
 from exchange_hub.errors import Conflict, InvalidInput
 from exchange_hub.models import IdempotencyKey
 from exchange_hub.models.base import utcnow
@@ -33,7 +33,6 @@ from exchange_hub.models.base import utcnow
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _WAIT_FOR_FIRST = "3s"
-LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL SQLSTATE of a lock_timeout
 
 
 @dataclass(frozen=True)
@@ -67,19 +66,12 @@ def _replay(row: IdempotencyKey, digest: str) -> Outcome:
     return Outcome(row.status_code or 200, row.response, replayed=True)
 
 
-def _sqlstate(exc: OperationalError) -> str | None:
-    return getattr(exc.orig, "sqlstate", None)
-
-
 def _claim(session: Session, member_id: uuid.UUID, key: str, digest: str) -> Outcome | None:
     existing = session.get(IdempotencyKey, (member_id, key))
     if existing is not None:
         return _replay(existing, digest)
-    postgres = session.get_bind().dialect.name == "postgresql"
     try:
-        with session.begin_nested():
-            if postgres:
-                session.execute(text(f"SET LOCAL lock_timeout = '{_WAIT_FOR_FIRST}'"))
+        with session.begin_nested(), lock_wait(session, _WAIT_FOR_FIRST):
             session.add(
                 IdempotencyKey(
                     member_id=member_id, key=key, request_hash=digest, state="running",
@@ -87,8 +79,6 @@ def _claim(session: Session, member_id: uuid.UUID, key: str, digest: str) -> Out
                 )
             )  # fmt: skip
             session.flush()
-            if postgres:
-                session.execute(text("SET LOCAL lock_timeout = 0"))
     except IntegrityError as exc:
         row = session.get(IdempotencyKey, (member_id, key), populate_existing=True)
         if row is None:  # pragma: no cover - the winner rolled back between our two reads
@@ -97,7 +87,7 @@ def _claim(session: Session, member_id: uuid.UUID, key: str, digest: str) -> Out
             ) from exc
         return _replay(row, digest)
     except OperationalError as exc:
-        if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+        if not is_lock_timeout(exc):
             raise  # a lost connection and the like: the app answers 503
         # lock_timeout: the first request with this key holds it and is still running.
         raise Conflict(

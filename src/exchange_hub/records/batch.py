@@ -293,6 +293,8 @@ def ingest(
     """Check and land every good line of a batch; returns the ``BatchResult`` form."""
     service.require_county_writer(caller)
     encoding = sniff_encoding(source, fmt)
+    # The county's single writes wait while its batch runs (``records/service.py``).
+    repository.lock_county_writes(session, caller.region, alone=True)
     ctx = service.write_context(session, caller, preload=True)
     tally = Tally()
     writer = BulkWriter(session, ctx, tally)

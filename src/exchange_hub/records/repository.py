@@ -7,11 +7,13 @@ the psycopg connection on PostgreSQL, Core ``insert()`` executemany on SQLite.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+import psycopg
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import (
     Table,
@@ -24,9 +26,11 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from exchange_hub.models import Change, Record, RecordVersion
@@ -48,6 +52,25 @@ CHANGE_COLUMNS = ("at", "object_type", "object_id", "action", "region_a", "regio
 # PostgreSQL type names for binary COPY, column by column.
 _PG_TYPES = {"Uuid": "uuid", "Date": "date", "Boolean": "bool", "Integer": "int4",
              "UTCDateTime": "timestamptz", "BigInteger": "int8", "JSON": "json"}  # fmt: skip
+
+
+# The advisory locks on a county's record writes (PostgreSQL's two-key form):
+# this key space, and the county code as the second key.
+COUNTY_WRITES_LOCK = 724_200_102
+
+
+def lock_county_writes(session: Session, county: str, *, alone: bool) -> None:
+    """Take the county's record-write lock for the rest of the transaction:
+    ``alone`` for a batch, shared for single writes (see ``records/service.py``,
+    ``wait_for_county_batch``). SQLite: the transaction's write lock already
+    serialises every writer."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock" if alone else "pg_advisory_xact_lock_shared"
+    session.execute(
+        text(f"SELECT {function}(:space, :county)"),
+        {"space": COUNTY_WRITES_LOCK, "county": int(county)},
+    )
 
 
 def get(session: Session, record_id: uuid.UUID) -> Record | None:
@@ -273,7 +296,11 @@ def _copy(
     types = [pg_type(table, name) for name in columns]
     pick = itemgetter(*columns)
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    with raw.cursor() as cursor, cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy:  # type: ignore[union-attr]
+    with (
+        _as_sqlalchemy_errors(sql),
+        raw.cursor() as cursor,
+        cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy,
+    ):  # type: ignore[union-attr]
         # The queued writer sends to the server from its own thread while we build rows.
         copy.set_types(types)
         for row in rows:
@@ -284,11 +311,22 @@ def copy_encoded(session: Session, table: Table, columns: Sequence[str], rows: l
     """Binary COPY of rows already encoded (``records/checking.py``), PostgreSQL only."""
     raw = session.connection().connection.driver_connection
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+    with _as_sqlalchemy_errors(sql), raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
         copy.write(COPY_SIGNATURE)
         for start in range(0, len(rows), 1_000):
             copy.write(b"".join(rows[start : start + 1_000]))
         copy.write(COPY_TRAILER)
+
+
+@contextmanager
+def _as_sqlalchemy_errors(sql: str) -> Iterator[None]:
+    """COPY runs on the driver's connection, under SQLAlchemy: its errors are
+    raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``, …), which
+    the app answers as problems (409, 503) like any other statement's."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
 
 def pg_type(table: Table, name: str) -> str:

@@ -11,6 +11,17 @@ Who may do what:
 - look up: counties (and admins with the grant), with a stated purpose, audited.
 
 For the exchange work: ``hukou_region_for`` and ``has_active_outflow``.
+
+A county's batch and its single writes do not interleave (PostgreSQL; SQLite
+has one writer anyway). A batch finds the county's existing records of a chunk
+of people with one query and then COPYs the new ones: a single push of one of
+those people committed in between would break the batch's COPY on the unique
+index, and a single push of a person the batch has just written would wait,
+unseen, until the batch ends and then fail. So a batch holds its county's
+write lock alone for its whole transaction, and single writes share it: they
+wait up to ``SINGLE_WRITE_WAIT`` for the county's running batch, then get a
+409 that says so, with ``Retry-After``. Two batches of one county run one
+after the other.
 """
 
 from __future__ import annotations
@@ -21,12 +32,14 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from exchange_hub import changes, identity
 from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
+from exchange_hub.db import is_lock_timeout, lock_wait
 from exchange_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange_hub.exchange import hooks
 from exchange_hub.logging_setup import mask_id_number
@@ -70,12 +83,35 @@ def require_county_writer(caller: Caller) -> None:
     require_role(caller, "county")
 
 
+SINGLE_WRITE_WAIT = "20s"  # how long a single write waits for its county's running batch
+BATCH_RETRY_AFTER = "60"
+
+
+def wait_for_county_batch(session: Session, caller: Caller) -> None:
+    """Share the county's write lock with its other single writes; wait for a
+    running batch of the county, up to ``SINGLE_WRITE_WAIT`` (module docstring)."""
+    try:
+        with lock_wait(session, SINGLE_WRITE_WAIT):
+            repository.lock_county_writes(session, caller.region, alone=False)
+    except OperationalError as exc:
+        if not is_lock_timeout(exc):
+            raise  # a lost connection and the like: the app answers 503
+        error = Conflict(
+            f"a batch of county {caller.region} is being written; single records of the "
+            f"county wait for it up to {SINGLE_WRITE_WAIT}. Nothing was stored: send this "
+            "again in a minute"
+        )
+        error.headers = {"Retry-After": BATCH_RETRY_AFTER}
+        raise error from exc
+
+
 # -- writes --------------------------------------------------------------------
 def create_record(session: Session, caller: Caller, *, body: RecordIn) -> tuple[Record, Outcome]:
     """Register a person; a re-push of an active record updates it instead (SPEC §3)."""
     require_county_writer(caller)
     ctx = write_context(session, caller)
     prepared = values.prepare(ctx, body)
+    wait_for_county_batch(session, caller)
     existing = repository.find_active(
         session,
         registering_region=prepared.columns["registering_region"],
@@ -242,6 +278,7 @@ def get_record(session: Session, caller: Caller, *, record_id: uuid.UUID) -> Rec
 
 def _writable(session: Session, caller: Caller, record_id: uuid.UUID) -> Record:
     require_county_writer(caller)
+    wait_for_county_batch(session, caller)
     record = repository.get(session, record_id)
     if record is None or not may_read(caller, record):
         raise NotFound(f"no record {record_id}", field="id")
