@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from exchange_hub import clock as hub_clock
 from exchange_hub.context import HubContext
 from tests.fixtures.database import PostgresTemplates, SqliteTemplates, postgres_admin_url
 from tests.fixtures.hub import MemberKey, client_for, make_context, make_member
@@ -18,6 +19,19 @@ def pytest_report_header(config: pytest.Config) -> str:
     if url:
         return f"database: PostgreSQL ({url}) — HUB_TEST_DATABASE_URL is set"
     return "database: SQLite (set HUB_TEST_DATABASE_URL=postgresql://… to run on PostgreSQL)"
+
+
+@pytest.fixture(autouse=True)
+def _real_time_after_each_test() -> Iterator[None]:
+    """A test that pins the hub's clock never leaves it pinned for the next."""
+    yield
+    hub_clock.CLOCK.reset()
+
+
+@pytest.fixture
+def clock() -> hub_clock.Clock:
+    """The hub's clock, for tests that set the time: ``clock.pin(moment)``."""
+    return hub_clock.CLOCK
 
 
 @pytest.fixture(scope="session")

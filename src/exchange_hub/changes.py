@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import event, or_, select, text
 from sqlalchemy.orm import Session
 
-from exchange_hub.models.base import utcnow
+from exchange_hub import clock
 from exchange_hub.models.change import Change
 
 _PENDING = "changes_pending"
@@ -36,7 +36,7 @@ class PendingChange:
     action: str
     regions: tuple[str, ...]
     summary: dict[str, Any] | None = None
-    at: datetime = field(default_factory=utcnow)
+    at: datetime = field(default_factory=clock.now)
 
 
 def record_change(

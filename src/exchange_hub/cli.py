@@ -303,14 +303,14 @@ def audit_purge(
     """Delete audit rows past the retention period; the chain stays verifiable."""
     from datetime import timedelta
 
-    from exchange_hub.models.base import utcnow
+    from exchange_hub import clock
 
     with open_hub() as hub:
         days = older_than_days or hub.settings.audit_retention_days
         if days < MIN_RETENTION_DAYS:
             raise fail(f"access logs must be kept at least six months ({MIN_RETENTION_DAYS} days)")
         with transaction(hub.sessions) as session:
-            purged = audit.purge_before(session, utcnow() - timedelta(days=days))
+            purged = audit.purge_before(session, clock.now() - timedelta(days=days))
     console.print(f"{purged} audit rows older than {days} days purged")
 
 

@@ -8,13 +8,12 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from exchange_hub import identity
+from exchange_hub import clock, identity
 from exchange_hub.context import HubContext
 from exchange_hub.members import service as members
 from exchange_hub.members.scope import Caller
 from exchange_hub.metrics.demo_traffic import seed_demo_traffic
 from exchange_hub.models import Member, Record
-from exchange_hub.models.base import utcnow
 from exchange_hub.records import schemas as records_schemas
 from exchange_hub.records import service as records
 from exchange_hub.reports.demo import seed_demo_reports
@@ -98,7 +97,7 @@ def seed_demo_records(session: Session, *, per_move: int = 12, seed: int = 7) ->
     if session.scalar(select(func.count()).select_from(Record)):
         return 0
     rng = random.Random(seed)
-    now = utcnow()
+    now = clock.now()
     created = 0
     for hukou, residence in _MOVES:
         for n in range(per_move):

@@ -12,7 +12,6 @@ Timestamps outside the window and signatures already seen are refused.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -21,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from exchange_hub import crypto
+from exchange_hub import clock, crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
@@ -29,7 +28,6 @@ from exchange_hub.errors import InvalidInput, Unauthenticated
 from exchange_hub.members import service as members
 from exchange_hub.members.scope import Caller
 from exchange_hub.models import SeenSignature
-from exchange_hub.models.base import utcnow
 
 
 def hub_context(request: Request) -> HubContext:
@@ -85,7 +83,7 @@ def _remember_signature(hub: HubContext, signature: str) -> bool:
     digest = hashlib.sha256(signature.encode()).hexdigest()
     try:
         with hub.sessions() as session, session.begin():
-            session.add(SeenSignature(digest=digest, seen_at=utcnow()))
+            session.add(SeenSignature(digest=digest, seen_at=clock.now()))
     except IntegrityError:
         return False
     return True
@@ -114,7 +112,7 @@ async def _verify_signature(
     if not timestamp or not signature:
         raise await run_in_threadpool(_refuse, request, "this member must sign requests", caller)
     try:
-        skew = abs(time.time() - int(timestamp))
+        skew = abs(clock.unix_seconds() - int(timestamp))
     except ValueError:
         skew = float("inf")
     if skew > hub.settings.signature_window_seconds:

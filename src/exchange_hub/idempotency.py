@@ -25,10 +25,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.db import is_lock_timeout, lock_wait
 from exchange_hub.errors import Conflict, InvalidInput
 from exchange_hub.models import IdempotencyKey
-from exchange_hub.models.base import utcnow
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -75,7 +75,7 @@ def _claim(session: Session, member_id: uuid.UUID, key: str, digest: str) -> Out
             session.add(
                 IdempotencyKey(
                     member_id=member_id, key=key, request_hash=digest, state="running",
-                    created_at=utcnow(),
+                    created_at=clock.now(),
                 )
             )  # fmt: skip
             session.flush()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from stdnum.cn import ric
 
+from exchange_hub import clock
 from exchange_hub.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def parse_id_number(
     elif not number[:17].isdecimal() or not (number[17].isdigit() or number[17] == "X"):
         raise InvalidInput("an ID number is 17 digits and a final digit or X", field=field)
     birth = _birth_date(number[6:14], field)
-    if not EARLIEST_BIRTH <= birth <= (today or date.today()):
+    if not EARLIEST_BIRTH <= birth <= (today or clock.today()):
         raise InvalidInput(
             f"the ID number's birth date {birth.isoformat()} is in the future or before 1880",
             field=field,

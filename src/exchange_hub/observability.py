@@ -26,10 +26,10 @@ from prometheus_client import (
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
+from exchange_hub import clock
 from exchange_hub.context import HubContext
 from exchange_hub.errors import Forbidden, TooManyRequests
 from exchange_hub.models import Message
-from exchange_hub.models.base import utcnow
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -65,7 +65,7 @@ class HttpMetrics:
 
 def _database_gauges(hub: HubContext, registry: CollectorRegistry) -> None:
     open_states = ("submitted", "delivered", "received")
-    now = utcnow()
+    now = clock.now()
     with hub.read_sessions() as session:
         depth = session.scalar(select(func.count()).where(Message.state.in_(open_states)))
         overdue = session.scalar(

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from exchange_hub import clock as hub_clock
 from exchange_hub import crypto
 from exchange_hub.cli import app
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.deps import signing_string
 from exchange_hub.models import Message, SeenSignature
-from exchange_hub.models.base import utcnow
 from tests.exchange.helpers import post_message, query_body
 from tests.fixtures.hub import MemberKey, make_member
 
@@ -79,8 +79,8 @@ def test_jobs_run_purges_old_seen_signatures_and_reports_each_job(
     hub: HubContext, cli_env: CliRunner
 ) -> None:
     with transaction(hub.sessions) as session:
-        session.add(SeenSignature(digest="a" * 64, seen_at=utcnow() - timedelta(hours=1)))
-        session.add(SeenSignature(digest="b" * 64, seen_at=utcnow()))
+        session.add(SeenSignature(digest="a" * 64, seen_at=hub_clock.now() - timedelta(hours=1)))
+        session.add(SeenSignature(digest="b" * 64, seen_at=hub_clock.now()))
     result = cli_env.invoke(app, ["jobs", "run"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -102,7 +102,7 @@ def test_the_senders_request_signature_is_kept(client: TestClient, hub: HubConte
     make_member(hub, role="county", region="110105")
     signer = make_member(hub, role="county", region="440305", public_key=public)
     body = json.dumps(query_body(to_region="110105")).encode()
-    timestamp = str(int(time.time()))
+    timestamp = str(int(hub_clock.unix_seconds()))
     payload = signing_string(
         "POST", "/api/v1/messages", timestamp, hashlib.sha256(body).hexdigest()
     )
@@ -136,7 +136,7 @@ def test_worker_loops_until_sigterm(hub: HubContext) -> None:
         "HUB_LOG_JSON": "false",
     }
     with transaction(hub.sessions) as session:
-        session.add(SeenSignature(digest="c" * 64, seen_at=utcnow() - timedelta(hours=1)))
+        session.add(SeenSignature(digest="c" * 64, seen_at=hub_clock.now() - timedelta(hours=1)))
     worker = subprocess.Popen(
         [sys.executable, "-m", "exchange_hub.cli", "worker", "--interval", "0.2"], env=env
     )

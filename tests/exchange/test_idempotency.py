@@ -7,10 +7,10 @@ import uuid
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from exchange_hub import clock as hub_clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.models import IdempotencyKey, Message, MessageEvent
-from exchange_hub.models.base import utcnow
 from tests.exchange.helpers import id_number, query_body, send_query
 from tests.fixtures.hub import MemberKey
 
@@ -56,7 +56,7 @@ def test_a_key_still_in_flight_is_a_conflict(
         session.add(
             IdempotencyKey(
                 member_id=uuid.UUID(county_b.id), key="q-3", request_hash=digest,
-                state="running", created_at=utcnow(),
+                state="running", created_at=hub_clock.now(),
             )
         )  # fmt: skip
     headers = {**county_b.headers, "Idempotency-Key": "q-3"}

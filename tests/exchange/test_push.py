@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from exchange_hub import clock as hub_clock
 from exchange_hub.context import HubContext
 from exchange_hub.exchange import delivery
 from exchange_hub.models import Message, MessageEvent, PushDelivery
-from exchange_hub.models.base import utcnow
 from tests.exchange.helpers import send_query
 from tests.exchange.receiver import Receiver, running_receiver
 from tests.fixtures.hub import MemberKey, make_context, make_member
@@ -59,7 +59,7 @@ def test_push_is_retried_delivered_once_and_signed(
 ) -> None:
     assert register(client, county_a, receiver.url).status_code == 200  # type: ignore[attr-defined]
     message_id = send_query(client, county_b, county_a)
-    start = utcnow()
+    start = hub_clock.now()
     assert run_pass(hub, start).retried == 1  # attempt 1: 503
     assert run_pass(hub, start).claimed == 0  # not due again yet (back-off)
     assert run_pass(hub, start + timedelta(seconds=5)).retried == 1  # attempt 2: 503
@@ -94,7 +94,7 @@ def test_a_push_that_keeps_failing_is_marked_failed_and_stays_in_the_inbox(
     with running_receiver(Receiver(fail_always=True)) as failing:
         register(client, county_a, failing.url)
         message_id = send_query(client, county_b, county_a)
-        moment = utcnow()
+        moment = hub_clock.now()
         for _ in range(30):
             run_pass(hub, moment)
             moment += timedelta(seconds=120)
@@ -110,7 +110,7 @@ def test_a_push_that_keeps_failing_is_marked_failed_and_stays_in_the_inbox(
         register(client, county_a, healthy.url)
         requeued = client.post("/api/v1/push-deliveries/redrive", headers=admin.headers)
         assert requeued.json() == {"requeued": 1}
-        assert run_pass(hub, utcnow()).delivered == 1
+        assert run_pass(hub, hub_clock.now()).delivered == 1
         assert len(healthy.accepted()) == 1
 
 
@@ -123,7 +123,7 @@ def test_redirects_are_not_followed(
     ):
         register(client, county_a, redirecting.url)
         send_query(client, county_b, county_a)
-        stats = run_pass(hub, utcnow())
+        stats = run_pass(hub, hub_clock.now())
         assert stats.retried == 1 and stats.errors == ["HTTP 302"]
         assert elsewhere.requests == []
 
@@ -138,7 +138,7 @@ def test_withdrawn_message_is_not_pushed(
     register(client, county_a, receiver.url)
     message_id = send_query(client, county_b, county_a)
     client.post(f"/api/v1/messages/{message_id}/withdraw", headers=county_b.headers)
-    assert run_pass(hub, utcnow()).cancelled == 1
+    assert run_pass(hub, hub_clock.now()).cancelled == 1
     assert receiver.requests == []
 
 

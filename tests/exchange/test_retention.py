@@ -7,17 +7,17 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from exchange_hub import clock as hub_clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange.common import BODY_CONTEXT
 from exchange_hub.exchange.retention import PURGED, purge_bodies
 from exchange_hub.models import Message
-from exchange_hub.models.base import utcnow
 from tests.metrics.factories import make_message
 
 
 def test_old_closed_messages_are_tombstoned_open_and_recent_ones_kept(hub: HubContext) -> None:
-    old = utcnow() - timedelta(days=800)
+    old = hub_clock.now() - timedelta(days=800)
     body = hub.keyring.encrypt(
         json.dumps({"subject": {"id_number": "11010519491231002X"}}), BODY_CONTEXT
     )
@@ -28,7 +28,9 @@ def test_old_closed_messages_are_tombstoned_open_and_recent_ones_kept(hub: HubCo
             ),
             "old_open": make_message(session, submitted_at=old),
             "recent_answered": make_message(
-                session, submitted_at=utcnow() - timedelta(days=10), answered_at=utcnow()
+                session,
+                submitted_at=hub_clock.now() - timedelta(days=10),
+                answered_at=hub_clock.now(),
             ),
         }
         for row in rows.values():
@@ -48,7 +50,7 @@ def test_old_closed_messages_are_tombstoned_open_and_recent_ones_kept(hub: HubCo
 
 
 def test_retention_zero_keeps_bodies(hub: HubContext) -> None:
-    old = utcnow() - timedelta(days=800)
+    old = hub_clock.now() - timedelta(days=800)
     with transaction(hub.sessions) as session:
         make_message(session, submitted_at=old, answered_at=old)
     hub.settings.message_body_retention_days = {"query": 0}

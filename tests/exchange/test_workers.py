@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from exchange_hub import clock as hub_clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange import delivery, service
 from exchange_hub.exchange.schemas import MessageCreate
 from exchange_hub.members import service as members
 from exchange_hub.models import PushDelivery
-from exchange_hub.models.base import utcnow
 from tests.exchange.helpers import id_number, query_body
 from tests.exchange.receiver import Receiver, running_receiver
 from tests.fixtures.hub import make_context
@@ -72,7 +72,7 @@ def test_two_workers_drain_2000_items_without_double_delivery(hub: HubContext) -
 
         def work(name: str) -> None:
             totals[name] = delivery.drain(
-                hub.sessions, hub.settings, hub.keyring, worker=name, now=utcnow()
+                hub.sessions, hub.settings, hub.keyring, worker=name, now=hub_clock.now()
             )
 
         threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in (1, 2)]
@@ -114,7 +114,7 @@ def test_an_expired_lease_is_taken_over_and_a_stale_outcome_is_ignored(hub: HubC
             )
             payload = MessageCreate.model_validate(query_body(to_region="110105"))
             service.submit_message(session, sender, payload=payload)
-        now = utcnow()
+        now = hub_clock.now()
         dead = delivery.claim_batch(hub.sessions, hub.settings, worker="dead", now=now)
         assert len(dead) == 1
         assert delivery.claim_batch(hub.sessions, hub.settings, worker="w2", now=now) == []

@@ -158,9 +158,9 @@ def test_retention_purge_keeps_the_chain_verifiable(
 ) -> None:
     from datetime import timedelta
 
-    from exchange_hub.models.base import utcnow
+    from exchange_hub import clock as hub_clock
 
-    old = utcnow() - timedelta(days=400)
+    old = hub_clock.now() - timedelta(days=400)
     with transaction(hub.sessions) as session:
         for n in range(3):
             audit.record(session, audit.AuditEntry(action="old.event", detail={"n": n}, at=old))
@@ -186,12 +186,16 @@ def test_retention_purge_keeps_the_chain_verifiable(
 def test_the_purge_job_keeps_six_months(hub: HubContext) -> None:
     from datetime import timedelta
 
+    from exchange_hub import clock as hub_clock
     from exchange_hub.audit.tasks import purge_audit
-    from exchange_hub.models.base import utcnow
 
     with transaction(hub.sessions) as session:
-        audit.record(session, audit.AuditEntry(action="old", at=utcnow() - timedelta(days=200)))
-        audit.record(session, audit.AuditEntry(action="kept", at=utcnow() - timedelta(days=170)))
+        audit.record(
+            session, audit.AuditEntry(action="old", at=hub_clock.now() - timedelta(days=200))
+        )
+        audit.record(
+            session, audit.AuditEntry(action="kept", at=hub_clock.now() - timedelta(days=170))
+        )
     hub.settings.audit_retention_days = 30  # too short: six months are kept all the same
     assert purge_audit(hub) == {"purged": 1, "retention_days": 183}
     with hub.sessions() as session:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from fastapi.testclient import TestClient
 
+from exchange_hub import clock as hub_clock
 from exchange_hub import crypto
 from exchange_hub.context import HubContext
 from exchange_hub.deps import signing_string
@@ -29,7 +29,7 @@ def signer(hub: HubContext, keypair: tuple[str, str]) -> MemberKey:
 def signed_headers(
     member: MemberKey, private: str, *, ts: int | None = None, body: bytes = b""
 ) -> dict[str, str]:
-    timestamp = str(ts if ts is not None else int(time.time()))
+    timestamp = str(ts if ts is not None else int(hub_clock.unix_seconds()))
     payload = signing_string("GET", PATH, timestamp, hashlib.sha256(body).hexdigest())
     return {
         **member.headers,
@@ -64,7 +64,7 @@ def test_wrong_key_is_refused(client: TestClient, signer: MemberKey) -> None:
 def test_stale_or_future_timestamp_is_refused(
     client: TestClient, signer: MemberKey, keypair: tuple[str, str], offset: int
 ) -> None:
-    headers = signed_headers(signer, keypair[0], ts=int(time.time()) + offset)
+    headers = signed_headers(signer, keypair[0], ts=int(hub_clock.unix_seconds()) + offset)
     response = client.get(PATH, headers=headers)
     assert response.status_code == 401
     assert "window" in response.json()["detail"]
@@ -88,7 +88,7 @@ def test_signature_covers_path_and_body(
 
 
 def test_garbage_signature_headers_are_401_not_500(client: TestClient, signer: MemberKey) -> None:
-    for ts, sig in (("soon", "abc"), ("1", "!!!"), (str(int(time.time())), "x" * 500)):
+    for ts, sig in (("soon", "abc"), ("1", "!!!"), (str(int(hub_clock.unix_seconds())), "x" * 500)):
         headers = {**signer.headers, "X-Hub-Timestamp": ts, "X-Hub-Signature": sig}
         assert client.get(PATH, headers=headers).status_code == 401
 

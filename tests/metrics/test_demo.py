@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from exchange_hub import clock as hub_clock
 from exchange_hub.db import transaction
 from exchange_hub.metrics.demo_traffic import seed_demo_traffic
-from exchange_hub.models.base import utcnow
 
 
 def test_demo_traffic_fills_the_bulletin(hub, exchange):
@@ -13,7 +13,7 @@ def test_demo_traffic_fills_the_bulletin(hub, exchange):
     with transaction(hub.sessions) as session:
         assert seed_demo_traffic(session, hub.keyring) == 0
     assert added > 1_000
-    local = utcnow()
+    local = hub_clock.now()
     period = f"{local.year}" if local.month > 1 else f"{local.year - 1}"
     origins = exchange(region="410000", period=period, level="county")
     answered = origins.total.queries.feedback_rate

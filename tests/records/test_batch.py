@@ -6,7 +6,6 @@ import csv
 import hashlib
 import io
 import json
-import time
 import uuid
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from exchange_hub import clock as hub_clock
 from exchange_hub import crypto
 from exchange_hub.context import HubContext
 from exchange_hub.deps import signing_string
@@ -248,7 +248,7 @@ def test_departments_and_admins_may_not_push(
 
 
 def _signed(member: MemberKey, private: str, content: bytes) -> dict[str, str]:
-    timestamp = str(int(time.time()))
+    timestamp = str(int(hub_clock.unix_seconds()))
     payload = signing_string("POST", BATCH, timestamp, hashlib.sha256(content).hexdigest())
     return {**member.headers, "X-Hub-Timestamp": timestamp,
             "X-Hub-Signature": crypto.sign_with_private_key(private, payload)}  # fmt: skip

@@ -28,10 +28,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from exchange_hub import clock as hub_clock
 from exchange_hub import db
 from exchange_hub.context import HubContext
 from exchange_hub.models import Record
-from exchange_hub.models.base import utcnow
 from exchange_hub.records import repository, service
 from tests.fixtures.hub import MemberKey, client_for, make_context, make_member
 from tests.records.factories import id_number, inflow, outflow
@@ -155,7 +155,7 @@ def test_two_batches_of_one_county_run_one_after_the_other(
 def test_copy_failures_are_sqlalchemy_errors_so_the_app_answers_them_as_problems(
     hub: HubContext,
 ) -> None:
-    orphan = {"record_id": uuid.uuid4(), "version": 1, "action": "created", "at": utcnow(),
+    orphan = {"record_id": uuid.uuid4(), "version": 1, "action": "created", "at": hub_clock.now(),
               "actor": "test", "data_key_id": "d1", "snapshot": "x"}  # fmt: skip
     with hub.sessions() as session, pytest.raises(IntegrityError):  # → 409, not a 500
         repository.bulk_insert(session, repository.VERSIONS, repository.VERSION_COLUMNS, [orphan])

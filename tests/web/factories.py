@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 
+from exchange_hub import clock as hub_clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange import service as exchange
 from exchange_hub.exchange.schemas import FeedbackCreate, MessageCreate
 from exchange_hub.identity import expected_check_character as check_character
 from exchange_hub.members.scope import Caller
-from exchange_hub.models.base import utcnow
 from exchange_hub.reports import pairs
 from exchange_hub.web.pages.common import last_month
 
@@ -28,7 +28,7 @@ def id_number(region: str, seq: str = "123") -> str:
 
 def last_month_moment() -> datetime:
     """The middle of last month, so queries sent then are past their 30-day deadline by now."""
-    first_of_this = utcnow().replace(day=1, hour=4, minute=0, second=0, microsecond=0)
+    first_of_this = hub_clock.now().replace(day=1, hour=4, minute=0, second=0, microsecond=0)
     middle = first_of_this - timedelta(days=15)
     assert f"{middle:%Y-%m}" == last_month()
     return middle

@@ -8,11 +8,11 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from exchange_hub import clock as hub_clock
 from exchange_hub.app import create_app
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.models import AuditEvent, ConsoleSession, ConsoleSignInGuard
-from exchange_hub.models.base import utcnow
 from exchange_hub.web import auth
 from tests.fixtures.hub import make_context
 from tests.web.helpers import PASSWORD, csrf_from, post_sign_in, sign_in
@@ -94,9 +94,9 @@ def test_five_failures_lock_the_name_for_fifteen_minutes(
     with transaction(hub.sessions) as session:
         guard = session.get(ConsoleSignInGuard, gd_admin)
         assert guard is not None and guard.locked_until is not None
-        remaining = guard.locked_until - utcnow()
+        remaining = guard.locked_until - hub_clock.now()
         assert timedelta(minutes=14) < remaining <= timedelta(minutes=auth.LOCK_MINUTES)
-        guard.locked_until = utcnow() - timedelta(seconds=1)
+        guard.locked_until = hub_clock.now() - timedelta(seconds=1)
     assert post_sign_in(client, gd_admin).status_code == 303
 
 
@@ -158,7 +158,7 @@ def test_an_idle_session_expires(client: TestClient, hub: HubContext, gd_admin: 
     sign_in(client, gd_admin)
     idle = timedelta(minutes=hub.settings.session_idle_minutes, seconds=1)
     with transaction(hub.sessions) as session:
-        session.execute(update(ConsoleSession).values(last_seen_at=utcnow() - idle))
+        session.execute(update(ConsoleSession).values(last_seen_at=hub_clock.now() - idle))
     response = client.get("/console/audit?action=console.sign_in", follow_redirects=False)
     assert response.status_code == 303
     location = response.headers["location"]
@@ -173,11 +173,11 @@ def test_an_active_session_is_kept_alive(
     sign_in(client, gd_admin)
     almost = timedelta(minutes=hub.settings.session_idle_minutes - 1)
     with transaction(hub.sessions) as session:
-        session.execute(update(ConsoleSession).values(last_seen_at=utcnow() - almost))
+        session.execute(update(ConsoleSession).values(last_seen_at=hub_clock.now() - almost))
     assert client.get("/console/audit").status_code == 200
     with hub.sessions() as session:
         row = session.scalars(select(ConsoleSession)).one()
-        assert utcnow() - row.last_seen_at < timedelta(minutes=1)
+        assert hub_clock.now() - row.last_seen_at < timedelta(minutes=1)
 
 
 def test_pages_without_a_session_redirect_to_sign_in(client: TestClient) -> None:
@@ -216,7 +216,7 @@ def test_signing_in_removes_sessions_left_idle(
     sign_in(other_client, gd_admin)
     idle = timedelta(minutes=hub.settings.session_idle_minutes, seconds=1)
     with transaction(hub.sessions) as session:
-        session.execute(update(ConsoleSession).values(last_seen_at=utcnow() - idle))
+        session.execute(update(ConsoleSession).values(last_seen_at=hub_clock.now() - idle))
     sign_in(client, gd_admin)
     with hub.sessions() as session:
         assert len(session.scalars(select(ConsoleSession)).all()) == 1

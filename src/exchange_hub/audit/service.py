@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange_hub import clock
 from exchange_hub.changes import lock_journals
 from exchange_hub.crypto import KeyRing
 from exchange_hub.members.scope import Caller, scope_prefix
 from exchange_hub.models import AuditEvent
-from exchange_hub.models.base import utcnow
 
 GENESIS = "genesis"
 PURGE_ACTION = "audit.purge"
@@ -42,7 +42,7 @@ class AuditEntry:
     client: str | None = None
     request_id: str | None = None
     detail: dict[str, Any] | None = None
-    at: datetime = field(default_factory=utcnow)
+    at: datetime = field(default_factory=clock.now)
 
 
 def entry_for(caller: Caller | None, action: str, **values: Any) -> AuditEntry:

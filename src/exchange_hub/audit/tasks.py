@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from exchange_hub import clock
 from exchange_hub.audit import service
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange.tasks import register_job
-from exchange_hub.models.base import utcnow
 
 MIN_RETENTION_DAYS = 183  # Cybersecurity Law art. 21: network logs kept ≥ six months
 
@@ -18,7 +18,7 @@ def purge_audit(hub: HubContext) -> dict[str, Any]:
     """Delete audit rows older than ``HUB_AUDIT_RETENTION_DAYS`` (at least 183)."""
     days = max(hub.settings.audit_retention_days, MIN_RETENTION_DAYS)
     with transaction(hub.sessions) as session:
-        purged = service.purge_before(session, utcnow() - timedelta(days=days))
+        purged = service.purge_before(session, clock.now() - timedelta(days=days))
     return {"purged": purged, "retention_days": days}
 
 

@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import random
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,7 +33,7 @@ import httpx
 from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from exchange_hub import crypto
+from exchange_hub import clock, crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
@@ -43,7 +42,6 @@ from exchange_hub.deps import signing_string
 from exchange_hub.exchange import common, service
 from exchange_hub.exchange.push_urls import PushUrlError, check_push_url
 from exchange_hub.models import Member, Message, PushDelivery
-from exchange_hub.models.base import utcnow
 
 log = logging.getLogger("exchange_hub.exchange.delivery")
 
@@ -180,7 +178,7 @@ def _prepare(session: Session, delivery: PushDelivery, token: str, settings: Set
 
 def push_body(session: Session, message: Message, delivery_id: int) -> bytes:
     """The inbox item as JSON, exactly the bytes that are signed and sent."""
-    now = utcnow()
+    now = clock.now()
     document = {
         **common.summary_of(message, now),
         "content": common.decrypt_content(session, message),
@@ -208,7 +206,7 @@ def claim_batch(
 def send(client: httpx.Client, keyring: KeyRing, item: Claimed) -> str | None:
     """POST one item; None on a 2xx, else why it failed."""
     assert item.url is not None
-    headers = push_headers(keyring, item.url, item.body, int(time.time()))
+    headers = push_headers(keyring, item.url, item.body, int(clock.unix_seconds()))
     headers["X-Hub-Message"] = str(item.message_id)
     headers["X-Hub-Delivery"] = str(item.delivery_id)
     try:
@@ -288,7 +286,7 @@ def deliver_due(
     client: httpx.Client | None = None,
 ) -> DeliveryStats:
     """One pass: claim a batch, send it, record the outcomes."""
-    moment = now or utcnow()
+    moment = now or clock.now()
     stats = DeliveryStats()
     batch = claim_batch(factory, settings, worker=worker, now=moment)
     stats.claimed = len(batch)
@@ -300,7 +298,7 @@ def deliver_due(
         for item in batch:
             error = send(client, keyring, item) if item.problem is None else None
             with transaction(factory) as session:
-                state = record_outcome(session, settings, item, error, now or utcnow())
+                state = record_outcome(session, settings, item, error, now or clock.now())
             _count(stats, state, error)
     finally:
         if own_client:
@@ -360,7 +358,7 @@ def redrive(
     now: datetime | None = None,
 ) -> int:
     """Put failed (or given) pushes back in the queue with a fresh retry window."""
-    now = now or utcnow()
+    now = now or clock.now()
     query = update(PushDelivery).where(PushDelivery.state.in_(("failed", "cancelled")))
     if delivery_ids is not None:
         query = query.where(PushDelivery.id.in_(delivery_ids))

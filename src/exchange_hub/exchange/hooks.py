@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.changes import record_change
 from exchange_hub.crypto import CryptoError
 from exchange_hub.errors import InvalidInput
@@ -28,7 +29,7 @@ from exchange_hub.exchange import common, receipts, routing, service
 from exchange_hub.exchange.schemas import InflowInfo, MessageCreate, Subject
 from exchange_hub.members.scope import Caller
 from exchange_hub.models import Change, Member, Message, MessageEvent, PushDelivery, Region
-from exchange_hub.models.base import UTCDateTime, utcnow
+from exchange_hub.models.base import UTCDateTime
 
 log = logging.getLogger("exchange_hub.exchange.hooks")
 
@@ -119,7 +120,7 @@ def inflows_registered(
     million pending changes in memory).
     """
     keyring = common.keyring_of(session)
-    now = now or utcnow()
+    now = now or clock.now()
     inflows = _routed(session, keyring, caller, records)
     outflows = _outflow_regions(session, keyring, [i.id_number for i in inflows])
     rows = _MessageRows(_push_member_ids(session, {i.origin for i in inflows}))

@@ -18,13 +18,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.changes import changes_for
 from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.repository import InboxOrder
 from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Message
-from exchange_hub.models.base import utcnow
 
 
 def encode_cursor(at: datetime, message_id: uuid.UUID) -> str:
@@ -65,7 +65,7 @@ def pull_inbox(
 ) -> dict[str, Any]:
     """The county's to-do list; pulling marks what it hands out as delivered."""
     require_role(caller, "county")
-    now = now or utcnow()
+    now = now or clock.now()
     limit = _check_limit(limit, common.settings_of(session).max_page_size)
     query = repository.inbox_query(
         caller.region, state=state, kind=kind, order=order, after=decode_cursor(cursor),
@@ -105,7 +105,7 @@ def list_outbox(
 ) -> dict[str, Any]:
     """What the county sent and how far each message got, newest first."""
     require_role(caller, "county")
-    now = now or utcnow()
+    now = now or clock.now()
     limit = _check_limit(limit, common.settings_of(session).max_page_size)
     query = repository.outbox_query(
         caller.region, state=state, kind=kind, before=decode_cursor(cursor), limit=limit

@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from exchange_hub import clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange.common import BODY_CONTEXT, FEEDBACK_CONTEXT
 from exchange_hub.models import Message
-from exchange_hub.models.base import utcnow
 
 PURGED = "purged"
 BATCH = 2_000
@@ -35,7 +35,7 @@ def _closed():  # type: ignore[no-untyped-def]
 def purge_bodies(hub: HubContext) -> dict[str, Any]:
     """Replace old closed messages' bodies, a batch per kind per run."""
     purged: dict[str, int] = {}
-    now = utcnow()
+    now = clock.now()
     for kind, days in hub.settings.message_body_retention_days.items():
         if days <= 0:
             continue  # kept for good

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from exchange_hub import calendar
+from exchange_hub import calendar, clock
 from exchange_hub.changes import record_change
 from exchange_hub.config import Settings
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
@@ -47,7 +47,7 @@ from exchange_hub.exchange.schemas import (
 )
 from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Message, MessageEvent, PushDelivery
-from exchange_hub.models.base import new_id, utcnow
+from exchange_hub.models.base import new_id
 
 HUB_ACTOR = "hub"
 _STAMP = {
@@ -76,7 +76,7 @@ def submit_message(
     """
     require_role(caller, "county")
     settings, keyring = settings_of(session), keyring_of(session)
-    now = now or utcnow()
+    now = now or clock.now()
     subtype = _check_shape(payload)
     id_number = routing.normalise_id_number(
         session, payload.subject.id_number, policy=settings.id_policy, field="subject.id_number"
@@ -328,7 +328,7 @@ def acknowledge(
     session: Session, caller: Caller, *, message_id: uuid.UUID, now: datetime | None = None
 ) -> dict[str, Any]:
     """接收: the addressed county acknowledges the message."""
-    now = now or utcnow()
+    now = now or clock.now()
     message = _load_addressed(session, caller, message_id)
     _refuse_if_closed(message, "acknowledge")
     if message.state == "received":
@@ -349,7 +349,7 @@ def answer(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """反馈: the one final answer to a query (or the confirmation of a birth)."""
-    now = now or utcnow()
+    now = now or clock.now()
     _check_feedback(feedback)
     message = _load_addressed(session, caller, message_id)
     _refuse_if_closed(message, "answer")
@@ -388,7 +388,7 @@ def withdraw(
     session: Session, caller: Caller, *, message_id: uuid.UUID, now: datetime | None = None
 ) -> dict[str, Any]:
     """The sender takes a message back before the recipient acknowledged it."""
-    now = now or utcnow()
+    now = now or clock.now()
     message = repository.get_message(session, message_id, for_update=True)
     if message is None or caller.role != "county" or message.from_region != caller.region:
         raise _missing(message_id)
@@ -411,7 +411,7 @@ def read_message(
     session: Session, caller: Caller, *, message_id: uuid.UUID, now: datetime | None = None
 ) -> dict[str, Any]:
     """One message with its history; its content is person data, so the read is audited."""
-    now = now or utcnow()
+    now = now or clock.now()
     message = repository.get_message(session, message_id, for_update=caller.role == "county")
     if message is None or not _may_see(caller, message):
         raise _missing(message_id)

@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from exchange_hub import clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange import delivery
 from exchange_hub.exchange.retention import purge_bodies
 from exchange_hub.models import SeenSignature
-from exchange_hub.models.base import utcnow
 
 log = logging.getLogger("exchange_hub.jobs")
 
@@ -45,7 +45,7 @@ def deliver_pushes(hub: HubContext) -> dict[str, Any]:
 
 def purge_seen_signatures(hub: HubContext) -> dict[str, Any]:
     """Replay protection only needs signatures inside the window (twice, for clock skew)."""
-    cutoff = utcnow() - timedelta(seconds=2 * hub.settings.signature_window_seconds)
+    cutoff = clock.now() - timedelta(seconds=2 * hub.settings.signature_window_seconds)
     with transaction(hub.sessions) as session:
         result = session.execute(delete(SeenSignature).where(SeenSignature.seen_at < cutoff))
         return {"purged": int(result.rowcount or 0)}  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange_hub import crypto
+from exchange_hub import clock, crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.errors import InvalidInput, NotFound
@@ -23,7 +23,6 @@ from exchange_hub.members.scope import (
     require_role,
 )
 from exchange_hub.models import Member
-from exchange_hub.models.base import utcnow
 from exchange_hub.regions import service as regions
 
 KEY_PREFIX = "hub"
@@ -120,7 +119,7 @@ def list_members(session: Session, *, within: str | None = None) -> Sequence[Mem
 def revoke(session: Session, member_id: uuid.UUID | str) -> Member:
     member = get_member(session, member_id)
     member.active = False
-    member.revoked_at = utcnow()
+    member.revoked_at = clock.now()
     session.flush()
     return member
 

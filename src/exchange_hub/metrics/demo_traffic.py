@@ -22,11 +22,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
+from exchange_hub import clock
 from exchange_hub.calendar import deadline_after, local_date
 from exchange_hub.crypto import KeyRing
 from exchange_hub.metrics import aggregates
 from exchange_hub.models import Message, Region
-from exchange_hub.models.base import utcnow
 
 CASE_PREFIX = "DEMO-"
 RESIDENCE = ["440305", "440106", "440304", "440113", "110105", "110108", "330106", "320106"]
@@ -48,7 +48,7 @@ def seed_demo_traffic(session: Session, keyring: KeyRing, *, now: datetime | Non
     already = session.scalar(select(Message.id).where(Message.case_ref.like(f"{CASE_PREFIX}%")))
     if already is not None:
         return 0
-    now = now or utcnow()
+    now = now or clock.now()
     current = set(
         session.scalars(select(Region.code).where(Region.level == "county", Region.active))
     )

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.members.scope import Caller, require_admin_over
 from exchange_hub.metrics import aggregates, histogram
@@ -33,7 +34,6 @@ from exchange_hub.metrics.schemas import (
     make_rate,
 )
 from exchange_hub.models import Region
-from exchange_hub.models.base import utcnow
 from exchange_hub.regions.service import get_region
 
 LEVELS = ("nation", "province", "prefecture", "county")
@@ -81,7 +81,7 @@ def prepare(
     found = get_region(session, region, field="region")
     require_figures_reader(caller, found)
     parsed_period = parse_period(period)
-    moment = parse_as_of(as_of, now or utcnow())
+    moment = parse_as_of(as_of, now or clock.now())
     chosen = level or default_level(found.level)
     if chosen not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", field="level")

@@ -46,10 +46,6 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def new_id() -> uuid.UUID:
     """A time-ordered UUIDv7 (RFC 9562): new rows append at the right edge of
     the primary-key b-tree instead of landing on a random page."""

@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from exchange_hub.models.base import Base, UTCDateTime, new_id, utcnow
+from exchange_hub import clock
+from exchange_hub.models.base import Base, UTCDateTime, new_id
 
 
 class ConsoleUser(Base):
@@ -27,7 +28,7 @@ class ConsoleUser(Base):
     region: Mapped[str] = mapped_column(String(6))
     person_data_grant: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

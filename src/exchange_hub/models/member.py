@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from exchange_hub.models.base import Base, UTCDateTime, new_id, utcnow
+from exchange_hub import clock
+from exchange_hub.models.base import Base, UTCDateTime, new_id
 
 
 class Member(Base):
@@ -25,7 +26,7 @@ class Member(Base):
     person_data_grant: Mapped[bool] = mapped_column(Boolean, default=False)
     push_url: Mapped[str | None] = mapped_column(String(500))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -19,7 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from exchange_hub.models.base import Base, UTCDateTime, new_id, utcnow
+from exchange_hub import clock
+from exchange_hub.models.base import Base, UTCDateTime, new_id
 
 
 class ReportingPair(Base):
@@ -40,8 +41,8 @@ class ReportingPair(Base):
     department: Mapped[str] = mapped_column(String(40))
     active_from: Mapped[date] = mapped_column(Date)
     active_until: Mapped[date | None] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
 class DepartmentReport(Base):

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from exchange_hub import changes
+from exchange_hub import changes, clock
 from exchange_hub.exchange import hooks
-from exchange_hub.models.base import utcnow
 from exchange_hub.records import checking, repository, values
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ class BulkWriter:
     def __init__(self, session: Session, ctx: values.WriteContext, tally: Tally) -> None:
         self.session, self.ctx, self.tally = session, ctx, tally
         self.caller, self.keyring = ctx.caller, ctx.keyring
-        self.batch_at = utcnow()  # every row of the batch carries it: see ``finish``
+        self.batch_at = clock.now()  # every row of the batch carries it: see ``finish``
         self.copy_form = session.get_bind().dialect.name == "postgresql"
         self.inflows_notified = False  # messages whose change-feed rows ``finish`` appends
 

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from exchange_hub import changes, identity
+from exchange_hub import changes, clock, identity
 from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
@@ -45,7 +45,7 @@ from exchange_hub.exchange import hooks
 from exchange_hub.logging_setup import mask_id_number
 from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Record, RecordVersion
-from exchange_hub.models.base import new_id, utcnow
+from exchange_hub.models.base import new_id
 from exchange_hub.records import repository, values
 from exchange_hub.records.schemas import LookupRequest, RecordIn
 
@@ -63,7 +63,7 @@ def settings_of(session: Session) -> Settings:
 
 def today_for(settings: Settings) -> date:
     """Today in the hub's time zone (Asia/Shanghai): birth dates and key objects use it."""
-    return datetime.now(ZoneInfo(settings.timezone)).date()
+    return clock.today(ZoneInfo(settings.timezone))
 
 
 def write_context(
@@ -125,7 +125,7 @@ def create_record(session: Session, caller: Caller, *, body: RecordIn) -> tuple[
 
 
 def _insert(session: Session, caller: Caller, prepared: dict[str, Any]) -> Record:
-    now = utcnow()
+    now = clock.now()
     record = Record(
         id=new_id(), status="active", member_id=caller.member_id, version=1,
         version_action="created", created_at=now, updated_at=now, updated_by=caller.label,
@@ -227,7 +227,7 @@ def archive(session: Session, keyring: KeyRing, record: Record) -> None:
 def _next_version(record: Record, caller: Caller, action: str) -> None:
     record.version += 1
     record.version_action = action
-    record.updated_at = utcnow()
+    record.updated_at = clock.now()
     record.updated_by = caller.label
 
 

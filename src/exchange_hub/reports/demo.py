@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.members.scope import Caller
-from exchange_hub.models.base import utcnow
 from exchange_hub.reports import pairs, repository, service
 from exchange_hub.reports.catalogue import ReportCatalogue, load_catalogue
 from exchange_hub.reports.periods import Month, month_of, report_deadline
@@ -38,7 +38,7 @@ def seed_demo_reports(
     seed: int = 2026,
 ) -> DemoReports:
     """Activate every department of ``counties`` and report the ``months`` months before now."""
-    now = now or utcnow()
+    now = now or clock.now()
     catalogue = catalogue or load_catalogue()
     first = month_of(now)
     for _ in range(months):

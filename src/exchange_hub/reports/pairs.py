@@ -14,10 +14,10 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.errors import InvalidInput
 from exchange_hub.members.scope import scope_prefix
 from exchange_hub.models import Region, ReportingPair
-from exchange_hub.models.base import utcnow
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import repository
 from exchange_hub.reports.catalogue import ReportCatalogue
@@ -85,7 +85,7 @@ def _activate_one(
         if _overlaps(interval, start, end):
             note = f"already active from {interval.active_from} to {interval.active_until or '—'}"
             return PairChange(county, department, False, note)
-    now = utcnow()
+    now = clock.now()
     previous = next((i for i in intervals if i.active_until == start - timedelta(days=1)), None)
     if previous is not None:
         # Continues an interval that ended the day before: one interval, so the month
@@ -123,7 +123,7 @@ def deactivate_pairs(
 def _deactivate_one(session: Session, county: str, department: str, until: date) -> PairChange:
     for interval in repository.pair_intervals(session, county, department):
         if _overlaps(interval, until, until):
-            interval.active_until, interval.updated_at = until, utcnow()
+            interval.active_until, interval.updated_at = until, clock.now()
             return PairChange(county, department, True, f"active until {until}")
     return PairChange(county, department, False, f"not active on {until}")
 

@@ -9,11 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from exchange_hub import idempotency
+from exchange_hub import clock, idempotency
 from exchange_hub.calendar import SHANGHAI
 from exchange_hub.deps import CurrentCaller, DbSession, Hub, PageSize, ReadSession
 from exchange_hub.members.scope import Caller
-from exchange_hub.models.base import utcnow
 from exchange_hub.reports import schemas, service
 from exchange_hub.reports.catalogue import load_catalogue
 
@@ -105,7 +104,7 @@ def read_missing(
     as_of: AsOfQuery = None,
 ) -> schemas.MissingReportList:
     """Expected reports not received (催报), the most overdue first."""
-    moment = _aware(as_of) or utcnow()
+    moment = _aware(as_of) or clock.now()
     missing = service.missing_for(
         session, caller, region=region, period=period, as_of=moment,
         due_day=hub.settings.report_due_day,

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import Forbidden, InvalidInput, NotFound
 from exchange_hub.members.scope import (
@@ -31,7 +32,7 @@ from exchange_hub.members.scope import (
     scope_prefix,
 )
 from exchange_hub.models import DepartmentReport, DepartmentReportVersion
-from exchange_hub.models.base import new_id, utcnow
+from exchange_hub.models.base import new_id
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import repository
 from exchange_hub.reports.catalogue import ReportCatalogue, ReportType
@@ -66,7 +67,7 @@ def submit_report(
     now: datetime | None = None,
 ) -> DepartmentReport:
     """Record a report, or a correction of it (a new version; timeliness stays the first's)."""
-    now = now or utcnow()
+    now = now or clock.now()
     county = _require_reporter_for(session, caller, department=department, region=region)
     month = _reportable_month(period, now)
     is_zero, checked = _checked_content(_report_type(catalogue, department), counts, zero)
@@ -255,7 +256,7 @@ def rates_for(
     code = regions.get_region(session, region).code
     require_admin_over(caller, code)
     return compute_report_rates(
-        session, region=code, period=period, level=level, as_of=as_of or utcnow()
+        session, region=code, period=period, level=level, as_of=as_of or clock.now()
     )
 
 
@@ -269,7 +270,7 @@ def missing_for(
     """Who has not reported (催报): the period's months, or the last 12; most overdue first."""
     top = regions.get_region(session, region)
     require_admin_over(caller, top.code)
-    as_of = as_of or utcnow()
+    as_of = as_of or clock.now()
     months = parse_period(period) if period else _recent_months(as_of)
     return missing_reports(session, region=top, months=months, as_of=as_of, due_day=due_day)
 

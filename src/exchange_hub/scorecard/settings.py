@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput
 from exchange_hub.members.scope import Caller, require_admin_over
-from exchange_hub.models.base import utcnow
 from exchange_hub.models.scorecard import ScorecardSetting
 from exchange_hub.regions import service as regions
 from exchange_hub.scorecard.config import OVERALL_KEY, ROLE_KEYS, default_config
@@ -70,7 +70,7 @@ def change_setting(
     if weight is not None:
         row.weight = weight
     row.changed_by = caller.label if caller else OPERATOR
-    row.changed_at = utcnow()
+    row.changed_at = clock.now()
     session.flush()
     entry = audit.entry_for(
         caller, "scorecard.setting", object_type="scorecard_setting", object_id=f"{code}:{key}",

@@ -21,11 +21,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
 from exchange_hub.members.scope import Caller
 from exchange_hub.models import ConsoleSession, ConsoleSignInGuard, ConsoleUser
-from exchange_hub.models.base import utcnow
 from exchange_hub.regions import service as regions
 
 MAX_FAILURES = 5
@@ -130,7 +130,7 @@ def add_user(
         region=code,
         person_data_grant=person_data_grant,
         active=True,
-        created_at=utcnow(),
+        created_at=clock.now(),
     )
     session.add(user)
     session.flush()
@@ -232,7 +232,7 @@ def _refuse(
 
 def purge_idle_sessions(session: Session, *, idle_minutes: int) -> int:
     """Remove sessions idle past the time-out (abandoned browsers never come back to expire)."""
-    cutoff = utcnow() - timedelta(minutes=idle_minutes)
+    cutoff = clock.now() - timedelta(minutes=idle_minutes)
     result = session.execute(delete(ConsoleSession).where(ConsoleSession.last_seen_at < cutoff))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -245,7 +245,7 @@ def sign_in(
     A locked name is refused without looking at the password, and unknown
     names are counted like known ones, so the answers reveal nothing.
     """
-    now = utcnow()
+    now = clock.now()
     username = (username or "").strip()[:64]
     guard = _guard(session, username)
     user = session.scalar(select(ConsoleUser).where(ConsoleUser.username == username))
@@ -281,7 +281,7 @@ def resolve_session(session: Session, token: str, *, idle_minutes: int) -> Activ
     row = session.get(ConsoleSession, token_hash(token))
     if row is None:
         return None
-    now = utcnow()
+    now = clock.now()
     user = session.get(ConsoleUser, row.user_id)
     if user is None or not user.active or now - row.last_seen_at > timedelta(minutes=idle_minutes):
         session.delete(row)

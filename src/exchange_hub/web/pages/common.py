@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.logging_setup import mask_id_number
 from exchange_hub.members.scope import NATION, Caller
 from exchange_hub.metrics.periods import parse_period
-from exchange_hub.models.base import utcnow
 from exchange_hub.regions import service as regions
 from exchange_hub.web.render import LOCAL_TIME
 
@@ -22,7 +22,7 @@ TREND_MONTHS = 12
 
 def last_month(now: datetime | None = None) -> str:
     """The month admins look at by default: the last complete one (Asia/Shanghai)."""
-    local = (now or utcnow()).astimezone(LOCAL_TIME)
+    local = (now or clock.now()).astimezone(LOCAL_TIME)
     year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
     return f"{year:04d}-{month:02d}"
 

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from exchange_hub import clock
 from exchange_hub.exchange import repository as exchange_repository
 from exchange_hub.exchange import service as exchange
 from exchange_hub.members.scope import Caller, require_admin_over, require_role
 from exchange_hub.metrics import service as metrics
 from exchange_hub.metrics.schemas import ExchangeReport, RegionFigures, make_rate
 from exchange_hub.models import Region
-from exchange_hub.models.base import utcnow
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import service as reports
 from exchange_hub.web.i18n import translator
@@ -173,7 +173,7 @@ def drilldown_page(
 
 def _open_queries(session: Session, caller: Caller, county: str) -> list[dict[str, Any]]:
     """The county's open queries, overdue first; person data masked unless granted (audited)."""
-    now = utcnow()
+    now = clock.now()
     query = exchange_repository.inbox_query(
         county, state=None, kind="query", order="deadline", after=None, limit=OPEN_QUERY_LIMIT
     )
