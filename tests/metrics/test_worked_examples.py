@@ -7,10 +7,18 @@ from datetime import timedelta
 import pytest
 
 from exchange_hub.calendar import end_of_day_utc
+from exchange_hub.clock import Clock
 from tests.metrics.factories import at
 
 OCT = at("2026-10-05 09:00")
 PAST_DEADLINE = at("2026-10-20 23:59:59.999999")
+# The day these examples are worked out on: figures are read "now" unless as_of says otherwise.
+EXAMPLES_DAY = at("2026-11-10 10:00")
+
+
+@pytest.fixture(autouse=True)
+def _examples_day(clock: Clock) -> None:
+    clock.pin(EXAMPLES_DAY)
 
 
 def queries(n: int, answered: int, *, to_region: str, **extra: object) -> list[dict]:

@@ -27,10 +27,12 @@ def id_number(region: str, seq: str = "123") -> str:
 
 
 def last_month_moment() -> datetime:
-    """The middle of last month, so queries sent then are past their 30-day deadline by now."""
+    """The middle of last month; with the clock pinned to ``console_day`` (tests/web/conftest.py),
+    a normal query (30 days) sent then is past its deadline by now."""
     first_of_this = hub_clock.now().replace(day=1, hour=4, minute=0, second=0, microsecond=0)
     middle = first_of_this - timedelta(days=15)
     assert f"{middle:%Y-%m}" == last_month()
+    assert middle + timedelta(days=35) < hub_clock.now(), "pin the clock: use console_day"
     return middle
 
 

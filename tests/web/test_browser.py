@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -103,7 +103,7 @@ def browser_page(served_hub: str) -> Iterator[tuple[object, list[str], list[str]
 
 
 @pytest.fixture
-def traffic(hub: HubContext) -> dict[str, object]:
+def traffic(hub: HubContext, console_day: datetime) -> dict[str, object]:
     """Last month in Guangdong: Nanshan answered, Tianhe left a query overdue; one open today."""
     at = factories.last_month_moment()
     answered = factories.send_query(hub, to="440305", at=at, seq="301")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +21,7 @@ ADMIN_PAGES = ("/console/overview", "/console/drilldown", "/console/latency", "/
 
 
 @pytest.fixture
-def month_of_traffic(hub: HubContext) -> dict[str, object]:
+def month_of_traffic(hub: HubContext, console_day: datetime) -> dict[str, object]:
     """Last month: Nanshan (Shenzhen) answered its query, Tianhe (Guangzhou) left one overdue."""
     at = factories.last_month_moment()
     answered = factories.send_query(hub, to="440305", at=at, seq="101")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 
@@ -13,7 +13,7 @@ from tests.web.helpers import sign_in
 
 
 def test_scorecard_marks_unmet_indicators_and_lists_the_items_behind(
-    client: TestClient, hub: HubContext, gd_admin: str
+    client: TestClient, hub: HubContext, gd_admin: str, console_day: datetime
 ) -> None:
     at = factories.last_month_moment()
     answered = factories.send_query(hub, to="440305", at=at, seq="401")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +16,7 @@ from tests.web.helpers import audit_rows, make_user, sign_in
 
 
 @pytest.fixture
-def query_to_nanshan(hub: HubContext) -> uuid.UUID:
+def query_to_nanshan(hub: HubContext, console_day: datetime) -> uuid.UUID:
     return factories.send_query(hub, to="440305", seq="201")
 
 
@@ -27,7 +28,11 @@ def _message(hub: HubContext, message_id: uuid.UUID) -> Message:
 
 
 def test_the_clerk_sees_the_inbox_by_deadline_with_person_data_masked(
-    client: TestClient, hub: HubContext, nanshan_clerk: str, query_to_nanshan: uuid.UUID
+    client: TestClient,
+    hub: HubContext,
+    console_day: datetime,
+    nanshan_clerk: str,
+    query_to_nanshan: uuid.UUID,
 ) -> None:
     later = factories.send_query(hub, to="440305", seq="202", at=factories.last_month_moment())
     sign_in(client, nanshan_clerk)
