@@ -101,7 +101,7 @@ def demo(
     keys_out: Annotated[Path | None, typer.Option(help="where to write the demo API keys")] = None,
 ) -> None:
     """Create demo members (and demo traffic, where the hub has it); print their API keys."""
-    from exchange_hub.demo import seed_demo
+    from exchange_hub.demo import demo_periods, seed_demo
 
     with open_hub() as hub:
         out = keys_out or hub.settings.data_dir / "demo-keys.json"
@@ -115,6 +115,11 @@ def demo(
             table.add_row(name, key)
         console.print(table)
         console.print(f"demo API keys written to {out}")
+        first, last = demo_periods()
+        console.print(
+            f"demo traffic covers {first} to now; try period={last} (the last full month), "
+            f"e.g. /api/v1/metrics/exchange?region=440000&period={last}"
+        )
 
 
 # -- members -------------------------------------------------------------------

@@ -12,11 +12,12 @@ from exchange_hub import clock, identity
 from exchange_hub.context import HubContext
 from exchange_hub.members import service as members
 from exchange_hub.members.scope import Caller
-from exchange_hub.metrics.demo_traffic import seed_demo_traffic
+from exchange_hub.metrics.demo_traffic import MONTHS, seed_demo_traffic
 from exchange_hub.models import Member, Record
 from exchange_hub.records import schemas as records_schemas
 from exchange_hub.records import service as records
 from exchange_hub.reports.demo import seed_demo_reports
+from exchange_hub.reports.periods import month_of
 
 DEMO_MEMBERS: list[dict[str, str]] = [
     {"name": "北京市朝阳区人口计生局", "role": "county", "region": "110105"},
@@ -35,6 +36,17 @@ DEMO_MEMBERS: list[dict[str, str]] = [
     {"name": "河南省卫生健康委", "role": "admin", "region": "410000"},
     {"name": "国家卫生健康委流动人口司", "role": "admin", "region": "000000"},
 ]
+
+
+def demo_periods() -> tuple[str, str]:
+    """The months the demo covers, as ``(first, last full month)``: six months back
+    from the hub's clock, whatever day the demo is made; the last full month is
+    the one to try (the console opens on it)."""
+    last_full = month_of(clock.now()).preceding()
+    first = last_full
+    for _ in range(MONTHS - 1):
+        first = first.preceding()
+    return first.label, last_full.label
 
 
 def seed_demo(session: Session, hub: HubContext) -> dict[str, str]:

@@ -2,10 +2,13 @@
 
 So that ``exchange-hub demo`` shows a bulletin with real-looking figures at
 once: residence counties in Guangdong, Beijing, Zhejiang and Jiangsu query
-origin counties in Henan, Sichuan, Anhui and Hunan; each origin county
-answers with its own diligence (one is slow and often finds no such person),
-so the rankings differ. Inserted in bulk, with encrypted bodies like real
-messages, and skipped when the demo traffic is already there.
+origin counties in Henan, Sichuan, Anhui, Hunan and eastern Guangdong (Puning
+and Lufeng people work in Shenzhen and Guangzhou too), so Guangdong shows
+figures both as a destination and as an origin; each origin county answers
+with its own diligence (one is slow and often finds no such person), so the
+rankings differ. The six months end at the hub's clock, whatever day the demo
+is made. Inserted in bulk, with encrypted bodies like real messages, and
+skipped when the demo traffic is already there.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ ORIGINS = {
     "510116": (0.88, 9, 0.08),
     "341203": (0.75, 14, 0.18),
     "430102": (0.95, 4, 0.05),
+    "445281": (0.93, 5, 0.05),
+    "441581": (0.82, 10, 0.12),
 }
 MONTHS = 6
 PER_DAY = 18
