@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -102,6 +103,16 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _exit)
 
 
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Clean-up that SIGTERM does not cut short: the signal waits until the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 # -- databases -----------------------------------------------------------------------
 def _admin_dsn(admin_url: str) -> str:
     return make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -116,7 +127,7 @@ def create_database(admin_url: str, name: str) -> str:
 
 
 def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(_admin_dsn(admin_url), autocommit=True) as conn:
+    with shielded(), psycopg.connect(_admin_dsn(admin_url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
@@ -137,8 +148,13 @@ def scratch_database(admin_url: str, label: str) -> Iterator[str]:
 
 @contextmanager
 def scratch_folder(label: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix=f"hub-bench-{label}-") as folder:
-        yield Path(folder)
+    """A temporary folder for the run, removed afterwards whatever happens."""
+    folder = Path(tempfile.mkdtemp(prefix=f"hub-bench-{label}-"))
+    try:
+        yield folder
+    finally:
+        with shielded():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- servers -------------------------------------------------------------------------
@@ -154,8 +170,8 @@ class Server:
 
     Ready once uvicorn has said it bound the port (so an answer on the port is
     ours, not a server that took it in between) and ``ready_path`` answers
-    below 500. A server that exits first is retried on another port, then
-    reported with the end of its log.
+    below 500. A server that found its port taken is retried on another; any
+    other failure is reported with the end of its log.
     """
 
     def __init__(
@@ -166,9 +182,16 @@ class Server:
         for _attempt in range(3):
             port = free_port()
             self.url = f"http://127.0.0.1:{port}"
-            self.process = self._spawn(port)
-            if self._ready(ready_path, timeout=90):
-                return
+            with shielded():  # no SIGTERM between the start and the try that stops it
+                self.process = self._spawn(port)
+            try:
+                if self._ready(ready_path, timeout=90):
+                    return
+            except BaseException:  # SIGTERM or Ctrl-C while waiting: no `with` to stop it yet
+                self.stop()
+                raise
+            if "already in use" not in self.log_tail():
+                break
         raise RuntimeError(f"{target} did not start:\n{self.log_tail()}")
 
     def _spawn(self, port: int) -> subprocess.Popen[bytes]:
@@ -201,14 +224,15 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
+        with shielded():
+            if self.process.poll() is not None:
+                return
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
 
     def __enter__(self) -> Server:
         return self

@@ -444,9 +444,9 @@ def bulletin_database(args: argparse.Namespace, admin: str) -> Iterator[str]:
         yield make_url(admin).set(database=args.database).render_as_string(hide_password=False)
         return
     name = scratch_name("bulletin") if args.smoke else args.database
-    url = create_database(admin, name)
     keep = False
     try:
+        url = create_database(admin, name)
         migrations_util.upgrade(url)
         started = time.perf_counter()
         load(url, args.n, args.seed, clock.now())

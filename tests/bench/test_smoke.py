@@ -17,6 +17,7 @@ PostgreSQL, a database named after its process id.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -67,23 +68,35 @@ def stop(process: subprocess.Popen[str]) -> str:
     try:
         output, _ = process.communicate(timeout=GRACE)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         output, _ = process.communicate()
     return output
 
 
-def leftover_processes(group: int) -> bool:
-    """Whether a process of the bench's group still runs a few seconds after it ended
-    (then it is killed, and the test fails)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+def group_members(group: int) -> list[int]:
+    """Live processes of a process group, from /proc (zombies waiting for init don't count)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return False
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except OSError:
+            continue  # ended while we looked
+        if int(pgrp) == group and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def leftover_processes(group: int) -> list[int]:
+    """Processes of the bench's group still running a few seconds after it ended;
+    they are killed (and the test fails)."""
+    deadline = time.monotonic() + 10
+    while (members := group_members(group)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    os.killpg(group, signal.SIGKILL)
-    return True
+    for pid in members:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return members
 
 
 def leftover_databases(pid: int) -> list[str]:
