@@ -182,8 +182,8 @@ class Server:
         for _attempt in range(3):
             port = free_port()
             self.url = f"http://127.0.0.1:{port}"
-            with shielded():  # no SIGTERM between the start and the try that stops it
-                self.process = self._spawn(port)
+            # Not shielded: the server would inherit SIGTERM blocked and never stop on it.
+            self.process = self._spawn(port)
             try:
                 if self._ready(ready_path, timeout=90):
                     return

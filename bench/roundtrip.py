@@ -104,10 +104,10 @@ def prepare_hub(database_url: str, data_dir: Path, pairs: int) -> list[dict[str,
         hub.dispose()
 
 
+# -- load ------------------------------------------------------------------------------------
 Samples = dict[str, list[Any]]  # step -> seconds per request; "errors" -> what went wrong
 
 
-# -- load ------------------------------------------------------------------------------------
 def message_json(origin: str, seq: int) -> dict[str, Any]:
     body = f"{origin}19900101{seq % 1000:03d}"
     return {
@@ -128,20 +128,19 @@ class Load(NamedTuple):
     keys: list[dict[str, str]]
     seconds: float
     min_rounds: int  # rounds each client completes however long they take (smoke)
-    timeout: float | None  # per request; None: httpx's default
+    timeout: float  # seconds per request
 
 
 def _client_loop(load: Load, keys: dict[str, str], stop_at: float, out: Samples) -> None:
-    timeout = load.timeout if load.timeout is not None else httpx.Timeout(5.0)
     sender = httpx.Client(
         base_url=load.url,
         headers={"Authorization": f"Bearer {keys.get('sender', 'x')}"},
-        timeout=timeout,
+        timeout=load.timeout,
     )
     origin = httpx.Client(
         base_url=load.url,
         headers={"Authorization": f"Bearer {keys.get('origin', 'x')}"},
-        timeout=timeout,
+        timeout=load.timeout,
     )
     seq = 0
     region = keys.get("origin_region", "110105")
@@ -315,7 +314,7 @@ def parse_args() -> argparse.Namespace:
     )
     add_smoke_argument(parser)
     args = parser.parse_args()
-    args.warm_up, args.min_rounds, args.timeout = 2.0, 0, None
+    args.warm_up, args.min_rounds, args.timeout = 2.0, 0, 5.0  # httpx's default timeout
     if args.smoke:
         # At least two rounds per client whatever the machine's load, and patient requests:
         # a smoke run shows the path works, so it must not depend on the machine being idle.
