@@ -1,7 +1,8 @@
 """Bulletin benchmark: the hub's maintained figures against a raw GROUP BY over messages.
 
-    .venv/bin/python -m bench.bulletin --n 10000000            # load, then time
+    .venv/bin/python -m bench.bulletin --n 10000000 --keep     # load, time, keep the database
     .venv/bin/python -m bench.bulletin --n 10000000 --reuse    # time an already loaded database
+    .venv/bin/python -m bench.bulletin --smoke                 # 20,000 messages, seconds
 
 1. Generates N messages over the last 12 months across every current county,
    skewed as migration is (a few residence provinces send most queries to a
@@ -18,6 +19,13 @@
 4. Checks every count is identical and every percentile within the
    documented histogram bound, and prints both times and the ratio.
 
+The database (``--database``, on the server of ``--admin-url``) is dropped at
+the end unless ``--keep`` is given and the run succeeded. The period is the
+last complete month (Asia/Shanghai) unless ``--period`` names one.
+``--smoke``: 20,000 messages, one timed run each, a scratch database of
+``--admin-url`` or ``HUB_TEST_DATABASE_URL`` (skipped without PostgreSQL),
+always dropped.
+
 Measured 2026-11-23 on the shared 2-core CI machine (load average 4–11 from
 other jobs, so absolute times are noisy; the ratio is measured in one run):
 10,000,000 messages loaded in 964 s, aggregates built in 832–872 s (then a
@@ -33,13 +41,27 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from exchange_hub import migrations_util
+from bench._support import (
+    add_admin_url_argument,
+    add_smoke_argument,
+    announce,
+    create_database,
+    drop_database,
+    require_postgres,
+    scratch_folder,
+    scratch_name,
+    stop_on_sigterm,
+)
+from exchange_hub import clock, migrations_util
 from exchange_hub.calendar import SHANGHAI, deadline_after
 from exchange_hub.config import Settings
 from exchange_hub.context import build_context
@@ -192,33 +214,25 @@ def _copy_rows(columns: list[np.ndarray]) -> bytes:
 
 
 # -- loading --------------------------------------------------------------------------
-def create_database(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    url = psycopg.conninfo.conninfo_to_dict(admin_url)
-    url["dbname"] = name
-    return f"postgresql://{url.get('user', 'postgres')}@{url.get('host', '127.0.0.1')}/{name}"
-
-
 def load(url: str, n: int, seed: int, now: datetime) -> list[str]:
     counties = current_counties()
     months = _months(now)
-    dsn = url.replace("postgresql://", "postgresql://", 1)
+    chunk = min(CHUNK, n)
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET maintenance_work_mem = '1GB'")
         indexes = _drop_indexes(conn)
         columns = ", ".join(f"{n_} {t}" for n_, t in zip(STAGING_NAMES, STAGING_TYPES, strict=True))
         conn.execute(f"CREATE UNLOGGED TABLE bench_staging ({columns})")  # type: ignore[arg-type]
         rng = np.random.default_rng(seed)
-        chunks = generate(CHUNK, rng, counties, _micros(now), months)
+        chunks = generate(chunk, rng, counties, _micros(now), months)
         loaded = 0
         with conn.cursor().copy("COPY bench_staging FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8)
             while loaded < n:
                 block = next(chunks)
-                take = min(CHUNK, n - loaded)
-                row_size = len(block) // CHUNK
+                take = min(chunk, n - loaded)
+                row_size = len(block) // chunk
                 copy.write(block[: take * row_size])
                 loaded += take
             copy.write(b"\xff\xff")
@@ -380,32 +394,70 @@ def timed(runs: int, work) -> tuple[float, object]:  # type: ignore[no-untyped-d
 
 
 # -- main -----------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
+def last_complete_month(now: datetime) -> str:
+    """``YYYY-MM`` of the month before ``now``'s in Asia/Shanghai: complete, and inside
+    the twelve months the bench generates whenever it runs."""
+    first = now.astimezone(SHANGHAI).date().replace(day=1)
+    return f"{first - timedelta(days=1):%Y-%m}"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000_000, help="messages to load")
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1/postgres")
+    add_admin_url_argument(parser, "postgresql://postgres@127.0.0.1/postgres")
     parser.add_argument("--database", default="hub_bench_bulletin")
     parser.add_argument("--province", default="410000", help="province of the bulletin")
-    parser.add_argument("--period", default="2026-10")
+    parser.add_argument("--period", help="YYYY-MM (default: the last complete month)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--reuse", action="store_true", help="skip loading; time only")
     parser.add_argument("--rebuild", action="store_true", help="with --reuse: rebuild aggregates")
+    parser.add_argument("--keep", action="store_true", help="keep the database for --reuse")
+    add_smoke_argument(parser)
     args = parser.parse_args(argv)
-    now = datetime.now(UTC)
+    if args.smoke:
+        if args.reuse:
+            parser.error("--smoke loads its own database; it cannot --reuse one")
+        args.n, args.runs, args.keep = 20_000, 1, False
+    args.period = args.period or last_complete_month(clock.now())
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stop_on_sigterm()
+    admin = require_postgres(args, "its baseline is a raw GROUP BY over messages in PostgreSQL")
+    announce(args)
+    with scratch_folder("bulletin") as data_dir, bulletin_database(args, admin) as url:
+        hub = build_context(Settings(database_url=url, data_dir=data_dir, log_json=False))
+        try:
+            return _measure(hub, args)
+        finally:
+            hub.dispose()
+
+
+@contextmanager
+def bulletin_database(args: argparse.Namespace, admin: str) -> Iterator[str]:
+    """The database to time: ``--reuse``'s as it is, else a new one, migrated and loaded,
+    dropped afterwards unless ``--keep`` and the run succeeded."""
     if args.reuse:
-        url = args.admin_url.rsplit("/", 1)[0] + "/" + args.database
-    else:
-        url = create_database(args.admin_url, args.database)
+        yield make_url(admin).set(database=args.database).render_as_string(hide_password=False)
+        return
+    name = scratch_name("bulletin") if args.smoke else args.database
+    keep = False
+    try:
+        url = create_database(admin, name)
         migrations_util.upgrade(url)
         started = time.perf_counter()
-        load(url, args.n, args.seed, now)
+        load(url, args.n, args.seed, clock.now())
         print(f"loaded {args.n:,} messages in {time.perf_counter() - started:.1f} s")
-    hub = build_context(Settings(database_url=url, log_json=False))
-    try:
-        return _measure(hub, args)
+        yield url
+        keep = args.keep
     finally:
-        hub.dispose()
+        if keep:
+            print(f"database {name} kept: time it again with --reuse --database {name}")
+        else:
+            drop_database(admin, name)
 
 
 def _measure(hub, args) -> int:  # type: ignore[no-untyped-def]
@@ -421,7 +473,7 @@ def _measure(hub, args) -> int:  # type: ignore[no-untyped-def]
             {"p": args.period, "r": args.province[:2] + "%"},
         )
     print(f"{total:,} messages; {month:,} routed to {args.province} in {args.period}")
-    as_of = datetime.now(UTC)
+    as_of = clock.now()
     with hub.sessions() as session:
         # JIT compilation would add ~1 s to the raw scan; switching it off favours the baseline.
         session.execute(text("SET jit = off"))

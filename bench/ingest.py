@@ -1,6 +1,7 @@
 """Batch ingest against raw PostgreSQL COPY, measured in the same run (issue 3).
 
-    .venv/bin/python bench/ingest.py --n 200000 [--lines 1000000] [--inflow-share 0.0] [--port 8765]
+    .venv/bin/python -m bench.ingest --n 200000 [--lines 1000000] [--inflow-share 0.0]
+        [--admin-url postgresql://postgres@127.0.0.1/postgres] [--smoke]
 
 1. Generates N realistic records with Faker zh_CN (valid ID numbers from
    ``ssn()``, names, phones, addresses, family-planning fields), as one NDJSON
@@ -19,6 +20,12 @@
 origin county and may open a query (the exchange hook), which costs far more
 than the record itself; 0 measures the records path alone.
 
+``--smoke``: 200 records and a 400-line second push, on a scratch database
+of ``--admin-url`` or ``HUB_TEST_DATABASE_URL``; without PostgreSQL (the raw
+COPY baseline needs it) the bench skips. Any rejected line fails the run.
+The database, the server and the files are removed at the end, also when
+the run fails; the server listens on a free port.
+
 Measured 2026-11-23 on the 2-core CI machine (PostgreSQL 15 on loopback); the
 load average is printed with each run. The raw COPY baseline itself moves a
 lot between runs on this machine (191,000 rows/s under other suites' load,
@@ -35,7 +42,7 @@ migration 0008 (fewer record indexes, UUIDv7 ids); cheaper seals, blind
 indexes and ID checks; no argon2 hash at the server's start. Default
 settings (one checking process on 2 CPUs)::
 
-    .venv/bin/python bench/ingest.py --n 200000 --lines 1000000    (load 1.0)
+    .venv/bin/python -m bench.ingest --n 200000 --lines 1000000    (load 1.0)
     (a) raw binary COPY    200,000 rows   0.43 s   461,121 rows/s (median of 3)
     (b) hub batch          200,000 rows   7.74 s    25,845 records/s
     ratio 0.056  (0.055-0.072 over six runs, raw 349,064-493,005)
@@ -48,7 +55,7 @@ settings (one checking process on 2 CPUs)::
     HUB_INGEST_WORKERS=2: 30,440 records/s (ratio 0.067), all processes
     319-341 MB; =3: 31,348; =1 (the default here): 25,800-28,900.
 
-    .venv/bin/python bench/ingest.py --n 50000 --inflow-share 0.5
+    .venv/bin/python -m bench.ingest --n 50000 --inflow-share 0.5
     3,998 records/s (1,701 in session 1 at 200,000): each new inflow also
     notifies its origin and opens a query, ~0.45 ms of the server's thread each
 
@@ -72,13 +79,10 @@ import argparse
 import json
 import os
 import random
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +92,17 @@ from faker import Faker
 from sqlalchemy.engine import make_url
 from stdnum.cn import ric
 
-from exchange_hub import migrations_util
+from bench._support import (
+    Server,
+    add_admin_url_argument,
+    add_smoke_argument,
+    announce,
+    require_postgres,
+    scratch_database,
+    scratch_folder,
+    stop_on_sigterm,
+)
+from exchange_hub import clock, migrations_util
 from exchange_hub.config import Settings
 from exchange_hub.context import build_context
 from exchange_hub.db import transaction
@@ -111,9 +125,10 @@ def generate(n: int, inflow_share: float, seed: int = 2026) -> list[dict[str, An
     rng = random.Random(seed)
     counties = current_counties()
     county_set = set(counties)
-    names = [fake.name() for _ in range(5_000)]
-    addresses = [fake.address().replace("\n", " ") for _ in range(5_000)]
-    phones = [fake.phone_number() for _ in range(5_000)]
+    pool = min(n, 5_000)  # distinct names, addresses and phones to draw from
+    names = [fake.name() for _ in range(pool)]
+    addresses = [fake.address().replace("\n", " ") for _ in range(pool)]
+    phones = [fake.phone_number() for _ in range(pool)]
     known = {e.code for e in bundled_catalogue()}
     rows = []
     for i in range(n):
@@ -139,9 +154,13 @@ def _record(
         "contraception": rng.choice(CONTRACEPTION),
         "pregnancy_status": rng.choice(["not_pregnant"] * 9 + ["pregnant"]),
     }  # fmt: skip
-    moved = (date(2026, 1, 1) + timedelta(days=rng.randrange(300))).isoformat()
-    certificate = {"number": f"GD{i:08d}", "issued_by": COUNTY, "issued_on": "2025-01-01",
-                   "valid_until": "2028-12-31"}  # fmt: skip
+    # Dates relative to today, so that the records look the same whenever the bench runs:
+    # moved within the last year, certificates issued two years ago and valid two more.
+    today = clock.today()
+    moved = (today - timedelta(days=30 + rng.randrange(300))).isoformat()
+    certificate = {"number": f"GD{i:08d}", "issued_by": COUNTY,
+                   "issued_on": (today - timedelta(days=730)).isoformat(),
+                   "valid_until": (today + timedelta(days=730)).isoformat()}  # fmt: skip
     if inflow:
         hukou = number[:6] if number[:6] in county_set else rng.choice(counties)
         return {"kind": "inflow", "person": person, "hukou_region": hukou,
@@ -177,7 +196,7 @@ def write_large(rows: list[dict[str, Any]], lines: int, path: Path) -> None:
 # -- raw COPY ------------------------------------------------------------------
 def raw_tuples(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """The same columns as ``records``, person fields in clear."""
-    now = datetime.now(UTC)
+    now = clock.now()
     out = []
     for row in rows:
         p, cert = row["person"], row["certificate"]
@@ -192,8 +211,8 @@ def raw_tuples(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             "ethnicity": None, "marital_status": p["marital_status"],
             "moved_on": date.fromisoformat(row["moved_on"]),
             "certificate_number": cert["number"], "certificate_issued_by": cert["issued_by"],
-            "certificate_issued_on": date(2025, 1, 1),
-            "certificate_valid_until": date(2028, 12, 31),
+            "certificate_issued_on": date.fromisoformat(cert["issued_on"]),
+            "certificate_valid_until": date.fromisoformat(cert["valid_until"]),
             "certificate_checked": row.get("certificate_checked"),
             "children_count": p["children_count"], "contraception": p["contraception"],
             "pregnancy_status": p["pregnancy_status"], "last_birth_date": None,
@@ -252,24 +271,6 @@ def stored_copy(dsn: str, *, with_indexes: bool) -> tuple[int, float]:
 
 
 # -- the hub -------------------------------------------------------------------
-def fresh_database(admin_url: str, name: str) -> str:
-    admin = make_url(admin_url)
-    with psycopg.connect(
-        admin.set(drivername="postgresql").render_as_string(False), autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    url = admin.set(database=name).render_as_string(False)
-    migrations_util.upgrade(url)
-    return url
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    admin = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
-
-
 def county_key(database_url: str, data_dir: Path) -> str:
     hub = build_context(Settings(database_url=database_url, data_dir=data_dir))
     try:
@@ -279,30 +280,13 @@ def county_key(database_url: str, data_dir: Path) -> str:
         hub.dispose()
 
 
-class Hub:
-    """uvicorn serving the hub on 127.0.0.1, with its peak RSS read from /proc."""
+class Hub(Server):
+    """uvicorn serving the hub on 127.0.0.1 (a free port), with its peak RSS read from /proc."""
 
-    def __init__(self, database_url: str, data_dir: Path, port: int) -> None:
-        env = {**os.environ, "HUB_DATABASE_URL": database_url, "HUB_DATA_DIR": str(data_dir),
+    def __init__(self, database_url: str, data_dir: Path, log: Path) -> None:
+        env = {"HUB_DATABASE_URL": database_url, "HUB_DATA_DIR": str(data_dir),
                "HUB_LOG_JSON": "true"}  # fmt: skip
-        command = [sys.executable, "-m", "uvicorn", "exchange_hub.asgi:app",
-                   "--host", "127.0.0.1", "--port", str(port),
-                   "--log-level", "warning", "--no-access-log"]  # fmt: skip
-        self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the hub exited (is port {port} taken? use --port)")
-            try:
-                if httpx.get(self.url + "/healthz").status_code == 200:
-                    time.sleep(1.0)  # a server already on the port answers too: are we alive?
-                    if self.process.poll() is not None:
-                        raise RuntimeError(f"port {port} is taken by another server; use --port")
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError("the hub did not start")
+        super().__init__("exchange_hub.asgi:app", env=env, log=log)
 
     def processes(self) -> list[int]:
         """The server and every process it started (batch-checking workers and
@@ -338,10 +322,6 @@ class Hub:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 def database_cpu_seconds(admin_url: str, database: str) -> float:
@@ -380,94 +360,118 @@ def push(hub: Hub, api_key: str, path: Path, key: str) -> tuple[dict[str, Any], 
 
 
 # -- the run -------------------------------------------------------------------
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--lines", type=int, default=0, help="also push a file this long (memory)")
     parser.add_argument("--inflow-share", type=float, default=0.0)
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1/postgres")
-    parser.add_argument("--port", type=int, default=8765)
+    add_admin_url_argument(parser, "postgresql://postgres@127.0.0.1/postgres")
+    add_smoke_argument(parser)
     args = parser.parse_args()
-    print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.smoke:
+        args.n, args.lines = 200, args.lines or 400
+    return args
 
-    work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+
+def main() -> int:
+    args = parse_args()
+    stop_on_sigterm()
+    admin = require_postgres(args, "its baseline is a raw binary COPY")
+    announce(args)
+    with scratch_folder("ingest") as work, scratch_database(admin, "ingest") as url:
+        migrations_util.upgrade(url)
+        return run(args, admin, url, work)
+
+
+def run(args: argparse.Namespace, admin: str, url: str, work: Path) -> int:
     print(f"generating {args.n} records (Faker zh_CN, inflow share {args.inflow_share}) …")
     rows = generate(args.n, args.inflow_share)
     write_ndjson(rows, work / "batch.ndjson")
-    size_mb = (work / "batch.ndjson").stat().st_size / 1e6
-    database = f"hub_bench_{os.getpid()}"
-    url = fresh_database(args.admin_url, database)
-    try:
-        tuples = raw_tuples(rows)
-        runs = sorted(raw_copy(make_url(url).render_as_string(False), tuples) for _ in range(3))
-        raw_seconds = runs[1]  # the median of three
-        raw_rate = args.n / raw_seconds
-        del tuples
+    raw_rate = measure_raw(url, rows)
+    api_key = county_key(url, work / "data")
+    with Hub(url, work / "data", work / "hub.log") as hub:
+        rejected = measure_hub(args, admin, url, hub, api_key, work / "batch.ndjson", raw_rate)
+        if args.lines:
+            write_large(rows, args.lines, work / "large.ndjson")
+            rejected += push_large(args, hub, api_key, work / "large.ndjson")
+    if args.smoke and rejected:
+        print(f"FAILED: the hub rejected {rejected} generated lines; its log:\n{hub.log_tail()}")
+        return 1
+    return 0
+
+
+def measure_raw(url: str, rows: list[dict[str, Any]]) -> float:
+    """(a) rows/s of the raw binary COPY, the median of three."""
+    tuples = raw_tuples(rows)
+    runs = sorted(raw_copy(make_url(url).render_as_string(False), tuples) for _ in range(3))
+    raw_seconds = runs[1]
+    raw_rate = len(rows) / raw_seconds
+    print(
+        f"(a) raw binary COPY      {len(rows):>9} rows  {raw_seconds:7.2f} s  "
+        f"{raw_rate:>9,.0f} rows/s  (median of 3)"
+    )
+    return raw_rate
+
+
+def measure_hub(
+    args: argparse.Namespace, admin: str, url: str, hub: Hub, api_key: str, batch: Path,
+    raw_rate: float,
+) -> int:  # fmt: skip
+    """(b) the batch over HTTP, the ratio and its context; the lines rejected."""
+    database = str(make_url(url).database)
+    print(f"hub RSS at rest: {hub.rss_mb():.0f} MB in {len(hub.processes())} processes")
+    cpu_before = hub.cpu_seconds()
+    db_before = database_cpu_seconds(admin, database)
+    result, seconds = push(hub, api_key, batch, "bench-1")
+    cpu = hub.cpu_seconds() - cpu_before
+    db_cpu = database_cpu_seconds(admin, database) - db_before
+    accepted = result["accepted"]
+    rate = accepted / seconds
+    print(
+        f"(b) hub batch over HTTP  {accepted:>9} rows  {seconds:7.2f} s  {rate:>9,.0f} records/s  "
+        f"({batch.stat().st_size / 1e6:.0f} MB, rejected {result['rejected_count']})"
+    )
+    print(f"ratio hub / raw COPY = {rate / raw_rate:.3f}   (target ≥ 0.15, aim 0.4)")
+    print_context(url, raw_rate)
+    print(
+        f"hub CPU (all its processes) {cpu:.1f} s = {cpu / max(accepted, 1) * 1e6:.0f} µs "
+        f"per record ({accepted / max(cpu, 1e-9):,.0f} records per CPU-second; "
+        f"wall/CPU = {seconds / max(cpu, 1e-9):.1f})"
+    )
+    print(
+        f"PostgreSQL backends CPU {db_cpu:.1f} s = "
+        f"{db_cpu / max(accepted, 1) * 1e6:.0f} µs per record"
+    )
+    main, total = hub.peak_rss_mb()
+    print(f"hub peak RSS after {args.n} lines: server {main:.0f} MB, all processes {total:.0f} MB")
+    return int(result["rejected_count"])
+
+
+def print_context(url: str, raw_rate: float) -> None:
+    for indexed in (False, True):
+        stored, took = stored_copy(make_url(url).render_as_string(False), with_indexes=indexed)
+        where = "a table with the indexes of records" if indexed else "a plain table"
         print(
-            f"(a) raw binary COPY      {args.n:>9} rows  {raw_seconds:7.2f} s  "
-            f"{raw_rate:>9,.0f} rows/s  (median of 3)"
+            f"    context: COPY of the hub's stored rows into {where}: "
+            f"{stored / took:,.0f} rows/s (ratio {stored / took / raw_rate:.3f})"
         )
-        api_key = county_key(url, work / "data")
-        hub = Hub(url, work / "data", args.port)
-        try:
-            print(f"hub RSS at rest: {hub.rss_mb():.0f} MB in {len(hub.processes())} processes")
-            cpu_before = hub.cpu_seconds()
-            db_before = database_cpu_seconds(args.admin_url, database)
-            result, seconds = push(hub, api_key, work / "batch.ndjson", "bench-1")
-            cpu = hub.cpu_seconds() - cpu_before
-            db_cpu = database_cpu_seconds(args.admin_url, database) - db_before
-            rate = result["accepted"] / seconds
-            print(
-                f"(b) hub batch over HTTP  {result['accepted']:>9} rows  {seconds:7.2f} s  "
-                f"{rate:>9,.0f} records/s  ({size_mb:.0f} MB, rejected {result['rejected_count']})"
-            )
-            print(f"ratio hub / raw COPY = {rate / raw_rate:.3f}   (target ≥ 0.15, aim 0.4)")
-            for indexed in (False, True):
-                stored, took = stored_copy(
-                    make_url(url).render_as_string(False), with_indexes=indexed
-                )
-                where = "a table with the indexes of records" if indexed else "a plain table"
-                print(
-                    f"    context: COPY of the hub's stored rows into {where}: "
-                    f"{stored / took:,.0f} rows/s (ratio {stored / took / raw_rate:.3f})"
-                )
-            print(
-                f"hub CPU (all its processes) {cpu:.1f} s = "
-                f"{cpu / max(result['accepted'], 1) * 1e6:.0f} µs "
-                f"per record ({result['accepted'] / max(cpu, 1e-9):,.0f} records per CPU-second; "
-                f"wall/CPU = {seconds / max(cpu, 1e-9):.1f})"
-            )
-            print(
-                f"PostgreSQL backends CPU {db_cpu:.1f} s = "
-                f"{db_cpu / max(result['accepted'], 1) * 1e6:.0f} µs per record"
-            )
-            main, total = hub.peak_rss_mb()
-            print(
-                f"hub peak RSS after {args.n} lines: server {main:.0f} MB, "
-                f"all processes {total:.0f} MB"
-            )
-            if args.lines:
-                write_large(rows, args.lines, work / "large.ndjson")
-                big_mb = (work / "large.ndjson").stat().st_size / 1e6
-                result, seconds = push(hub, api_key, work / "large.ndjson", "bench-2")
-                print(
-                    f"large push: {args.lines} lines ({big_mb:.0f} MB) in {seconds:.1f} s, "
-                    f"created {result['created']}, updated {result['updated']}, "
-                    f"unchanged {result['unchanged']}, rejected {result['rejected_count']}"
-                )
-                main, total = hub.peak_rss_mb()
-                print(
-                    f"hub peak RSS (VmHWM) over the run: server {main:.0f} MB, "
-                    f"all processes {total:.0f} MB (limit 300 MB)"
-                )
-        finally:
-            hub.stop()
-    finally:
-        drop_database(args.admin_url, database)
-        for file in work.rglob("*"):
-            if file.is_file():
-                file.unlink()
+
+
+def push_large(args: argparse.Namespace, hub: Hub, api_key: str, large: Path) -> int:
+    """The second, larger push (peak memory); the lines rejected."""
+    result, seconds = push(hub, api_key, large, "bench-2")
+    print(
+        f"large push: {args.lines} lines ({large.stat().st_size / 1e6:.0f} MB) in {seconds:.1f} s, "
+        f"created {result['created']}, updated {result['updated']}, "
+        f"unchanged {result['unchanged']}, rejected {result['rejected_count']}"
+    )
+    main, total = hub.peak_rss_mb()
+    print(
+        f"hub peak RSS (VmHWM) over the run: server {main:.0f} MB, "
+        f"all processes {total:.0f} MB (limit 300 MB)"
+    )
+    return int(result["rejected_count"])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

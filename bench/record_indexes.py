@@ -1,6 +1,7 @@
 """What the indexes of ``records`` cost a batch: binary COPY into ``records`` against a plain copy.
 
     .venv/bin/python -m bench.record_indexes [--n 200000] [--revision 0007] [--random-ids]
+        [--admin-url postgresql://postgres@127.0.0.1/postgres] [--smoke]
 
 A fresh PostgreSQL database is migrated to head (then down to ``--revision``
 when given, to measure an older index set), N realistic new active rows of
@@ -29,27 +30,37 @@ database, new_id ids, one run, load ~3): pk only 197,000,
 + uq_records_active_person 75,000, + ix_records_name_lookup 133,000,
 + ix_records_county_updated 202,000, + ix_records_id_index_retired 229,000:
 the unique index on the random blind index is most of what remains.
+
+``--smoke``: 1,000 rows on a scratch database of ``--admin-url`` or
+``HUB_TEST_DATABASE_URL``; skipped without PostgreSQL. The database is
+dropped at the end, also when the run fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import os
 import random
 import statistics
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import psycopg
 from alembic import command
 from sqlalchemy.engine import make_url
 
-from bench.ingest import drop_database, fresh_database
-from exchange_hub import migrations_util
+from bench._support import (
+    add_admin_url_argument,
+    add_smoke_argument,
+    announce,
+    require_postgres,
+    scratch_database,
+    stop_on_sigterm,
+)
+from exchange_hub import clock, migrations_util
 from exchange_hub.models.base import new_id
 from exchange_hub.records import repository
 
@@ -76,7 +87,7 @@ def token(rng: random.Random, plain_bytes: int) -> str:
 def build_rows(n: int, make_id: Callable[[], uuid.UUID], seed: int = 2026) -> list[tuple[Any, ...]]:
     """N new active records of one county, as tuples in ``RECORD_COLUMNS`` order."""
     rng = random.Random(seed)
-    now = datetime.now(UTC)
+    now = clock.now()
     names = [blind_index(rng) for _ in range(max(n // 4, 1))]  # names repeat; ID numbers do not
     rows = []
     for i in range(n):
@@ -145,31 +156,36 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--revision", help="migrate down to this revision (e.g. 0007)")
     parser.add_argument("--random-ids", action="store_true", help="uuid4 ids instead of new_id()")
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1/postgres")
+    add_admin_url_argument(parser, "postgresql://postgres@127.0.0.1/postgres")
+    add_smoke_argument(parser)
     args = parser.parse_args()
-    print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    database = f"hub_bench_idx_{os.getpid()}"
-    url = fresh_database(args.admin_url, database)
-    try:
+    if args.smoke:
+        args.n = 1_000
+    stop_on_sigterm()
+    admin = require_postgres(args, "it measures COPY into PostgreSQL")
+    announce(args)
+    with scratch_database(admin, "idx") as url:
+        migrations_util.upgrade(url)
         if args.revision:
             command.downgrade(migrations_util.alembic_config(url), args.revision)
-        dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
-        with psycopg.connect(dsn) as conn:
-            conn.execute("CREATE TABLE bench_plain (LIKE records)")
-        print("indexes of records:", *index_definitions(dsn), sep="\n  ")
-        data = encoded(dsn, build_rows(args.n, uuid.uuid4 if args.random_ids else new_id))
-        seconds: dict[str, list[float]] = {"bench_plain": [], "records": []}
-        for _ in range(3):  # alternate, so that a busy moment hurts both
-            for table, runs in seconds.items():
-                runs.append(timed_copy(dsn, table, data))
-        rates = {table: args.n / statistics.median(runs) for table, runs in seconds.items()}
-        ids = "uuid4" if args.random_ids else "new_id()"
-        print(f"(a) plain table (LIKE records) {rates['bench_plain']:>9,.0f} rows/s (median of 3)")
-        print(f"(b) records with its indexes   {rates['records']:>9,.0f} rows/s (median of 3)")
-        ratio = rates["records"] / rates["bench_plain"]
-        print(f"ratio (b)/(a) = {ratio:.2f}   ({args.n} rows, ids {ids})")
-    finally:
-        drop_database(args.admin_url, database)
+        measure(args, make_url(url).set(drivername="postgresql").render_as_string(False))
+
+
+def measure(args: argparse.Namespace, dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute("CREATE TABLE bench_plain (LIKE records)")
+    print("indexes of records:", *index_definitions(dsn), sep="\n  ")
+    data = encoded(dsn, build_rows(args.n, uuid.uuid4 if args.random_ids else new_id))
+    seconds: dict[str, list[float]] = {"bench_plain": [], "records": []}
+    for _ in range(3):  # alternate, so that a busy moment hurts both
+        for table, runs in seconds.items():
+            runs.append(timed_copy(dsn, table, data))
+    rates = {table: args.n / statistics.median(runs) for table, runs in seconds.items()}
+    ids = "uuid4" if args.random_ids else "new_id()"
+    print(f"(a) plain table (LIKE records) {rates['bench_plain']:>9,.0f} rows/s (median of 3)")
+    print(f"(b) records with its indexes   {rates['records']:>9,.0f} rows/s (median of 3)")
+    ratio = rates["records"] / rates["bench_plain"]
+    print(f"ratio (b)/(a) = {ratio:.2f}   ({args.n} rows, ids {ids})")
 
 
 if __name__ == "__main__":
