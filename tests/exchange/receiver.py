@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,11 +19,13 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers 503 to the first ``fail_first`` requests (or to all, with ``fail_always``)."""
+    """Answers 503 to the first ``fail_first`` requests (or to all, with ``fail_always``);
+    ``on_request`` runs before each answer (a slow endpoint moves the hub's clock)."""
 
     fail_first: int = 0
     fail_always: bool = False
     redirect_to: str | None = None
+    on_request: Callable[[], None] | None = None
     port: int = 0
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,6 +51,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if receiver.on_request is not None:
+                receiver.on_request()
             with receiver.lock:
                 status = receiver.status_for_next()
                 receiver.requests.append(
