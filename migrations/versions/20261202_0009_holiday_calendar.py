@@ -33,39 +33,22 @@ UTC_DATETIME = exchange_hub.models.base.UTCDateTime(timezone=True)
 def upgrade() -> None:
     _create_tables()
     now, source = clock.now(), package_source()
-    op.bulk_insert(
-        sa.table(
-            "calendar_days",
-            sa.column("date", sa.Date()),
-            sa.column("kind", sa.String()),
-            sa.column("name", sa.String()),
-            sa.column("source", sa.String()),
-            sa.column("loaded_at", UTC_DATETIME),
-        ),
-        [
-            {"date": day, "kind": kind, "name": name, "source": source, "loaded_at": now}
-            for day, kind, name in package_days()
-        ],
-    )
+    days = [
+        {"date": day, "kind": kind, "name": name, "source": source, "loaded_at": now}
+        for day, kind, name in package_days()
+    ]
     years = package_years()
-    op.bulk_insert(
-        sa.table(
-            "calendar_years",
-            sa.column("year", sa.Integer()),
-            sa.column("source", sa.String()),
-            sa.column("loaded_at", UTC_DATETIME),
-        ),
+    _insert("calendar_days", days, date=sa.Date(), loaded_at=UTC_DATETIME)
+    _insert(
+        "calendar_years",
         [{"year": year, "source": source, "loaded_at": now} for year in years],
-    )
-    op.bulk_insert(
-        sa.table(
-            "calendar_revision",
-            sa.column("id", sa.Integer()),
-            sa.column("revision", sa.Integer()),
-            sa.column("changed_at", UTC_DATETIME),
-        ),
+        year=sa.Integer(), loaded_at=UTC_DATETIME,
+    )  # fmt: skip
+    _insert(
+        "calendar_revision",
         [{"id": 1, "revision": 1, "changed_at": now}],
-    )
+        id=sa.Integer(), revision=sa.Integer(), changed_at=UTC_DATETIME,
+    )  # fmt: skip
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -108,6 +91,12 @@ def _create_tables() -> None:
         sa.Column("changed_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_calendar_revision")),
     )
+
+
+def _insert(table: str, rows: list[dict[str, object]], **types: sa.types.TypeEngine) -> None:
+    """Rows into ``table``; columns not typed in ``types`` are strings."""
+    columns = [sa.column(name, types.get(name, sa.String())) for name in rows[0]]
+    op.bulk_insert(sa.table(table, *columns), rows)
 
 
 def _mark_uncovered_deadlines(years: list[int]) -> None:
