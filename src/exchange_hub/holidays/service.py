@@ -72,7 +72,8 @@ def load_calendar_file(
 def load_lines(
     session: Session, caller: Caller, *, lines: list[CalendarLine], source: str, now: datetime
 ) -> LoadResult:
-    revision = store.bump_revision(session, now)  # first: concurrent loads take turns
+    store.lock_for_load(session)  # first: no deadline is computed meanwhile
+    revision = store.bump_revision(session, now)
     outcomes = _upsert_days(session, lines, source, now)
     years = sorted({line.day.year for line in lines if line.kind == "holiday"})
     newly = _cover(session, years, source, now)

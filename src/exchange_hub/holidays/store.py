@@ -12,14 +12,18 @@ import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, event, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from exchange_hub.db import is_lock_timeout, lock_wait
+from exchange_hub.errors import Conflict
 from exchange_hub.models import CalendarDay, CalendarRevision, CalendarYear
 from exchange_hub.workdays import SHANGHAI, WorkingCalendar
 
 _SESSION_KEY = "working_calendar"
 _REVISION_ROW = 1
+LOAD_LOCK_WAIT = "10s"
 _by_engine: weakref.WeakKeyDictionary[Engine, tuple[int, WorkingCalendar]] = (
     weakref.WeakKeyDictionary()
 )
@@ -59,8 +63,36 @@ def current_revision(session: Session) -> int:
     return session.scalar(query) or 0
 
 
+def lock_for_load(session: Session) -> None:
+    """Make every transaction that reads the calendar wait until this load ends.
+
+    Otherwise a message submitted while the load runs could read the old
+    calendar, compute a ``weekends_only`` deadline and commit after the load
+    looked for such messages to recompute. PostgreSQL: an exclusive lock on
+    ``calendar_revision``, which every reader asks once per transaction; the
+    load first waits for the transactions that already read it (a long batch,
+    say) at most ``LOAD_LOCK_WAIT``, then refuses with 409. SQLite: writers
+    take turns already (BEGIN IMMEDIATE).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    try:
+        with lock_wait(session, LOAD_LOCK_WAIT):
+            session.execute(text("LOCK TABLE calendar_revision IN ACCESS EXCLUSIVE MODE"))
+    except OperationalError as exc:
+        if not is_lock_timeout(exc):
+            raise  # a lost connection and the like: the app answers 503
+        error = Conflict(
+            f"other work that reads the holiday calendar (a batch, say) did not finish within "
+            f"{LOAD_LOCK_WAIT}; nothing was loaded: load the file again in a minute",
+            field="calendar",
+        )
+        error.headers = {"Retry-After": "60"}
+        raise error from exc
+
+
 def bump_revision(session: Session, now: datetime) -> int:
-    """Count a load. The row lock (PostgreSQL) makes concurrent loads take turns."""
+    """Count a load (other processes re-read the table when they see it)."""
     session.execute(
         update(CalendarRevision)
         .where(CalendarRevision.id == _REVISION_ROW)
