@@ -47,6 +47,8 @@ BAD_FILES = {
         HEADER + "2027-02-06,holiday\n2027-02-07,holiday,春节,extra\n",
         {"lines[2]": "found 2", "lines[3]": "found 4"},
     ),
+    "broken quoting": (HEADER + '2027-02-06,holiday,"春节"x\n', {"lines[2]": "not valid CSV"}),
+    "a control character": (HEADER + "2027-02-06,holiday,春\x00节\n", {"lines[2].name": "control"}),
     "empty file": ("", {"lines[1]": "empty"}),
     "header only": (HEADER, {"lines[2]": "no days"}),
     "year out of range": (HEADER + "1999-02-06,holiday,春节\n", {"lines[2].date": "2000"}),

@@ -76,7 +76,8 @@ def read_calendar_csv(data: bytes) -> list[CalendarLine]:
     try:
         rows = [(reader.line_num, row) for row in reader]
     except csv.Error as exc:
-        raise refuse([LineError(reader.line_num + 1, None, f"not valid CSV: {exc}")]) from exc
+        line = max(reader.line_num, 1)  # the line being read when it failed
+        raise refuse([LineError(line, None, f"not valid CSV: {exc}")]) from exc
     if not rows:
         raise refuse([LineError(1, None, "the file is empty; line 1 must be date,kind,name")])
     _check_header(rows[0][1])
@@ -148,6 +149,8 @@ def _check_row(
         errors.append(LineError(number, "kind", _weekday_workday(day)))
     if len(name) > MAX_NAME:
         errors.append(LineError(number, "name", f"at most {MAX_NAME} characters"))
+    elif any(char < " " for char in name):
+        errors.append(LineError(number, "name", "control characters are not allowed"))
     if day is not None:
         first_seen.setdefault(day, number)
     return errors or CalendarLine(number, day, kind, name)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ the caller's transaction, so a failure leaves nothing half-loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -25,6 +25,8 @@ from exchange_hub.members.scope import NATION, Caller, require_role
 from exchange_hub.metrics import aggregates
 from exchange_hub.models import CalendarDay, CalendarYear
 from exchange_hub.reports import deadlines as report_deadlines
+
+SOURCE_LENGTH = 120  # calendar_days.source
 
 
 # -- loading -------------------------------------------------------------------------
@@ -48,7 +50,12 @@ class LoadResult:
     messages_recomputed: int = 0
     reports_recomputed: int = 0
     revision: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many days the load added, changed and found unchanged."""
+        outcomes = [day.outcome for day in self.days]
+        return {k: outcomes.count(k) for k in ("added", "changed", "unchanged")}
 
 
 def require_nation_admin(caller: Caller) -> None:
@@ -66,6 +73,7 @@ def load_calendar_file(
     """Check ``data`` (the CSV) and load it: all of it, or nothing (``InvalidInput``)."""
     require_nation_admin(caller)
     lines = read_calendar_csv(data)
+    source = source[:SOURCE_LENGTH]  # a long file name, say
     return load_lines(session, caller, lines=lines, source=source, now=now or clock.now())
 
 
@@ -83,9 +91,6 @@ def load_lines(
     result = LoadResult(
         source, outcomes, years, newly, calendar.covered_until(clock.today()), revision=revision
     )
-    result.counts = {
-        k: sum(d.outcome == k for d in outcomes) for k in ("added", "changed", "unchanged")
-    }
     span = _span(outcomes, newly)
     if span is not None:
         _recompute(session, caller, result, span, now)
