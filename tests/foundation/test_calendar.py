@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import event
 
 from exchange_hub.context import HubContext
 from exchange_hub.holidays.package import package_calendar, package_years
@@ -15,6 +18,8 @@ from exchange_hub.workdays import (
     WorkingCalendar,
     end_of_day_utc,
 )
+from tests.fixtures.hub import make_context
+from tests.holidays.helpers import arrangement_until, load_fixture
 
 PACKAGE = package_calendar()
 
@@ -78,3 +83,30 @@ def test_a_table_resting_for_ever_still_gives_a_finite_deadline() -> None:
     calendar = WorkingCalendar.of(year, [], [2030, 2031, 2032])
     deadline, basis = calendar.deadline_after(datetime(2030, 1, 1, tzinfo=UTC), 0)
     assert basis == WEEKENDS_ONLY and deadline < datetime(2031, 1, 10, tzinfo=UTC)
+
+
+def test_each_node_caches_the_calendar_and_notices_a_load_elsewhere(
+    hub: HubContext, database_url: str, tmp_path: Path
+) -> None:
+    arrangement_until(hub, 2026)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.startswith("SELECT"):  # not SQLite's BEGIN IMMEDIATE
+            statements.append(statement)
+
+    event.listen(hub.engine, "before_cursor_execute", count)
+    with hub.sessions() as session:
+        first = calendar_of(session)
+        assert calendar_of(session) is first and len(statements) == 3  # revision, days, years
+    with hub.sessions() as session:
+        assert calendar_of(session) is first  # one tiny query: the revision, unchanged
+    assert len(statements) == 4 and "calendar_revision" in statements[-1]
+    other_node = make_context(database_url, tmp_path / "other")
+    try:
+        load_fixture(other_node)
+    finally:
+        other_node.dispose()
+    with hub.sessions() as session:
+        assert 2027 in calendar_of(session).covered_years
+    assert 2027 not in first.covered_years
