@@ -62,14 +62,15 @@ from bench._support import (
     stop_on_sigterm,
 )
 from exchange_hub import clock, migrations_util
-from exchange_hub.calendar import SHANGHAI, deadline_after
 from exchange_hub.config import Settings
 from exchange_hub.context import build_context
 from exchange_hub.db import transaction
+from exchange_hub.holidays.package import package_calendar
 from exchange_hub.metrics import aggregates, histogram, service
 from exchange_hub.metrics.bulletin import build_bulletin
 from exchange_hub.metrics.cli import OPERATOR
 from exchange_hub.regions.catalogue import bundled_catalogue, level_of
+from exchange_hub.workdays import SHANGHAI
 
 KINDS = ["query", "notification"]
 SUBTYPES = ["urgent", "normal", "certificate", "birth", "other"]
@@ -111,7 +112,7 @@ def deadline_table(start_day: int, days: int) -> np.ndarray:
     for offset in range(days + 2):
         local = (base + timedelta(days=start_day + offset)).replace(hour=12)
         for column, length in enumerate(DEADLINE_DAYS):
-            moment = deadline_after(local, length)
+            moment, _basis = package_calendar().deadline_after(local, length)
             table[offset, column] = _micros(moment)
     return table
 

@@ -17,6 +17,7 @@ from exchange_hub.config import Settings
 from exchange_hub.context import HubContext, build_context
 from exchange_hub.exchange.router import router as exchange_router
 from exchange_hub.health import router as health_router
+from exchange_hub.holidays.router import router as holidays_router
 from exchange_hub.logging_setup import configure_logging
 from exchange_hub.members.router import router as members_router
 from exchange_hub.metrics.router import router as metrics_router
@@ -41,6 +42,7 @@ ROUTERS = (
     metrics_router,
     reports_router,
     scorecard_router,
+    holidays_router,
     web_router,
 )
 

@@ -20,6 +20,7 @@ from exchange_hub.context import HubContext, build_context
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.exchange import cli as exchange_cli
+from exchange_hub.holidays import cli as holidays_cli
 from exchange_hub.members import service as members
 from exchange_hub.metrics import cli as metrics_cli
 from exchange_hub.records import cli as records_cli
@@ -42,7 +43,15 @@ app.add_typer(members_app, name="members")
 app.add_typer(regions_app, name="regions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
-for _domain in (records_cli, exchange_cli, metrics_cli, reports_cli, scorecard_cli, web_cli):
+for _domain in (
+    records_cli,
+    exchange_cli,
+    metrics_cli,
+    reports_cli,
+    scorecard_cli,
+    web_cli,
+    holidays_cli,
+):
     _domain.register(app)
 
 console = Console()

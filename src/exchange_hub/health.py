@@ -1,4 +1,10 @@
-"""Liveness and readiness (no authentication)."""
+"""Liveness and readiness (no authentication).
+
+``/readyz`` also reports the holiday calendar: ``calendar_covered_until`` (the
+last day of the unbroken run of years whose official arrangement is loaded)
+and, when the next 60 days are not all covered, ``calendar_warning``. That is
+a warning, never a failure: deadlines still fall back to the weekends.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from exchange_hub import clock
+from exchange_hub.context import HubContext
 from exchange_hub.deps import Hub
+from exchange_hub.holidays.store import calendar_status
 from exchange_hub.migrations_util import current_and_head
 
 router = APIRouter(tags=["health"])
@@ -30,4 +39,21 @@ def readyz(hub: Hub) -> JSONResponse:
     if current != head:
         body["status"] = "migrations pending"
         return JSONResponse(body, status_code=503)
-    return JSONResponse(body)
+    return JSONResponse({**body, **_calendar(hub)})
+
+
+def _calendar(hub: HubContext) -> dict[str, str | None]:
+    try:
+        with hub.read_sessions() as session:
+            status = calendar_status(session, clock.today())
+    except SQLAlchemyError:
+        return {"calendar_covered_until": None, "calendar_warning": "the calendar is unreadable"}
+    until = status.covered_until.isoformat() if status.covered_until else None
+    report: dict[str, str | None] = {"calendar_covered_until": until}
+    if not status.next_days_covered:
+        report["calendar_warning"] = (
+            f"the official holiday arrangement is loaded only until {until}: deadlines in the "
+            "next 60 days beyond it count weekends only; load the State Council's notice "
+            "with `exchange-hub calendar load` or POST /api/v1/calendar"
+        )
+    return report

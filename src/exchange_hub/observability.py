@@ -3,7 +3,13 @@
 Request counters and latency histograms are kept per process; with several
 uvicorn workers set ``PROMETHEUS_MULTIPROC_DIR`` (``exchange-hub serve``
 does it for you) so a scrape sums every worker. Figures that live in the
-database (inbox depth, overdue items, failed pushes) are read at scrape time.
+database (inbox depth, overdue items, failed pushes, the holiday calendar's
+coverage) are read at scrape time.
+
+``hub_calendar_covered_until``: the Unix time at which the last day of the
+unbroken run of years whose official holiday arrangement is loaded ends
+(00:00 Asia/Shanghai of the next day; 0 when none is). Alert when it is less
+than 60 days ahead: deadlines beyond it count weekends only.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from exchange_hub import clock
 from exchange_hub.context import HubContext
 from exchange_hub.errors import Forbidden, TooManyRequests
+from exchange_hub.holidays.store import calendar_status
 from exchange_hub.models import Message
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -72,6 +79,7 @@ def _database_gauges(hub: HubContext, registry: CollectorRegistry) -> None:
             select(func.count()).where(Message.state.in_(open_states), Message.deadline < now)
         )
         failed = _failed_pushes(session)
+        calendar = calendar_status(session, clock.today())
     Gauge("hub_inbox_depth", "Messages not yet answered or closed", registry=registry).set(
         depth or 0
     )
@@ -79,6 +87,11 @@ def _database_gauges(hub: HubContext, registry: CollectorRegistry) -> None:
         overdue or 0
     )
     Gauge("hub_push_failures", "Push deliveries given up", registry=registry).set(failed)
+    Gauge(
+        "hub_calendar_covered_until",
+        "Unix time at which the official holiday arrangement loaded runs out (0: none)",
+        registry=registry,
+    ).set(calendar.covered_until_timestamp)
 
 
 def _failed_pushes(session) -> int:  # type: ignore[no-untyped-def]

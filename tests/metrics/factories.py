@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from exchange_hub.calendar import SHANGHAI
 from exchange_hub.models import Message
+from exchange_hub.workdays import SHANGHAI
 
 NEEDS_FEEDBACK = {"query": True, "notification": False}
 

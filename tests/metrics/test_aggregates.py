@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from exchange_hub.calendar import deadline_after
 from exchange_hub.db import transaction
+from exchange_hub.holidays.package import package_calendar
 from exchange_hub.metrics import aggregates, histogram, tasks
 from exchange_hub.models import ExchangeCount, LatencyHistogram, Message, PendingCount
 from tests.metrics.conftest import NATION_ADMIN
@@ -43,7 +43,7 @@ def random_message(rng: random.Random) -> dict:
         submitted_at=submitted,
         from_region=rng.choice(COUNTIES),
         to_region=rng.choice(COUNTIES),
-        deadline=deadline_after(submitted, DAYS[subtype]),
+        deadline=package_calendar().deadline_after(submitted, DAYS[subtype])[0],
         needs_feedback=kind == "query" or subtype == "birth",
     )
     if rng.random() < 0.05:

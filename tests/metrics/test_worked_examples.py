@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from exchange_hub.calendar import end_of_day_utc
 from exchange_hub.clock import Clock
+from exchange_hub.workdays import end_of_day_utc
 from tests.metrics.factories import at
 
 OCT = at("2026-10-05 09:00")

@@ -12,35 +12,38 @@ import pytest
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import InvalidInput
+from exchange_hub.holidays.package import package_calendar
 from exchange_hub.reports import repository
 from exchange_hub.reports.periods import Month, parse_month, parse_period, report_deadline
 from tests.reports.conftest import shanghai, submit
 
+PACKAGE = package_calendar()  # what the migration loads into calendar_days
+
 
 def test_deadline_is_the_end_of_the_third_in_beijing_time() -> None:
-    deadline = report_deadline(Month(2026, 10))
+    deadline = report_deadline(Month(2026, 10), PACKAGE)
     assert deadline == datetime(2026, 11, 3, 15, 59, 59, 999_999, tzinfo=UTC)
     assert deadline.astimezone(shanghai(2026, 1, 1).tzinfo).date().isoformat() == "2026-11-03"
 
 
 def test_national_day_moves_the_deadline_after_the_holiday() -> None:
     # 2026-10-03 is a Saturday inside the National Day holiday (Oct 1–7); Oct 8 is a working day.
-    assert report_deadline(Month(2026, 9)) == shanghai(2026, 10, 8, 23, 59, 59, 999_999)
+    assert report_deadline(Month(2026, 9), PACKAGE) == shanghai(2026, 10, 8, 23, 59, 59, 999_999)
 
 
 def test_weekend_third_moves_to_monday() -> None:
     # 2025-08-03 is an ordinary Sunday.
-    assert report_deadline(Month(2025, 7)) == shanghai(2025, 8, 4, 23, 59, 59, 999_999)
+    assert report_deadline(Month(2025, 7), PACKAGE) == shanghai(2025, 8, 4, 23, 59, 59, 999_999)
 
 
 def test_weekend_third_followed_by_an_adjusted_working_sunday() -> None:
     # 2024-02-03 is a Saturday; Sunday 2024-02-04 is a working day (调休 for Spring Festival).
-    assert report_deadline(Month(2024, 1)) == shanghai(2024, 2, 4, 23, 59, 59, 999_999)
+    assert report_deadline(Month(2024, 1), PACKAGE) == shanghai(2024, 2, 4, 23, 59, 59, 999_999)
 
 
 def test_working_day_third_stays() -> None:
-    assert report_deadline(Month(2026, 11)) == shanghai(2026, 12, 3, 23, 59, 59, 999_999)
-    assert report_deadline(Month(2026, 12)) == shanghai(2027, 1, 4, 23, 59, 59, 999_999)
+    assert report_deadline(Month(2026, 11), PACKAGE) == shanghai(2026, 12, 3, 23, 59, 59, 999_999)
+    assert report_deadline(Month(2026, 12), PACKAGE) == shanghai(2027, 1, 4, 23, 59, 59, 999_999)
 
 
 @pytest.mark.parametrize(
@@ -120,11 +123,17 @@ def test_correction_keeps_a_late_report_late(hub: HubContext) -> None:
 
 
 def test_due_day_setting_moves_the_deadline() -> None:
-    assert report_deadline(Month(2026, 10), due_day=5) == shanghai(2026, 11, 5, 23, 59, 59, 999_999)
+    assert report_deadline(Month(2026, 10), PACKAGE, due_day=5) == shanghai(
+        2026, 11, 5, 23, 59, 59, 999_999
+    )
     # a due day past the end of a short month is the month's last day (then moved off rest days)
-    assert report_deadline(Month(2026, 3), due_day=31) == shanghai(2026, 4, 30, 23, 59, 59, 999_999)
+    assert report_deadline(Month(2026, 3), PACKAGE, due_day=31) == shanghai(
+        2026, 4, 30, 23, 59, 59, 999_999
+    )
     # Saturday 2026-02-28 is a working day (调休 after Spring Festival): the deadline stays.
-    assert report_deadline(Month(2026, 1), due_day=31) == shanghai(2026, 2, 28, 23, 59, 59, 999_999)
+    assert report_deadline(Month(2026, 1), PACKAGE, due_day=31) == shanghai(
+        2026, 2, 28, 23, 59, 59, 999_999
+    )
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,7 @@ def summary_of(message: Message, now: datetime) -> dict[str, Any]:
         "case_ref": message.case_ref,
         "submitted_at": message.submitted_at,
         "deadline": message.deadline,
+        "deadline_basis": message.deadline_basis,
         "delivered_at": message.delivered_at,
         "received_at": message.received_at,
         "answered_at": message.answered_at,

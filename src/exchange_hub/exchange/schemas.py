@@ -18,6 +18,12 @@ Urgency = Literal["urgent", "normal", "certificate"]
 NotificationType = Literal["health_check", "contraception", "birth", "inflow", "other"]
 FeedbackResult = Literal["found", "found_inactive", "not_found", "mismatch", "multiple_candidates"]
 State = Literal["submitted", "delivered", "received", "answered", "withdrawn"]
+DeadlineBasis = Literal["official", "weekends_only"]
+BASIS_DESCRIPTION = (
+    "official: every rest day the deadline was moved over is in the State Council's holiday "
+    "arrangement the hub has loaded; weekends_only: a year it reached is not loaded yet, so "
+    "only weekends counted as rest days (recomputed, with an event, when the year is loaded)"
+)
 Sex = Literal["M", "F"]
 ContraceptionMethod = Literal["none", "iud", "sterilisation", "implant", "pill", "condom", "other"]
 
@@ -151,6 +157,7 @@ class MessageAccepted(BaseModel):
     routed_by: Literal["to_region", "record", "id_prefix"]
     submitted_at: datetime
     deadline: datetime
+    deadline_basis: DeadlineBasis = Field(description=BASIS_DESCRIPTION)
     receipt: HubReceipt
 
 
@@ -207,6 +214,7 @@ class MessageSummary(BaseModel):
     case_ref: str | None
     submitted_at: datetime
     deadline: datetime
+    deadline_basis: DeadlineBasis = Field(description=BASIS_DESCRIPTION)
     delivered_at: datetime | None
     received_at: datetime | None
     answered_at: datetime | None

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from exchange_hub import calendar, clock
+from exchange_hub import clock
 from exchange_hub.changes import record_change
 from exchange_hub.config import Settings
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
@@ -45,9 +45,11 @@ from exchange_hub.exchange.schemas import (
     FeedbackCreate,
     MessageCreate,
 )
+from exchange_hub.holidays.store import calendar_of
 from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Message, MessageEvent, PushDelivery
 from exchange_hub.models.base import new_id
+from exchange_hub.workdays import Basis, WorkingCalendar, local_date
 
 HUB_ACTOR = "hub"
 _STAMP = {
@@ -147,8 +149,11 @@ def _content(payload: MessageCreate, id_number: str) -> dict[str, Any]:
     return data
 
 
-def deadline_for(settings: Settings, kind: str, subtype: str, submitted: datetime) -> datetime:
-    """Days by kind (configurable), counted from the Shanghai date, off rest days."""
+def deadline_for(
+    settings: Settings, calendar: WorkingCalendar, kind: str, subtype: str, submitted: datetime
+) -> tuple[datetime, Basis]:
+    """Days by kind (configurable, SPEC §4), counted from the Shanghai date, moved off
+    rest days; with the basis (``official`` or ``weekends_only``) it was computed on."""
     days = {
         "urgent": settings.deadline_days_urgent,
         "normal": settings.deadline_days_normal,
@@ -160,7 +165,7 @@ def deadline_for(settings: Settings, kind: str, subtype: str, submitted: datetim
 
 def period_of(moment: datetime) -> str:
     """The Asia/Shanghai month (``YYYY-MM``) a message counts in."""
-    return calendar.local_date(moment).strftime("%Y-%m")
+    return local_date(moment).strftime("%Y-%m")
 
 
 def _new_message(
@@ -174,6 +179,9 @@ def _new_message(
 ) -> Message:
     keyring = keyring_of(session)
     is_query = payload.kind == "query"
+    deadline, basis = deadline_for(
+        settings_of(session), calendar_of(session), payload.kind, subtype, now
+    )
     return Message(
         id=new_id(),
         kind=payload.kind,
@@ -192,7 +200,8 @@ def _new_message(
         body_digest=receipts.message_digest(content),
         period=period_of(now),
         submitted_at=now,
-        deadline=deadline_for(settings_of(session), payload.kind, subtype, now),
+        deadline=deadline,
+        deadline_basis=basis,
         updated_at=now,
     )
 

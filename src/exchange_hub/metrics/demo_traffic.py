@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from exchange_hub import clock
-from exchange_hub.calendar import deadline_after, local_date
 from exchange_hub.crypto import KeyRing
+from exchange_hub.holidays.store import calendar_of
 from exchange_hub.metrics import aggregates
 from exchange_hub.models import Message, Region
+from exchange_hub.workdays import WorkingCalendar, local_date
 
 CASE_PREFIX = "DEMO-"
 RESIDENCE = ["440305", "440106", "440304", "440113", "110105", "110108", "330106", "320106"]
@@ -59,14 +60,16 @@ def seed_demo_traffic(session: Session, keyring: KeyRing, *, now: datetime | Non
     )
     residence = [c for c in RESIDENCE if c in current]
     origins = {c: p for c, p in ORIGINS.items() if c in current}
-    rows = list(_messages(random.Random(20261123), keyring, residence, origins, now))
+    rows = list(
+        _messages(random.Random(20261123), keyring, residence, origins, now, calendar_of(session))
+    )
     for start in range(0, len(rows), 1000):
         session.execute(insert(Message), rows[start : start + 1000])
     aggregates.rebuild(session)
     return len(rows)
 
 
-def _messages(rng, keyring, residence, origins, now) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def _messages(rng, keyring, residence, origins, now, calendar) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
     start = now - timedelta(days=30 * MONTHS)
     for day in range(30 * MONTHS):
         for _ in range(rng.randint(PER_DAY // 2, PER_DAY * 3 // 2)):
@@ -75,10 +78,10 @@ def _messages(rng, keyring, residence, origins, now) -> Iterator[dict[str, Any]]
                 continue
             home = rng.choice(list(origins))
             live = rng.choice(residence)
-            yield _message(rng, keyring, live, home, origins[home], submitted, now)
+            yield _message(rng, keyring, live, home, origins[home], submitted, now, calendar)
 
 
-def _message(rng, keyring, live, home, profile, submitted, now) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _message(rng, keyring, live, home, profile, submitted, now, calendar) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     answer_share, answer_days, not_found_share = profile
     kind = "query" if rng.random() < 0.7 else "notification"
     subtype = rng.choice(["urgent", "normal", "normal", "certificate"] if kind == "query"
@@ -107,7 +110,7 @@ def _message(rng, keyring, live, home, profile, submitted, now) -> dict[str, Any
         "body_digest": hashlib.sha256(json.dumps(content).encode()).hexdigest(),
         "sender_signature": None, "hub_receipt": None,
         "period": local_date(submitted).strftime("%Y-%m"), "submitted_at": submitted,
-        "deadline": deadline_after(submitted, DAYS[subtype]), **events,
+        **_deadline(calendar, submitted, subtype), **events,
         "withdrawn_at": None, "feedback_result": result,
         "feedback_body": None if result is None else keyring.encrypt(
             json.dumps({"result": result}), "messages.feedback_body"
@@ -130,3 +133,8 @@ def _id_number(rng: random.Random, county: str) -> str:
     born = f"{rng.randint(1970, 2004)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     body = f"{county}{born}{rng.randrange(1000):03d}"
     return body + ric.calc_check_digit(body)
+
+
+def _deadline(calendar: WorkingCalendar, submitted: datetime, subtype: str) -> dict[str, Any]:
+    deadline, basis = calendar.deadline_after(submitted, DAYS[subtype])
+    return {"deadline": deadline, "deadline_basis": basis}

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from exchange_hub.calendar import SHANGHAI
 from exchange_hub.errors import InvalidInput
+from exchange_hub.workdays import SHANGHAI
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _QUARTER = re.compile(r"(\d{4})-[Qq]([1-4])")

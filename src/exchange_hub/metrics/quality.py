@@ -21,10 +21,10 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from exchange_hub.calendar import SHANGHAI
 from exchange_hub.metrics.figures import code_range, level_column
 from exchange_hub.metrics.periods import Period
 from exchange_hub.models.record import Record, any_status
+from exchange_hub.workdays import SHANGHAI
 
 
 @dataclass

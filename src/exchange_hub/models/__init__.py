@@ -7,6 +7,7 @@ from exchange_hub.models.audit import AuditEvent
 from exchange_hub.models.base import Base
 from exchange_hub.models.change import Change
 from exchange_hub.models.console import ConsoleSession, ConsoleSignInGuard, ConsoleUser
+from exchange_hub.models.holiday import CalendarDay, CalendarRevision, CalendarYear
 from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
 from exchange_hub.models.message import Message, MessageEvent, PushDelivery
@@ -26,6 +27,9 @@ __all__ = [
     "AppliedMessage",
     "AuditEvent",
     "Base",
+    "CalendarDay",
+    "CalendarRevision",
+    "CalendarYear",
     "Change",
     "ConsoleSession",
     "ConsoleSignInGuard",

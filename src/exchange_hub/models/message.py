@@ -20,6 +20,9 @@ class Message(Base):
     The timestamps of each state are kept on the row (latency and rate
     figures read them); ``MessageEvent`` keeps every transition with its actor.
     ``period`` is the Asia/Shanghai month of ``submitted_at`` (``2026-10``).
+    ``deadline_basis`` says whether ``deadline`` followed the official holiday
+    arrangement or, for a year not loaded yet, the weekends only; loading the
+    year recomputes it (``exchange/deadlines.py``).
     Person data lives only in ``body`` (encrypted JSON); the subject's ID
     number is findable through ``subject_index`` (blind index).
     """
@@ -53,6 +56,10 @@ class Message(Base):
     period: Mapped[str] = mapped_column(String(7), index=True)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    # official | weekends_only: whether the holiday arrangement of every day the
+    # deadline computation examined was loaded (workdays.py); the hub always sets it,
+    # the default serves rows written by other tools (benches, imports)
+    deadline_basis: Mapped[str] = mapped_column(String(14), server_default="official")
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -50,7 +50,9 @@ class DepartmentReport(Base):
 
     Timeliness belongs to the first submission: ``first_submitted_at`` and
     ``on_time`` never change after it; corrections add versions and only
-    move ``version``, ``zero``, ``counts`` and ``updated_at``.
+    move ``version``, ``zero``, ``counts`` and ``updated_at``. Only loading a
+    holiday arrangement that moves ``deadline`` recomputes it and ``on_time``
+    (``reports/deadlines.py``, audited).
     """
 
     __tablename__ = "department_reports"

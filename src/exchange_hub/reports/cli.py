@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.table import Table
 
 from exchange_hub.audit import service as audit
-from exchange_hub.calendar import SHANGHAI
 from exchange_hub.config import Settings
 from exchange_hub.context import HubContext, build_context
 from exchange_hub.db import transaction
@@ -21,6 +20,7 @@ from exchange_hub.members.scope import NATION, Caller
 from exchange_hub.reports import pairs as reporting_pairs
 from exchange_hub.reports import service
 from exchange_hub.reports.catalogue import CatalogueError, ReportCatalogue, load_catalogue
+from exchange_hub.workdays import SHANGHAI
 
 reports_app = typer.Typer(
     help="Department monthly reports: reporting pairs, reminders, figures.", no_args_is_help=True

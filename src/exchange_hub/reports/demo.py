@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
+from exchange_hub.holidays.store import calendar_of
 from exchange_hub.members.scope import Caller
 from exchange_hub.reports import pairs, repository, service
 from exchange_hub.reports.catalogue import ReportCatalogue, load_catalogue
@@ -75,7 +76,7 @@ def _report_one(
     counts = {item: rng.randint(0, 60) for item in catalogue.types[department].items}
     if missing or repository.find_report(session, county, department, month.label):
         return 0
-    deadline = report_deadline(month)
+    deadline = report_deadline(month, calendar_of(session))
     delay = timedelta(days=6 + delay_days) if late else -timedelta(days=delay_days % 3)
     at = min(deadline + delay, now)
     reporter = Caller(None, f"demo {department} {county}", "department", county, department)

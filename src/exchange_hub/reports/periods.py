@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from exchange_hub.calendar import SHANGHAI, end_of_day_utc, next_working_day
 from exchange_hub.errors import InvalidInput
+from exchange_hub.workdays import SHANGHAI, WorkingCalendar, end_of_day_utc
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _QUARTER = re.compile(r"(\d{4})-Q([1-4])")
@@ -86,8 +86,18 @@ def month_of(moment: datetime) -> Month:
     return Month(local.year, local.month)
 
 
-def report_deadline(month: Month, due_day: int = 3) -> datetime:
-    """The last instant (UTC) at which the report for ``month`` is on time."""
+def report_deadline(month: Month, calendar: WorkingCalendar, due_day: int = 3) -> datetime:
+    """The last instant (UTC) at which the report for ``month`` is on time.
+
+    Computed whenever it is needed, from the calendar as loaded then: a
+    reminder follows a holiday arrangement loaded later on its own, and the
+    deadlines stored on reports received before the load are recomputed by it
+    (``reports.service.recompute_deadlines``).
+    """
+    return end_of_day_utc(calendar.next_working_day(due_date(month, due_day)))
+
+
+def due_date(month: Month, due_day: int = 3) -> date:
+    """The ``due_day`` of the month after ``month`` (its last day in a shorter month)."""
     following = month.following()
-    day = min(due_day, following.last_day.day)
-    return end_of_day_utc(next_working_day(date(following.year, following.month, day)))
+    return date(following.year, following.month, min(due_day, following.last_day.day))

@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from exchange_hub.errors import InvalidInput
+from exchange_hub.holidays.store import calendar_of
 from exchange_hub.members.scope import DEPARTMENTS, scope_prefix
 from exchange_hub.models import Region
 from exchange_hub.regions import service as regions
@@ -333,8 +334,9 @@ def missing_reports(
     prefix = scope_prefix(region.code)
     known = repository.regions_under(session, prefix)
     missing: list[MissingReport] = []
+    calendar = calendar_of(session)
     for month in months:
-        deadline = report_deadline(month, due_day)
+        deadline = report_deadline(month, calendar, due_day)
         expected = repository.pairs_active_all_month(
             session, prefix, month.first_day, month.last_day
         )

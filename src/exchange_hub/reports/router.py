@@ -10,11 +10,11 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from exchange_hub import clock, idempotency
-from exchange_hub.calendar import SHANGHAI
 from exchange_hub.deps import CurrentCaller, DbSession, Hub, PageSize, ReadSession
 from exchange_hub.members.scope import Caller
 from exchange_hub.reports import schemas, service
 from exchange_hub.reports.catalogue import load_catalogue
+from exchange_hub.workdays import SHANGHAI
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 PATH = "/api/v1/reports"

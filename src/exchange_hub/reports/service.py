@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import Forbidden, InvalidInput, NotFound
+from exchange_hub.holidays.store import calendar_of
 from exchange_hub.members.scope import (
     DEPARTMENTS,
     Caller,
@@ -164,7 +165,7 @@ def _first_submission(
     Two first submissions at once both find nothing; the unique key lets one
     insert and makes the other wait for it and fail, inside a savepoint.
     """
-    deadline = report_deadline(month, due_day)
+    deadline = report_deadline(month, calendar_of(session), due_day)
     report = DepartmentReport(
         id=new_id(), region=county, department=department, period=month.label,
         deadline=deadline, first_submitted_at=now, on_time=now <= deadline, version=0,

@@ -16,13 +16,13 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from exchange_hub.calendar import SHANGHAI
 from exchange_hub.metrics.definitions import Tally
 from exchange_hub.metrics.figures import Selection, code_range, load_figures
 from exchange_hub.models import Message
 from exchange_hub.models.record import Record
 from exchange_hub.reports import rates as report_rates
 from exchange_hub.scorecard.config import ScoreConfig
+from exchange_hub.workdays import SHANGHAI
 
 ADULT_AGE = 18
 

@@ -23,6 +23,9 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from exchange_hub import clock
+from exchange_hub.holidays.store import calendar_status
+from exchange_hub.members.scope import NATION
 from exchange_hub.web.i18n import HTML_LANG, LANGUAGES, pick_language, translator
 from exchange_hub.web.navigation import nav_items
 
@@ -139,7 +142,20 @@ def render(request: Request, page: Page, *, account: Any = None) -> HTMLResponse
         "csrf_token": account.row.csrf_token if account is not None else "",
         "path": request.url.path,
         "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "calendar_banner": _calendar_banner(request, account) if page.status_code < 400 else None,
         **page.values,
     }
     html = environment().get_template(page.template).render(context)
     return HTMLResponse(html, status_code=page.status_code, headers=SECURITY_HEADERS)
+
+
+def _calendar_banner(request: Request, account: Any) -> dict[str, Any] | None:
+    """For the nation's admin, who loads it: the holiday arrangement does not cover the
+    next 60 days, so deadlines there count weekends only (SPEC §7)."""
+    if account is None or (account.user.role, account.user.region) != ("admin", NATION):
+        return None
+    with request.app.state.hub.read_sessions() as session:
+        status = calendar_status(session, clock.today())
+    if status.next_days_covered:
+        return None
+    return {"covered_until": status.covered_until}
