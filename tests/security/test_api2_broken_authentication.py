@@ -355,3 +355,21 @@ def test_two_authorization_headers_are_refused_on_metrics(
     response = client.get("/metrics", headers=headers)
     assert response.status_code == 401
     assert response.json()["field"] == "Authorization"
+
+
+def test_the_hubs_push_signatures_are_in_the_same_one_form(hub: HubContext) -> None:
+    """What the hub sends is what it accepts: unpadded base64url, checked strictly by
+    the receiver's ``verify_push`` too."""
+    from exchange_hub.exchange import delivery
+
+    body = b'{"id": "x"}'
+    now = int(hub_clock.unix_seconds())
+    headers = delivery.push_headers(hub.keyring, "https://county.example/in?box=1", body, now)
+    sig = delivery.parse_signature_header(headers["X-Hub-Signature"])["sig"]
+    assert len(crypto.decode_signature(sig)) == 64
+    public = hub.keyring.hub_public_key()["public_key"]
+    assert delivery.verify_push(public, "/in?box=1", headers, body)
+    padded = headers["X-Hub-Signature"].replace(sig, sig + "==")
+    assert not delivery.verify_push(
+        public, "/in?box=1", {**headers, "X-Hub-Signature": padded}, body
+    )

@@ -47,6 +47,8 @@ def counted(rows: list[AuditEvent]) -> int:
 
 
 def flush(hub: HubContext) -> None:
+    """Run the job as ``exchange-hub jobs run`` would (the CLI imports every domain's tasks)."""
+    import exchange_hub.audit.tasks  # noqa: F401  (registers the audit jobs)
     from exchange_hub.exchange.tasks import JOBS
 
     assert FLUSH_JOB in JOBS, "the job that writes the interval's summary rows"
@@ -141,3 +143,22 @@ def test_failed_signatures_count_too(
     rows = refusals(hub)
     assert len(rows) <= 3 and counted(rows) == 100
     assert rows[0].member_id is not None and rows[0].region == "440305"
+
+
+def test_the_per_address_buckets_stay_bounded() -> None:
+    """Many addresses (an IPv6 prefix holds billions) do not grow the process without
+    bound; an address that keeps failing keeps its empty bucket while it is fresh."""
+    from exchange_hub.observability import TokenBuckets
+
+    now = [0.0]
+    buckets = TokenBuckets(rate=30 / 300, capacity=30, now=lambda: now[0], max_keys=100)
+    for n in range(1_000):
+        buckets.take(f"2001:db8::{n:x}")
+        now[0] += 0.001
+    assert len(buckets) <= 100
+    for _ in range(30):
+        buckets.take("198.51.100.7")
+    assert buckets.take("198.51.100.7") is not None
+    for n in range(50):
+        buckets.take(f"2001:db8::1:{n:x}")
+    assert buckets.take("198.51.100.7") is not None
