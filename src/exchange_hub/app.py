@@ -22,7 +22,7 @@ from exchange_hub.logging_setup import configure_logging
 from exchange_hub.members.router import router as members_router
 from exchange_hub.metrics.router import router as metrics_router
 from exchange_hub.middleware import HubMiddleware
-from exchange_hub.observability import HttpMetrics, RateLimiter
+from exchange_hub.observability import HttpMetrics, LocalFailedAuthLimiter, RateLimiter
 from exchange_hub.observability import router as observability_router
 from exchange_hub.records import checking
 from exchange_hub.records.router import router as records_router
@@ -84,6 +84,9 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
     app.add_middleware(HubMiddleware, limit_for=limit_for)
     app.state.http_metrics = HttpMetrics()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.failed_auth_limiter = LocalFailedAuthLimiter(
+        settings.auth_failure_limit, settings.auth_failure_interval_seconds
+    )
     for router in ROUTERS:
         app.include_router(router)
     _document_problems(app)

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     worker_interval_seconds: float = 5.0
 
     rate_limit_per_minute: int = 6_000
+    auth_failure_limit: int = Field(30, ge=1)
+    """Failed authentications a client address may make per interval; beyond: 429."""
+    auth_failure_interval_seconds: int = Field(300, ge=1)
+    """The interval of ``auth_failure_limit``, and of the audit trail's failure counts
+    (the first failure of a kind is audited at once, the rest as one row with a count)."""
     metrics_token: str = ""
     """Bearer token for Prometheus scrapes of ``/metrics`` (admin API keys work too)."""
     figures_refresh_overlap_seconds: int = 300

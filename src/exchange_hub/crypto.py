@@ -6,7 +6,8 @@ and the installation can later move to the national SM2/SM3/SM4 profile
 
 - ciphertext   ``A256GCM.<kid>.<base64url(nonce || ciphertext+tag)>``
 - blind index  ``HS256.<kid>.<hex>``   (keyed hash for equality look-ups)
-- signature    ``{"alg": "Ed25519", "kid": ..., "sig": base64}``
+- signature    ``{"alg": "Ed25519", "kid": ..., "sig": base64url}``, and in the
+  ``X-Hub-Signature`` header: unpadded base64url only (``decode_signature``)
 - API key hash ``sha256.<hex>``        (keys are 256-bit random, not passwords)
 
 The key ring is a JSON file named in settings (``HUB_KEYS_FILE``). The
@@ -20,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 from binascii import b2a_base64
@@ -40,6 +42,10 @@ SIGN_ALG = "Ed25519"
 
 class CryptoError(Exception):
     """A ciphertext, signature or key that does not check out."""
+
+
+SIGNATURE_BYTES = {SIGN_ALG: 64}  # RFC 8032 §5.1.6: R (32 bytes) || S (32 bytes)
+_BASE64URL_UNPADDED = re.compile(r"[A-Za-z0-9_-]*")
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -248,11 +254,34 @@ class KeyRing:
         return verify_ed25519(public["public_key"], payload, signature.get("sig", ""))
 
 
+def decode_signature(text: str, alg: str = SIGN_ALG) -> bytes:
+    """A signature's bytes from its one spelling: unpadded base64url (RFC 4648 §5).
+
+    Padding, the standard alphabet, whitespace, other unused bits in the last
+    character or a length other than the algorithm's are refused (the strict
+    decoding of RFC 4648 §3.3 and §3.5): a signature that could be written
+    several ways could be sent again looking new (issue 15, finding 1).
+    """
+    size = SIGNATURE_BYTES[alg]
+    if len(text) != _b64_length(size) or not _BASE64URL_UNPADDED.fullmatch(text):
+        raise CryptoError(f"is not the unpadded base64url of a {size}-byte {alg} signature")
+    raw = _b64d(text)
+    if _b64e(raw) != text:
+        raise CryptoError("has unused bits set in its last character (not canonical base64url)")
+    return raw
+
+
+def _b64_length(size: int) -> int:
+    """Characters of ``size`` bytes in unpadded base64: 6 bits each, the last one partly used."""
+    return -(-size * 4 // 3)
+
+
 def verify_ed25519(public_key_b64: str, payload: bytes, signature_b64: str) -> bool:
+    """Whether ``signature_b64`` (strictly decoded, ``decode_signature``) signs ``payload``."""
     try:
         key = Ed25519PublicKey.from_public_bytes(_b64d(public_key_b64))
-        key.verify(_b64d(signature_b64), payload)
-    except (InvalidSignature, ValueError):
+        key.verify(decode_signature(signature_b64), payload)
+    except (InvalidSignature, ValueError, CryptoError):
         return False
     return True
 

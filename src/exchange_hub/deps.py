@@ -1,17 +1,26 @@
 """Request dependencies: the session that owns the transaction, and the caller.
 
 Signed requests (SPEC §7): a member that registered an Ed25519 public key must
-send ``X-Hub-Timestamp`` (Unix seconds) and ``X-Hub-Signature`` (base64 of the
-signature) over::
+send ``X-Hub-Timestamp`` (Unix seconds in decimal digits) and ``X-Hub-Signature``
+(the 64-byte signature in unpadded base64url, RFC 4648 §5: its one accepted
+spelling, ``crypto.decode_signature``) over::
 
     METHOD \\n PATH?QUERY \\n TIMESTAMP \\n sha256-hex(BODY)
 
-Timestamps outside the window and signatures already seen are refused.
+Timestamps outside the window are refused, and so is a request whose signed
+content, from the same member, was accepted before: a replay, however its
+signature is spelled and whichever valid signature it carries.
+
+The headers that authenticate may appear once. Failed authentications are
+limited per client address (429) and audited once per kind and interval with a
+count (``audit.refusals``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import uuid
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -21,13 +30,19 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from exchange_hub import clock, crypto
+from exchange_hub.audit import refusals
 from exchange_hub.audit import service as audit
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
-from exchange_hub.errors import InvalidInput, Unauthenticated
+from exchange_hub.errors import BadRequest, HubError, InvalidInput, TooManyRequests, Unauthenticated
 from exchange_hub.members import service as members
 from exchange_hub.members.scope import Caller
 from exchange_hub.models import SeenSignature
+from exchange_hub.observability import retry_after
+
+AUTHORIZATION, TIMESTAMP, SIGNATURE = "Authorization", "X-Hub-Timestamp", "X-Hub-Signature"
+IDEMPOTENCY_KEY = "Idempotency-Key"
+_UNIX_SECONDS = re.compile(r"[1-9][0-9]{0,11}")
 
 
 def hub_context(request: Request) -> HubContext:
@@ -70,6 +85,14 @@ def _client(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+class _Refusal(Exception):
+    """A failed authentication: why, and the header at fault (answered by ``_refuse``)."""
+
+    def __init__(self, reason: str, field: str = AUTHORIZATION) -> None:
+        super().__init__(reason)
+        self.reason, self.field = reason, field
+
+
 def _lookup(hub: HubContext, api_key: str) -> tuple[Caller, str | None] | None:
     with hub.sessions() as session:
         member = members.find_by_api_key(session, api_key)
@@ -78,54 +101,93 @@ def _lookup(hub: HubContext, api_key: str) -> tuple[Caller, str | None] | None:
         return members.caller_of(member), member.public_key
 
 
-def _remember_signature(hub: HubContext, signature: str) -> bool:
-    """True when the signature is new; False when it was seen (a replay)."""
-    digest = hashlib.sha256(signature.encode()).hexdigest()
+def replay_key(member_id: uuid.UUID, signed: bytes) -> str:
+    """A signed request's identity for replay detection: the member and what it signed.
+
+    Not the signature: its text could be spelled otherwise, and schemes with a
+    random nonce (SM2, ECDSA) sign the same content differently each time.
+    """
+    return hashlib.sha256(f"{member_id}\n".encode() + signed).hexdigest()
+
+
+def _remember(hub: HubContext, key: str) -> bool:
+    """True when the signed request is new; False when it was seen (a replay)."""
     try:
         with hub.sessions() as session, session.begin():
-            session.add(SeenSignature(digest=digest, seen_at=clock.now()))
+            session.add(SeenSignature(digest=key, seen_at=clock.now()))
     except IntegrityError:
         return False
     return True
 
 
-def _refuse(request: Request, reason: str, caller: Caller | None = None) -> Unauthenticated:
+def _refuse(request: Request, refusal: _Refusal, caller: Caller | None) -> HubError:
+    """Count and audit a failed authentication (``audit.refusals``): 401, or 429 once
+    the client address is over ``HUB_AUTH_FAILURE_LIMIT``."""
     hub = hub_context(request)
+    client = _client(request)
     entry = audit.entry_for(
-        caller,
-        "auth.refused",
-        outcome="refused",
-        client=_client(request),
+        caller, "auth.refused", outcome="refused", client=client,
         request_id=getattr(request.state, "request_id", None),
-        detail={"reason": reason, "path": request.url.path},
-    )
-    audit.record_now(hub.sessions, entry)
-    return Unauthenticated(reason, field="Authorization", headers={"WWW-Authenticate": "Bearer"})
+        detail={"reason": refusal.reason, "path": request.url.path},
+    )  # fmt: skip
+    refusals.record_failure(hub.sessions, entry, hub.settings.auth_failure_interval_seconds)
+    wait = request.app.state.failed_auth_limiter.failed(client or "unknown")
+    if wait is not None:
+        detail = f"too many failed authentications from this address (last: {refusal.reason})"
+        return TooManyRequests(detail, field=AUTHORIZATION, headers=retry_after(wait))
+    return Unauthenticated(refusal.reason, field=refusal.field,
+                           headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+
+def _repeated(request: Request, name: str) -> bool:
+    """RFC 9110 §5.3: a field that is not a list is sent once; with two, which one
+    counts would depend on the software reading them (issue 15, finding 8)."""
+    return len(request.headers.getlist(name)) > 1
+
+
+def _api_key(request: Request) -> str:
+    for name in (AUTHORIZATION, TIMESTAMP, SIGNATURE):
+        if _repeated(request, name):
+            raise _Refusal(f"{name} appears more than once", name)
+    scheme, _, api_key = request.headers.get(AUTHORIZATION, "").partition(" ")
+    if scheme.lower() != "bearer" or not api_key.strip():
+        raise _Refusal("missing or malformed bearer API key")
+    return api_key.strip()
+
+
+def _signed_timestamp(request: Request, window_seconds: int) -> str:
+    timestamp = request.headers.get(TIMESTAMP, "")
+    if not timestamp or not request.headers.get(SIGNATURE):
+        raise _Refusal("this member must sign requests", SIGNATURE if timestamp else TIMESTAMP)
+    if not _UNIX_SECONDS.fullmatch(timestamp):
+        raise _Refusal(f"{TIMESTAMP} must be Unix seconds in decimal digits", TIMESTAMP)
+    if abs(clock.unix_seconds() - int(timestamp)) > window_seconds:
+        raise _Refusal("signature timestamp outside the window", TIMESTAMP)
+    return timestamp
+
+
+def _signature(request: Request) -> str:
+    text = request.headers.get(SIGNATURE, "")
+    try:
+        crypto.decode_signature(text)
+    except crypto.CryptoError as exc:
+        raise _Refusal(f"{SIGNATURE} {exc}", SIGNATURE) from None
+    return text
 
 
 async def _verify_signature(
     request: Request, caller: Caller, public_key: str, body_digest: str | None
 ) -> None:
     hub = hub_context(request)
-    timestamp = request.headers.get("x-hub-timestamp", "")
-    signature = request.headers.get("x-hub-signature", "")
-    if not timestamp or not signature:
-        raise await run_in_threadpool(_refuse, request, "this member must sign requests", caller)
-    try:
-        skew = abs(clock.unix_seconds() - int(timestamp))
-    except ValueError:
-        skew = float("inf")
-    if skew > hub.settings.signature_window_seconds:
-        raise await run_in_threadpool(
-            _refuse, request, "signature timestamp outside the window", caller
-        )
+    timestamp = _signed_timestamp(request, hub.settings.signature_window_seconds)
+    signature = _signature(request)
     if body_digest is None:
         body_digest = hashlib.sha256(await request.body()).hexdigest()
-    payload = signing_string(request.method, _path_qs(request), timestamp, body_digest)
-    if not crypto.verify_ed25519(public_key, payload, signature):
-        raise await run_in_threadpool(_refuse, request, "signature does not verify", caller)
-    if not await run_in_threadpool(_remember_signature, hub, signature):
-        raise await run_in_threadpool(_refuse, request, "signature replayed", caller)
+    signed = signing_string(request.method, _path_qs(request), timestamp, body_digest)
+    if not crypto.verify_ed25519(public_key, signed, signature):
+        raise _Refusal("signature does not verify", SIGNATURE)
+    if not await run_in_threadpool(_remember, hub, replay_key(caller.member_id, signed)):
+        raise _Refusal("signature replayed", SIGNATURE)
 
 
 async def authenticate(request: Request, *, defer_body: bool = False) -> Caller:
@@ -134,27 +196,33 @@ async def authenticate(request: Request, *, defer_body: bool = False) -> Caller:
     With ``defer_body`` (streamed uploads) the signature is checked later by
     ``verify_deferred_signature`` once the body has been spooled and hashed.
     """
-    header = request.headers.get("authorization", "")
-    scheme, _, api_key = header.partition(" ")
-    if scheme.lower() != "bearer" or not api_key.strip():
-        raise await run_in_threadpool(_refuse, request, "missing or malformed bearer API key")
-    found = await run_in_threadpool(_lookup, hub_context(request), api_key.strip())
-    if found is None:
-        raise await run_in_threadpool(_refuse, request, "unknown or revoked API key")
-    caller, public_key = found
-    request.state.caller = caller
-    request.app.state.rate_limiter.check(str(caller.member_id))
-    if public_key and defer_body:
-        request.state.pending_signature = public_key
-    elif public_key:
-        await _verify_signature(request, caller, public_key, None)
+    caller: Caller | None = None
+    try:
+        found = await run_in_threadpool(_lookup, hub_context(request), _api_key(request))
+        if found is None:
+            raise _Refusal("unknown or revoked API key")
+        caller, public_key = found
+        request.state.caller = caller
+        request.app.state.rate_limiter.check(str(caller.member_id))
+        if public_key and defer_body:
+            request.state.pending_signature = public_key
+        elif public_key:
+            await _verify_signature(request, caller, public_key, None)
+    except _Refusal as refusal:
+        raise await run_in_threadpool(_refuse, request, refusal, caller) from None
+    if _repeated(request, IDEMPOTENCY_KEY):
+        raise BadRequest(f"{IDEMPOTENCY_KEY} appears more than once", field=IDEMPOTENCY_KEY)
     return caller
 
 
 async def verify_deferred_signature(request: Request, caller: Caller, body_digest: str) -> None:
     public_key = getattr(request.state, "pending_signature", None)
-    if public_key:
+    if not public_key:
+        return
+    try:
         await _verify_signature(request, caller, public_key, body_digest)
+    except _Refusal as refusal:
+        raise await run_in_threadpool(_refuse, request, refusal, caller) from None
 
 
 async def streaming_caller(request: Request) -> Caller:

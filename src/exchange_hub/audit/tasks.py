@@ -1,4 +1,5 @@
-"""Job ``audit.purge``: audit rows past the retention period go (never before six months)."""
+"""Jobs ``audit.purge`` (rows past the retention period go, never before six months) and
+``audit.flush_refusals`` (the counts of repeated failed authentications)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from exchange_hub import clock
-from exchange_hub.audit import service
+from exchange_hub.audit import refusals, service
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange.tasks import register_job
@@ -22,4 +23,13 @@ def purge_audit(hub: HubContext) -> dict[str, Any]:
     return {"purged": purged, "retention_days": days}
 
 
+def flush_refusals(hub: HubContext) -> dict[str, Any]:
+    """Audit the count of repeated failed authentications of every closed interval
+    (``audit.refusals``)."""
+    with transaction(hub.sessions) as session:
+        written = refusals.flush_closed(session, hub.settings.auth_failure_interval_seconds)
+    return {"summaries": written}
+
+
 register_job("audit.purge", purge_audit)
+register_job("audit.flush_refusals", flush_refusals)

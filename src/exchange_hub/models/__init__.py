@@ -3,7 +3,7 @@
 Each domain owns its model module; add new modules to the import list below.
 """
 
-from exchange_hub.models.audit import AuditEvent
+from exchange_hub.models.audit import AuditEvent, AuthFailureCount
 from exchange_hub.models.base import Base
 from exchange_hub.models.change import Change
 from exchange_hub.models.console import ConsoleSession, ConsoleSignInGuard, ConsoleUser
@@ -26,6 +26,7 @@ from exchange_hub.models.scorecard import ScorecardSetting
 __all__ = [
     "AppliedMessage",
     "AuditEvent",
+    "AuthFailureCount",
     "Base",
     "CalendarDay",
     "CalendarRevision",

@@ -31,3 +31,25 @@ class AuditEvent(Base):
     detail: Mapped[dict | None] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(90))
     hash: Mapped[str] = mapped_column(String(90))
+
+
+class AuthFailureCount(Base):
+    """Failed authentications of one kind in one interval, beyond the first (which is audited).
+
+    A kind is (client address, reason, member when known). The counter is not
+    part of the chain: when its interval has closed it is turned into one audit
+    row carrying the count, and deleted (``audit.refusals``).
+    """
+
+    __tablename__ = "auth_failure_counts"
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 hex of the client address, reason and member id."""
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, index=True)
+    client: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200))
+    member_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(6))
+    repeats: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)

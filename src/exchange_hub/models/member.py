@@ -31,7 +31,8 @@ class Member(Base):
 
 
 class SeenSignature(Base):
-    """Signatures accepted inside the replay window; a second use is a replay."""
+    """Signed requests accepted inside the replay window, by ``deps.replay_key`` (the
+    member and what it signed, not the signature's text); a second use is a replay."""
 
     __tablename__ = "seen_signatures"
 
