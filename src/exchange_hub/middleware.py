@@ -15,7 +15,6 @@ Content-Length said, chunked or not:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -29,6 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from exchange_hub import jsonbody
 from exchange_hub.config import Settings
 from exchange_hub.errors import InvalidInput, PayloadTooLarge
 from exchange_hub.logging_setup import request_id_var
@@ -74,40 +74,45 @@ def nul_in_query(query_string: bytes) -> str | None:
     return None
 
 
-def nul_path(document: Any, path: str = "") -> str | None:
-    """Where in a JSON document a string (or key) holds a NUL character, as ``a.b.0.c``."""
-    if isinstance(document, str):
-        return path or "body" if "\x00" in document else None
-    items = (
-        document.items()
-        if isinstance(document, dict)
-        else enumerate(document)
-        if isinstance(document, list)
-        else ()
-    )
-    for key, value in items:
-        where = f"{path}.{key}" if path else str(key)
-        if "\x00" in str(key):
-            return where
-        if (found := nul_path(value, where)) is not None:
-            return found
+def nul_path(document: Any) -> str | None:
+    """Where in a parsed JSON document a string (or key) holds a NUL character, as
+    ``a.b.0.c``: the first in document order, walked without recursion."""
+    pending: list[tuple[str, Any, str]] = [("", document, "")]
+    while pending:
+        path, value, key = pending.pop()
+        if "\x00" in key:
+            return path
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path or "body"
+            continue
+        items = (
+            value.items()
+            if isinstance(value, dict)
+            else enumerate(value)
+            if isinstance(value, list)
+            else ()
+        )
+        children = [(f"{path}.{k}" if path else str(k), v, str(k)) for k, v in items]
+        pending.extend(reversed(children))
     return None
 
 
-def _nul_field(body: bytes) -> str | None:
-    """The field of a JSON body that holds a NUL character.
+def check_json_body(body: bytes) -> None:
+    """Refuse a JSON body nested too deep (400), or holding a NUL character (422).
 
     PostgreSQL cannot store NUL in text and no field of the hub needs it, so
-    such a body is refused as a whole, naming the field.
+    such a body is refused as a whole, naming the field. A body that is not
+    JSON is refused the way the application would (422).
     """
+    jsonbody.check_depth(body)
+    field = None
     if b"\x00" in body:
-        return "body"
-    if b"\\u0000" not in body:
-        return None
-    try:
-        return nul_path(json.loads(body))
-    except ValueError:
-        return None  # not JSON: the application answers that
+        field = "body"
+    elif b"\\u0000" in body:
+        field = nul_path(jsonbody.loads(body))
+    if field is not None:
+        raise InvalidInput("text may not contain NUL (U+0000) characters", field=field)
 
 
 def is_json(content_type: str) -> bool:
@@ -153,8 +158,7 @@ class _Body:
                 break  # the client went away
             chunks.append(message.get("body", b""))
         body = b"".join(chunks)
-        if (field := _nul_field(body)) is not None:
-            raise InvalidInput("text may not contain NUL (U+0000) characters", field=field)
+        check_json_body(body)
         replayed = False
 
         async def replay() -> Message:

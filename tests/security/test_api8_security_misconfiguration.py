@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
+from exchange_hub import jsonbody
+from exchange_hub.errors import BadRequest
 from tests.fixtures.hub import MemberKey
 from tests.records.factories import id_number, outflow
 
@@ -129,7 +131,7 @@ def test_deep_batch_lines_are_refused_one_by_one(client: TestClient, county_a: M
     first = json.dumps(outflow(id_number(seq=1))).encode()
     last = json.dumps(outflow(id_number(seq=2))).encode()
     in_a_field = b'{"kind": "outflow", "person": ' + deep_object(100, b'"x"') + b"}"
-    lines = [first, deep_array(10_000), in_a_field, deep_object(10_000), last]
+    lines = [first, deep_array(10_000), in_a_field, deep_object(5_000), last]  # each < 64 KiB
     response = client.post(
         "/api/v1/records/batch",
         content=b"\n".join(lines) + b"\n",
@@ -145,9 +147,32 @@ def test_deep_batch_lines_are_refused_one_by_one(client: TestClient, county_a: M
 
 
 def test_a_deep_inbox_cursor_is_400(client: TestClient, county_a: MemberKey) -> None:
-    cursor = base64.urlsafe_b64encode(deep_array(10_000)).rstrip(b"=").decode()
+    """Cursors are at most 200 characters: 70 levels fit."""
+    cursor = base64.urlsafe_b64encode(deep_array(70, b"1")).rstrip(b"=").decode()
     response = client.get(f"/api/v1/inbox?cursor={cursor}", headers=county_a.headers)
     assert response.status_code == 400 and _problem(response)["field"] == "cursor"
+
+
+def test_the_depth_is_measured_outside_strings_and_without_recursion() -> None:
+    limit = jsonbody.MAX_DEPTH
+    assert not jsonbody.too_deep(deep_array(limit, b"1"))
+    assert jsonbody.too_deep(deep_array(limit + 1, b"1"))
+    assert jsonbody.too_deep(deep_object(limit + 1).decode())  # text as well as bytes
+    brackets_in_strings = json.dumps({"a": "[" * 500, "b": ['\\"{' * 500], "c": "}" * 9})
+    assert not jsonbody.too_deep(brackets_in_strings)
+    assert jsonbody.too_deep(b'["\\\\", ' + deep_array(limit, b"1") + b"]")  # "\\" ends
+    assert jsonbody.too_deep(deep_array(100_000))  # no RecursionError at any depth
+    assert jsonbody.loads(b'{"x": [1, {"y": "]]]"}]}') == {"x": [1, {"y": "]]]"}]}
+
+
+def test_loads_refuses_with_the_field_named() -> None:
+    for document, status in ((deep_array(50, b"1"), 400), (b"[1,", 422), (b"\xff\xfe\x00", 422)):
+        try:
+            jsonbody.loads(document, field="cursor", what="cursor")
+        except BadRequest as exc:
+            assert (exc.status, exc.field) == (status, "cursor")
+        else:
+            raise AssertionError(f"{document[:10]!r} was accepted")
 
 
 # Reads of JSON the hub wrote itself (its key ring, its catalogues, bodies it encrypted);
