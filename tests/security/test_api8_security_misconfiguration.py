@@ -7,6 +7,13 @@ inbox cursor — nesting beyond ``jsonbody.MAX_DEPTH`` is a 400 problem document
 (a per-line refusal in a batch), and a body without a key is a 401 unread.
 The JSON-taking endpoints are listed from the application's OpenAPI document,
 so an endpoint added later is covered too.
+
+Finding 11: every answer — API, refusals given before the application runs,
+console pages, static files, the OpenAPI document — says ``nosniff`` and denies
+the browser features the hub does not use (Permissions-Policy); HSTS when the
+request came over TLS (directly, or through a trusted proxy that says so); and
+console cookies are Secure unless the hub runs on its embedded development
+database (``./dev run`` on http://127.0.0.1).
 """
 
 from __future__ import annotations
@@ -14,18 +21,27 @@ from __future__ import annotations
 import ast
 import base64
 import json
+import os
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from exchange_hub import jsonbody
+from exchange_hub.app import create_app
+from exchange_hub.config import Settings
+from exchange_hub.context import HubContext
 from exchange_hub.errors import BadRequest
-from tests.fixtures.hub import MemberKey
+from tests.fixtures.database import PostgresTemplates, SqliteTemplates
+from tests.fixtures.hub import MemberKey, make_context
 from tests.records.factories import id_number, outflow
+from tests.security.live import LiveHub, live_hub
+from tests.web.helpers import make_user, post_sign_in
 
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "exchange_hub"
 NUL = b'"\\u0000"'
@@ -198,3 +214,109 @@ def test_outside_json_is_parsed_only_through_jsonbody() -> None:
                 if isinstance(owner, ast.Name) and owner.id in {"json", "orjson"}:
                     offenders.append(f"{name}:{node.lineno} {owner.id}.{func.attr}")
     assert offenders == []
+
+
+# -- finding 11: headers on every answer, HSTS over TLS, Secure cookies by default ---------------
+PERMISSIONS_DENIED = ("camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()")
+
+
+def _answers_of_every_kind(client: TestClient, key: MemberKey) -> dict[str, httpx.Response]:
+    """An API answer, its refusals (also those given before the application runs), a console
+    page, a static file and the OpenAPI document."""
+    over_limit = {**key.headers, "Content-Type": "application/json", "Content-Length": "9999999"}
+    return {
+        "api": client.get("/api/v1/members/me", headers=key.headers),
+        "401": client.get("/api/v1/members/me"),
+        "401 with a body": client.post("/api/v1/messages", content=b"{}"),
+        "413 by Content-Length": client.post("/api/v1/messages", headers=over_limit),
+        "400 too deep": client.post("/api/v1/messages", content=deep_array(99),
+                                    headers={**key.headers, "Content-Type": "application/json"}),
+        "404": client.get("/api/v1/nothing-here", headers=key.headers),
+        "health": client.get("/healthz"),
+        "console": client.get("/console/sign-in"),
+        "static": client.get("/console/static/console.css"),
+        "openapi": client.get("/openapi.json"),
+    }  # fmt: skip
+
+
+def test_every_answer_says_nosniff_and_denies_unused_browser_features(
+    client: TestClient, county_a: MemberKey
+) -> None:
+    wrong = []
+    for kind, response in _answers_of_every_kind(client, county_a).items():
+        nosniff = response.headers.get_list("x-content-type-options")
+        policy = response.headers.get("permissions-policy", "")
+        if nosniff != ["nosniff"] or not all(p in policy for p in PERMISSIONS_DENIED):
+            wrong.append(f"{kind} ({response.status_code}): nosniff {nosniff}, policy {policy!r}")
+        if "strict-transport-security" in response.headers:
+            wrong.append(f"{kind}: HSTS over plain http")
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_hsts_on_every_answer_over_tls(hub: HubContext, county_a: MemberKey) -> None:
+    with TestClient(create_app(context=hub), base_url="https://testserver") as client:
+        answers = _answers_of_every_kind(client, county_a)
+    wrong = [
+        f"{kind}: {response.headers.get('strict-transport-security')!r}"
+        for kind, response in answers.items()
+        if not response.headers.get("strict-transport-security", "").startswith("max-age=")
+    ]
+    assert wrong == [], "\n".join(wrong)
+
+
+@pytest.fixture(scope="module")
+def served(
+    templates: SqliteTemplates | PostgresTemplates, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveHub]:
+    with live_hub(templates, tmp_path_factory.mktemp("api8"), {"HUB_INGEST_WORKERS": "0"}) as live:
+        yield live
+
+
+def test_hsts_behind_a_trusted_proxy_that_says_https(served: LiveHub) -> None:
+    """``exchange-hub serve`` trusts X-Forwarded-Proto from 127.0.0.1 (uvicorn's proxy
+    headers, FORWARDED_ALLOW_IPS): nginx on the same host terminates TLS."""
+    for path in ("/healthz", "/openapi.json", "/console/static/console.css"):
+        plain = httpx.get(served.url + path, timeout=10)
+        proxied = httpx.get(served.url + path, headers={"X-Forwarded-Proto": "https"}, timeout=10)
+        assert "strict-transport-security" not in plain.headers, path
+        assert proxied.headers["strict-transport-security"].startswith("max-age="), path
+        assert proxied.headers["x-content-type-options"] == "nosniff", path
+
+
+def test_console_cookies_are_secure_unless_on_the_embedded_development_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("HUB_")]:
+        monkeypatch.delenv(name)
+    assert Settings(database_url="postgresql://hub@db/hub").cookies_secure is True
+    assert Settings(database_url=f"sqlite:///{tmp_path}/office.db").cookies_secure is True
+    assert Settings(data_dir=tmp_path).cookies_secure is False  # ./dev run on http://127.0.0.1
+    assert (
+        Settings(database_url="postgresql://hub@db/hub", secure_cookies=False).cookies_secure
+        is False
+    )
+    assert Settings(data_dir=tmp_path, secure_cookies=True).cookies_secure is True
+    monkeypatch.setenv("HUB_DATABASE_URL", "postgresql://hub@db/hub")
+    monkeypatch.setenv("HUB_SECURE_COOKIES", "")  # as the sample's empty line would set it
+    assert Settings().cookies_secure is True
+
+
+def test_production_console_cookies_are_secure(
+    database_url: str, tmp_path: Path, gd_admin_user: str
+) -> None:
+    """On a production database and with nothing set, sign-in cookies carry Secure."""
+    context = make_context(database_url, tmp_path / "data", secure_cookies=None)
+    try:
+        with TestClient(create_app(context=context), base_url="https://testserver") as client:
+            page = client.get("/console/sign-in")
+            assert all("Secure" in c for c in page.headers.get_list("set-cookie"))
+            response = post_sign_in(client, gd_admin_user)
+            assert response.status_code == 303
+            assert all("Secure" in c for c in response.headers.get_list("set-cookie"))
+    finally:
+        context.dispose()
+
+
+@pytest.fixture
+def gd_admin_user(hub: HubContext) -> str:
+    return make_user(hub, "admin_gd", role="admin", region="440000")
