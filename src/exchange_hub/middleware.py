@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, the access log, and the gate every request body passes.
+"""ASGI middleware: request ids, the access log, security headers, and the gate every
+request body passes.
 
 A body is read only once its sender is known (issue 15 #3). On the API the
 caller is authenticated from the headers (the API key) before the first byte
@@ -36,6 +37,21 @@ from exchange_hub.logging_setup import request_id_var
 log = logging.getLogger("exchange_hub.access")
 
 API_PREFIX = "/api/"
+# On every answer (issue 15 #11): no MIME sniffing, and none of the browser features
+# the console does not use. HSTS only over TLS: a request whose scheme is https, which
+# under ``exchange-hub serve`` includes one from a trusted proxy (uvicorn's proxy headers,
+# FORWARDED_ALLOW_IPS, 127.0.0.1 by default) that says X-Forwarded-Proto: https.
+PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), "
+    "fullscreen=(), geolocation=(), gyroscope=(), hid=(), idle-detection=(), magnetometer=(), "
+    "microphone=(), midi=(), payment=(), picture-in-picture=(), publickey-credentials-get=(), "
+    "screen-wake-lock=(), serial=(), usb=(), xr-spatial-tracking=()"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"permissions-policy", PERMISSIONS_POLICY.encode()),
+]
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 class BodyTooLarge(PayloadTooLarge, HTTPException):
@@ -194,7 +210,9 @@ class HubMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                extra = [(b"x-request-id", request_id.encode())]
+                extra = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+                if scope.get("scheme") == "https":
+                    extra.append(HSTS)
                 if not body.finished:  # answered before the body came: do not drain it
                     extra.append((b"connection", b"close"))
                 message["headers"] = _with_headers(message.get("headers", []), extra)
