@@ -210,11 +210,7 @@ class HubMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                extra = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
-                if scope.get("scheme") == "https":
-                    extra.append(HSTS)
-                if not body.finished:  # answered before the body came: do not drain it
-                    extra.append((b"connection", b"close"))
+                extra = _answer_headers(scope, request_id, body)
                 message["headers"] = _with_headers(message.get("headers", []), extra)
             await send(message)
 
@@ -270,6 +266,17 @@ class HubMiddleware:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         metrics.observe(scope["method"], template, status, seconds)
+
+
+def _answer_headers(scope: Scope, request_id: str, body: _Body) -> list[tuple[bytes, bytes]]:
+    """What every answer carries: its request id, the security headers, HSTS over TLS, and
+    ``Connection: close`` when it is sent before the body came (the body is not drained)."""
+    extra = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+    if scope.get("scheme") == "https":
+        extra.append(HSTS)
+    if not body.finished:
+        extra.append((b"connection", b"close"))
+    return extra
 
 
 def _with_headers(
