@@ -15,13 +15,14 @@ from exchange_hub.audit import service as audit
 from exchange_hub.audit.router import router as audit_router
 from exchange_hub.config import Settings
 from exchange_hub.context import HubContext, build_context
+from exchange_hub.deps import authenticate_key
 from exchange_hub.exchange.router import router as exchange_router
 from exchange_hub.health import router as health_router
 from exchange_hub.holidays.router import router as holidays_router
 from exchange_hub.logging_setup import configure_logging
 from exchange_hub.members.router import router as members_router
 from exchange_hub.metrics.router import router as metrics_router
-from exchange_hub.middleware import HubMiddleware
+from exchange_hub.middleware import BodyPolicy, HubMiddleware
 from exchange_hub.observability import HttpMetrics, LocalFailedAuthLimiter, RateLimiter
 from exchange_hub.observability import router as observability_router
 from exchange_hub.records import checking
@@ -46,7 +47,7 @@ ROUTERS = (
     web_router,
 )
 
-BATCH_PATHS = ("/api/v1/records/batch",)
+STREAMING_PATHS = frozenset({"/api/v1/records/batch"})  # their routes spool the body to disk
 
 
 def create_app(settings: Settings | None = None, context: HubContext | None = None) -> FastAPI:
@@ -78,10 +79,9 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
     errors.install_handlers(app)
     _install_refusal_audit(app)
 
-    def limit_for(path: str) -> int:
-        return settings.max_batch_bytes if path in BATCH_PATHS else settings.max_body_bytes
-
-    app.add_middleware(HubMiddleware, limit_for=limit_for)
+    app.add_middleware(
+        HubMiddleware, policy=BodyPolicy(settings, authenticate_key, STREAMING_PATHS)
+    )
     app.state.http_metrics = HttpMetrics()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.failed_auth_limiter = LocalFailedAuthLimiter(

@@ -72,12 +72,20 @@ class Settings(BaseSettings):
     """Days after submission that a closed message's person data is kept, per kind (0: always)."""
     log_json: bool = True
     session_idle_minutes: int = 30
-    secure_cookies: bool = False
+    secure_cookies: bool | None = None
+    """Console cookies carry Secure (sent over HTTPS only). Empty: true, except on the
+    embedded development database (no ``database_url``: ``./dev run`` on http://127.0.0.1)."""
 
-    @field_validator("ingest_workers", mode="before")
+    @field_validator("ingest_workers", "secure_cookies", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return bool(self.database_url)
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -190,20 +190,37 @@ async def _verify_signature(
         raise _Refusal("signature replayed", SIGNATURE)
 
 
+async def authenticate_key(request: Request) -> tuple[Caller, str | None]:
+    """The active member whose API key the request carries, and its public key if it signs.
+
+    Headers only, and once per request: the middleware asks before it reads a
+    request's body (no body is read from an unknown sender, issue 15 #3), and
+    ``authenticate`` then finds the answer on the request.
+    """
+    known: tuple[Caller, str | None] | None = getattr(request.state, "key_holder", None)
+    if known is not None:
+        return known
+    try:
+        found = await run_in_threadpool(_lookup, hub_context(request), _api_key(request))
+        if found is None:
+            raise _Refusal("unknown or revoked API key")
+    except _Refusal as refusal:
+        raise await run_in_threadpool(_refuse, request, refusal, None) from None
+    caller = found[0]
+    request.state.caller = caller
+    request.app.state.rate_limiter.check(str(caller.member_id))
+    request.state.key_holder = found
+    return found
+
+
 async def authenticate(request: Request, *, defer_body: bool = False) -> Caller:
     """Check the API key and, for members that sign, the signature.
 
     With ``defer_body`` (streamed uploads) the signature is checked later by
     ``verify_deferred_signature`` once the body has been spooled and hashed.
     """
-    caller: Caller | None = None
+    caller, public_key = await authenticate_key(request)
     try:
-        found = await run_in_threadpool(_lookup, hub_context(request), _api_key(request))
-        if found is None:
-            raise _Refusal("unknown or revoked API key")
-        caller, public_key = found
-        request.state.caller = caller
-        request.app.state.rate_limiter.check(str(caller.member_id))
         if public_key and defer_body:
             request.state.pending_signature = public_key
         elif public_key:

@@ -1,164 +1,197 @@
-"""OWASP API4:2023 Unrestricted Resource Consumption (issue 15, finding 9).
+"""OWASP API4:2023 Unrestricted resource consumption — request bodies (issue 15, finding 3).
 
-Wrong keys were neither limited nor summarised: 200 bad-key requests wrote
-200 audit rows (each one a link of the chain, under the journal lock). Failed
-authentications are now limited per client address (429 with Retry-After),
-and audited once per (address, reason, interval) with a count.
+The probe: 300 MB of ``application/json`` without any key, posted to the batch
+endpoint, took the server from 209 MB to 767 MB — the middleware read the body
+before anyone had checked who sent it. The rules these tests hold the hub to:
+
+- no body is read before its sender is authenticated (the API key is in the
+  headers): an unauthenticated request with a body gets its 401 without the
+  body being read, and the server closes the connection;
+- single-object endpoints take small JSON bodies (``HUB_MAX_BODY_BYTES``), counted
+  while they stream in: 413 as soon as the limit is passed, whatever
+  Content-Length says and without one (chunked);
+- only the batch endpoint takes large bodies, streamed to disk.
+
+Each case measures the server process's memory (RSS) at rest and at its peak
+while the body streams in: it must stay within 50 MB of rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from exchange_hub import clock as hub_clock
-from exchange_hub.audit import service as audit
-from exchange_hub.context import HubContext
-from exchange_hub.models import AuditEvent
-from tests.fixtures.hub import MemberKey
+from tests.fixtures.database import PostgresTemplates, SqliteTemplates
+from tests.security.live import (
+    LiveHub,
+    MiB,
+    PeakRss,
+    Streamed,
+    live_hub,
+    raw_exchange,
+    raw_stream,
+    rss_bytes,
+)
 
-ME = "/api/v1/members/me"
-FLUSH_JOB = "audit.flush_refusals"
-
-
-@pytest.fixture
-def frozen(clock: hub_clock.Clock) -> hub_clock.Clock:
-    """One instant, well inside an interval, so the counts below are exact."""
-    clock.pin(datetime(2026, 11, 24, 2, 0, 1, tzinfo=UTC), tick=False)
-    return clock
-
-
-def bad_key(n: int) -> dict[str, str]:
-    return {"Authorization": f"Bearer hub_0000000000000000_wrong{n:04d}"}
+BODY = 300 * MiB
+ALLOWED_GROWTH = 50 * MiB
+BATCH = "/api/v1/records/batch"
+RECORDS = "/api/v1/records"
+JSON_CHUNK = b"a" * MiB  # the inside of one long JSON string
+BLANK_LINES = (b" " * 1023 + b"\n") * 1024  # NDJSON of blank lines: streamed, nothing to store
+FIGURES: list[str] = []
 
 
-def refusals(hub: HubContext) -> list[AuditEvent]:
-    with hub.sessions() as session:
-        query = select(AuditEvent).where(AuditEvent.action == "auth.refused")
-        return list(session.scalars(query.order_by(AuditEvent.id)))
+@pytest.fixture(scope="module")
+def hub(
+    templates: SqliteTemplates | PostgresTemplates, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveHub]:
+    folder = tmp_path_factory.mktemp("api4")
+    # Batch lines are checked in the request's thread: the figures are one process's.
+    with live_hub(templates, folder, {"HUB_INGEST_WORKERS": "0"}) as served:
+        yield served
+    print("\n".join(["", "server RSS during 300 MB bodies:", *FIGURES]))
 
 
-def counted(rows: list[AuditEvent]) -> int:
-    return sum(int((row.detail or {}).get("count", 1)) for row in rows)
+def _at_rest(hub: LiveHub) -> int:
+    """RSS once the server has answered a few requests (lazy imports and caches done)."""
+    for _ in range(3):
+        httpx.get(hub.url + "/api/v1/members/me", headers=hub.county.headers, timeout=10)
+    return rss_bytes(hub.pid)
 
 
-def flush(hub: HubContext) -> None:
-    """Run the job as ``exchange-hub jobs run`` would (the CLI imports every domain's tasks)."""
-    import exchange_hub.audit.tasks  # noqa: F401  (registers the audit jobs)
-    from exchange_hub.exchange.tasks import JOBS
-
-    assert FLUSH_JOB in JOBS, "the job that writes the interval's summary rows"
-    JOBS[FLUSH_JOB](hub)
-
-
-def chain_verifies(hub: HubContext) -> bool:
-    with hub.sessions() as session:
-        return audit.verify_chain(session, hub.keyring).ok
-
-
-@pytest.fixture
-def flooded(client: TestClient, frozen: hub_clock.Clock) -> Iterator[list[int]]:
-    yield [client.get(ME, headers=bad_key(n)).status_code for n in range(200)]
+def _post_streamed(
+    hub: LiveHub, path: str, body: Streamed, headers: dict[str, str]
+) -> tuple[httpx.Response | None, int, int]:
+    """Post the streamed body; (the answer or None if the connection was cut, rest, peak)."""
+    rest = _at_rest(hub)
+    response = None
+    with PeakRss(hub.pid).watching() as peak, httpx.Client(timeout=120) as client:
+        try:
+            response = client.post(hub.url + path, content=body, headers=headers)
+        except httpx.TransportError:
+            response = None  # the server closed the connection on a body it will not read
+    return response, rest, peak.peak
 
 
-def test_200_bad_keys_write_a_handful_of_audit_rows_whose_counts_sum_to_200(
-    hub: HubContext, flooded: list[int], frozen: hub_clock.Clock
-) -> None:
-    assert len(refusals(hub)) == 1, "the first failure is audited at once"
-    frozen.advance(timedelta(hours=1))
-    flush(hub)
-    rows = refusals(hub)
-    assert len(rows) <= 3
-    assert counted(rows) == 200
-    assert {row.client for row in rows} == {"testclient"}
-    assert chain_verifies(hub)
+def _judge(case: str, rest: int, peak: int, sent: int) -> None:
+    FIGURES.append(
+        f"  {case}: rest {rest / MiB:.0f} MB, peak {peak / MiB:.0f} MB "
+        f"(+{(peak - rest) / MiB:.1f} MB), client sent {sent / MiB:.0f} MB"
+    )
+    assert peak - rest <= ALLOWED_GROWTH, FIGURES[-1]
 
 
-def test_the_next_failure_after_the_interval_writes_the_summary(
-    client: TestClient, hub: HubContext, flooded: list[int], frozen: hub_clock.Clock
-) -> None:
-    frozen.advance(timedelta(hours=1))
-    assert client.get(ME, headers=bad_key(200)).status_code == 401
-    rows = refusals(hub)
-    assert len(rows) == 3 and counted(rows) == 201
-    flush(hub)  # nothing left to write
-    assert counted(refusals(hub)) == 201
-    assert chain_verifies(hub)
-
-
-def test_repeated_bad_keys_get_429_with_retry_after(flooded: list[int]) -> None:
-    assert flooded[0] == 401
-    assert set(flooded) == {401, 429}
-    first_429 = flooded.index(429)
-    assert 5 <= first_429 <= 100, "a legitimate client's few mistakes are 401s"
-    assert set(flooded[first_429:]) == {429}, "later requests stay refused"
-
-
-def test_the_429_is_a_problem_document_with_retry_after(
-    client: TestClient, flooded: list[int]
-) -> None:
-    response = client.get(ME, headers=bad_key(999))
-    assert response.status_code == 429
+def _is_problem(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text[:300]
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert int(response.headers["Retry-After"]) >= 1
-    assert response.json()["field"] == "Authorization"
+    assert response.json()["status"] == status
 
 
-def test_a_valid_key_from_the_same_address_is_still_served(
-    client: TestClient, county_a: MemberKey, flooded: list[int]
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("case", "headers"),
+    [
+        ("chunked", JSON),
+        ("honest Content-Length", {**JSON, "Content-Length": str(BODY)}),
+    ],
+)
+def test_unauthenticated_300_mb_body_is_not_read(
+    hub: LiveHub, case: str, headers: dict[str, str]
 ) -> None:
-    """Members behind one NAT or proxy share an address: an attacker's wrong keys must
-    not lock them out."""
-    assert client.get(ME, headers=county_a.headers).status_code == 200
+    body = Streamed(BODY, JSON_CHUNK, head=b'{"x": "')
+    response, rest, peak = _post_streamed(hub, BATCH, body, headers)
+    _judge(f"no key, {case}", rest, peak, body.sent)
+    if response is not None:  # the answer came before the cut, or the server refused framing
+        assert response.status_code in (400, 401), response.text[:300]
+    # The server hung up instead of taking the body in (loopback buffers hold a few MB).
+    assert body.sent < BODY // 2
 
 
-def test_another_address_is_not_limited(client: TestClient, flooded: list[int]) -> None:
-    other = TestClient(client.app, client=("203.0.113.9", 40000))
-    assert other.get(ME, headers=bad_key(1)).status_code == 401
+def test_a_lying_content_length_does_not_let_300_mb_in(hub: LiveHub) -> None:
+    """Content-Length says 1,000 bytes and 300 MB follow (a raw socket: httpx would not lie)."""
+    head = (
+        f"POST {BATCH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    ).encode()
+    body = Streamed(BODY, JSON_CHUNK, head=b'{"x": "')
+    rest = _at_rest(hub)
+    with PeakRss(hub.pid).watching() as peak:
+        answer = raw_stream(hub.url, head, body)
+    _judge("no key, Content-Length 1000 and 300 MB sent", rest, peak.peak, body.sent)
+    assert answer.startswith((b"HTTP/1.1 401 ", b"HTTP/1.1 400 ")), answer[:200]
+    assert body.sent < BODY // 2
 
 
-def test_the_limit_lifts_after_the_interval(
-    client: TestClient, flooded: list[int], frozen: hub_clock.Clock
-) -> None:
-    frozen.advance(timedelta(hours=1))
-    assert client.get(ME, headers=bad_key(1)).status_code == 401
+def test_unauthenticated_body_gets_401_before_it_arrives(hub: LiveHub) -> None:
+    """Only the head and a few bytes are sent: the 401 comes without waiting for the rest."""
+    head = (
+        f"POST {BATCH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {BODY}\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(hub.url, head, b'{"x": "aaaa')
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+    assert b"application/problem+json" in answer
+    assert b"connection: close" in answer.lower()
 
 
-def test_failed_signatures_count_too(
-    client: TestClient, hub: HubContext, frozen: hub_clock.Clock
-) -> None:
-    from exchange_hub import crypto
-    from tests.fixtures.hub import make_member
-
-    _, public = crypto.generate_member_keypair()
-    signer = make_member(hub, role="county", region="440305", public_key=public)
-    statuses = [client.get(ME, headers=signer.headers).status_code for _ in range(100)]
-    assert statuses[0] == 401 and statuses[-1] == 429
-    frozen.advance(timedelta(hours=1))
-    flush(hub)
-    rows = refusals(hub)
-    assert len(rows) <= 3 and counted(rows) == 100
-    assert rows[0].member_id is not None and rows[0].region == "440305"
+def test_chunked_unauthenticated_body_gets_401_before_it_arrives(hub: LiveHub) -> None:
+    head = (
+        f"POST {RECORDS} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(hub.url, head, b"5\r\n[[[[[\r\n")
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
 
 
-def test_the_per_address_buckets_stay_bounded() -> None:
-    """Many addresses (an IPv6 prefix holds billions) do not grow the process without
-    bound; an address that keeps failing keeps its empty bucket while it is fresh."""
-    from exchange_hub.observability import TokenBuckets
+@pytest.mark.parametrize("declared", [None, str(BODY)])
+def test_oversize_json_with_a_key_is_413(hub: LiveHub, declared: str | None) -> None:
+    """A valid key, 300 MB of JSON to a single-object endpoint: 413 at the limit (1 MiB)."""
+    headers = {**hub.county.headers, **JSON}
+    if declared is not None:
+        headers["Content-Length"] = declared
+    body = Streamed(BODY, JSON_CHUNK, head=b'{"kind": "')
+    response, rest, peak = _post_streamed(hub, RECORDS, body, headers)
+    _judge(f"county key, single-object endpoint, Content-Length {declared}", rest, peak, body.sent)
+    if response is not None:
+        _is_problem(response, 413)
+        assert response.json()["field"] == "body"
+    assert body.sent < BODY // 2
 
-    now = [0.0]
-    buckets = TokenBuckets(rate=30 / 300, capacity=30, now=lambda: now[0], max_keys=100)
-    for n in range(1_000):
-        buckets.take(f"2001:db8::{n:x}")
-        now[0] += 0.001
-    assert len(buckets) <= 100
-    for _ in range(30):
-        buckets.take("198.51.100.7")
-    assert buckets.take("198.51.100.7") is not None
-    for n in range(50):
-        buckets.take(f"2001:db8::1:{n:x}")
-    assert buckets.take("198.51.100.7") is not None
+
+def test_oversize_chunked_json_is_refused_as_soon_as_the_limit_passes(hub: LiveHub) -> None:
+    """2 MiB sent of a chunked body that would go on: the 413 comes without the rest."""
+    head = (
+        f"POST {RECORDS} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {hub.county.api_key}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    piece = b"a" * 65_536
+    chunks = b'7\r\n{"x": "\r\n' + (b"10000\r\n" + piece + b"\r\n") * 32
+    answer = raw_exchange(hub.url, head, chunks)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"application/problem+json" in answer
+
+
+def test_batch_with_a_key_still_streams_300_mb(hub: LiveHub) -> None:
+    headers = {**hub.county.headers, "Content-Type": "application/x-ndjson"}
+    body = Streamed(BODY, BLANK_LINES)
+    response, rest, peak = _post_streamed(hub, BATCH, body, headers)
+    _judge("county key, batch endpoint (streamed to disk)", rest, peak, body.sent)
+    assert response is not None and response.status_code == 200, response and response.text
+    assert response.json()["accepted"] == 0 and response.json()["rejected_count"] == 0
+    assert body.sent == BODY
+
+
+def test_the_nginx_config_allows_large_bodies_only_on_the_batch_location() -> None:
+    text = (Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "hub.conf").read_text()
+    conf = "\n".join(line.partition("#")[0] for line in text.splitlines())
+    server_level = conf.partition("location")[0]
+    assert "client_max_body_size 2m;" in server_level
+    batch = conf.split(f"location = {BATCH}", 1)[1].split("}", 1)[0]
+    assert "client_max_body_size 2g;" in batch and "proxy_request_buffering off;" in batch
+    assert conf.count("client_max_body_size 2g;") == 1

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from exchange_hub import crypto
+from exchange_hub import crypto, jsonbody
 from exchange_hub.config import Settings
 from exchange_hub.context import build_context
 from exchange_hub.db import transaction
+from exchange_hub.errors import BadRequest
 from exchange_hub.exchange import delivery, receipts, tasks
 
 console = Console()
@@ -86,9 +87,9 @@ def receipts_verify(
     """Check a hub receipt's signature; exit 1 when it does not verify."""
     text = sys.stdin.read() if file == "-" else _read(file)
     try:
-        receipt = receipts.extract_receipt(json.loads(text))
-    except json.JSONDecodeError as exc:
-        err.print(f"[red]not JSON:[/red] {exc}")
+        receipt = receipts.extract_receipt(jsonbody.loads(text, field="file", what="the file"))
+    except BadRequest as exc:  # not JSON, or nested too deep
+        err.print(f"[red]not JSON:[/red] {exc.detail}")
         raise typer.Exit(2) from exc
     if receipt is None:
         err.print("[red]no receipt found[/red] (expected an object with a signature)")

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from exchange_hub import clock
+from exchange_hub import clock, jsonbody
 from exchange_hub.changes import changes_for
 from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import common, repository, service
@@ -37,12 +37,12 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at_text, id_text = json.loads(raw)
+        at_text, id_text = jsonbody.loads(raw, field="cursor", what="cursor")
         at = datetime.fromisoformat(at_text)
         if at.tzinfo is None:
             raise ValueError("naive")
         return at, uuid.UUID(id_text)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, binascii.Error, InvalidInput) as exc:
         raise InvalidInput("cursor is not one this hub handed out", field="cursor") from exc
 
 

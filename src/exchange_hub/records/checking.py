@@ -43,6 +43,7 @@ from psycopg._copy_base import format_row_binary  # psycopg's C row encoder (see
 from psycopg.pq import Format
 from pydantic import ValidationError
 
+from exchange_hub import jsonbody
 from exchange_hub.crypto import KeyRing
 from exchange_hub.errors import HubError
 from exchange_hub.members.scope import Caller
@@ -149,6 +150,7 @@ def check_item(
         return item
     try:
         if isinstance(item, bytes | bytearray):
+            jsonbody.check_depth(item, what="the line")  # the hub's one nesting limit
             return values.prepare(ctx, RecordIn.model_validate_json(item))
         return values.prepare(ctx, RecordIn.model_validate(item))
     except ValidationError as exc:

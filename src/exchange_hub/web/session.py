@@ -53,13 +53,13 @@ def safe_next(target: str | None) -> str:
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, **kw: Any) -> None:
-    """Every console cookie is HttpOnly, SameSite=Lax, and Secure behind TLS."""
+    """Every console cookie is HttpOnly, SameSite=Lax, and Secure (``Settings.cookies_secure``)."""
     response.set_cookie(
         name,
         value,
         httponly=True,
         samesite="lax",
-        secure=hub_context(request).settings.secure_cookies,
+        secure=hub_context(request).settings.cookies_secure,
         path=CONSOLE_PATH,
         **kw,
     )
@@ -71,7 +71,7 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
         path=CONSOLE_PATH,
         httponly=True,
         samesite="lax",
-        secure=hub_context(request).settings.secure_cookies,
+        secure=hub_context(request).settings.cookies_secure,
     )
 
 
