@@ -14,12 +14,13 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Engine, MetaData, Table, insert, select, update
+from sqlalchemy import Column, Engine, MetaData, Table, Uuid, insert, select, update
 
 from exchange_hub import clock as hub_clock
 from exchange_hub import idempotency, migrations_util
 from exchange_hub.context import HubContext
 from exchange_hub.db import make_engine
+from exchange_hub.models.base import UTCDateTime
 from tests.fixtures.hub import MemberKey
 from tests.records.factories import id_number, outflow
 
@@ -29,7 +30,11 @@ MIGRATION = "0009_sealed_answers"
 
 
 def _keys_table(engine: Engine) -> Table:
-    return Table("idempotency_keys", MetaData(), autoload_with=engine)
+    """As the database has it, with the hub's column types where SQLite reflects others."""
+    return Table(
+        "idempotency_keys", MetaData(), Column("member_id", Uuid, primary_key=True),
+        Column("created_at", UTCDateTime), autoload_with=engine,
+    )  # fmt: skip
 
 
 def _stored(hub: HubContext, key: str) -> dict:
@@ -94,9 +99,10 @@ def test_the_migration_drops_plaintext_answers_and_their_keys_refuse_replays(
     body = outflow(NUMBER, name=NAME)
     engine = make_engine(database_url)
     try:
+        old_table = _keys_table(engine)
         with engine.begin() as connection:
             connection.execute(
-                insert(_keys_table(engine)).values(
+                insert(old_table).values(
                     member_id=uuid.UUID(county_a.id), key="old", state="done", status_code=201,
                     request_hash=idempotency.request_hash("POST", "/api/v1/records", body),
                     response={"person": {"name": NAME, "id_number": NUMBER}},
