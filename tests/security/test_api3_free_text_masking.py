@@ -26,7 +26,7 @@ from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.logging_setup import JsonFormatter, mask_text
 from exchange_hub.members import service as members
-from exchange_hub.models import AuditEvent
+from exchange_hub.models import AuditEvent, ConsoleSignInGuard, Message
 from tests.fixtures.hub import MemberKey
 from tests.web.helpers import post_sign_in
 
@@ -171,3 +171,32 @@ def test_every_handler_gets_masked_log_records(
         for _, masked in VARIANTS:
             assert masked in output or masked in output.replace("\\", "")
         assert ID not in output and PHONE not in output and LEGACY not in output, output
+
+
+# -- free text stored outside the audit trail: other helpers' files, reported ---------
+@pytest.mark.xfail(
+    strict=True,
+    reason="messages.purpose and messages.case_ref are stored as sent (exchange/service.py, "
+    "not this branch's to change): free text there needs masking or encryption",
+)
+def test_a_message_purpose_and_case_ref_are_not_stored_in_clear(
+    client: TestClient, hub: HubContext, county_a: MemberKey, county_b: MemberKey
+) -> None:
+    body = {"kind": "query", "urgency": "normal", "subject": {"id_number": ID},
+            "to_region": "440305", "purpose": f"查询{ID}", "case_ref": f"电话{PHONE}"}  # fmt: skip
+    assert client.post("/api/v1/messages", json=body, headers=county_a.headers).status_code == 201
+    with hub.sessions() as session:
+        stored = session.execute(select(Message.purpose, Message.case_ref)).one()
+    assert ID not in str(stored) and PHONE not in str(stored), stored
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="console_sign_in_guards.username keeps a failed sign-in's user name as typed "
+    "(web/auth.py, not this branch's to change): an ID number typed there stays in clear",
+)
+def test_a_failed_sign_in_name_is_not_stored_in_clear(client: TestClient, hub: HubContext) -> None:
+    post_sign_in(client, f"张三{ID}", password="wrong password")
+    with hub.sessions() as session:
+        names = list(session.scalars(select(ConsoleSignInGuard.username)))
+    assert names and not any(ID in name for name in names), names
