@@ -31,19 +31,22 @@ down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-KEYS = sa.table(
-    "idempotency_keys",
-    sa.column("state", sa.String),
-    sa.column("request_hash", sa.String),
-)
 
-
-def _expire_every_key() -> None:
-    op.execute(KEYS.update().values(state="expired", request_hash=""))
+def _expire_every_key(answer_column: str) -> None:
+    """Every row expired, its hash and answer emptied first: PostgreSQL's DROP COLUMN
+    leaves the values in the rows, an UPDATE leaves them only in dead row versions,
+    which VACUUM reclaims (``VACUUM FULL idempotency_keys`` rewrites the table)."""
+    keys = sa.table(
+        "idempotency_keys",
+        sa.column("state", sa.String),
+        sa.column("request_hash", sa.String),
+        sa.column(answer_column),
+    )
+    op.execute(keys.update().values({"state": "expired", "request_hash": "", answer_column: None}))
 
 
 def upgrade() -> None:
-    _expire_every_key()
+    _expire_every_key("response")
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.drop_column("response")
         batch_op.add_column(sa.Column("response_enc", sa.Text(), nullable=True))
@@ -56,7 +59,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _expire_every_key()
+    _expire_every_key("response_enc")
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.alter_column(
             "request_hash",

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from faker import Faker
 from sqlalchemy import Engine, MetaData, Text, cast, select, types
@@ -198,6 +199,15 @@ def database_hits(engine: Engine, people: list[Person]) -> list[str]:
 def database_text(engine: Engine) -> str:
     """Everything the database holds as text, for choosing needles it does not contain."""
     return "\n".join(form for cell in stored_cells(engine) for form in _forms_of_stored(cell.text))
+
+
+def file_hits(folder: Path, people: list[Person]) -> list[str]:
+    """Every file the hub left under its data folder (exports, spools, caches)."""
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        found += [f"{path}: {what} as {needle!r}" for what, needle in hits_in_text(text, people)]
+    return found
 
 
 def log_hits(text: str, people: list[Person], source: str) -> list[str]:

@@ -5,8 +5,8 @@ place the hub writes: tables, stored idempotent answers, audit free text, logs).
 A workload through the real API and console (tests/security/workload.py) submits
 made-up people; then every column of every table that can hold text (found by
 reflecting the database, so new tables are covered) and every log line is searched
-for every form of every field (tests/security/exposure.py). Zero hits are allowed:
-no column is exempt.
+for every form of every field (tests/security/exposure.py), and so is every file
+left in the hub's data folder. Zero hits are allowed: no column is exempt.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tests.security.exposure import (
     as_legacy,
     database_hits,
     database_text,
+    file_hits,
     hits_in_text,
     log_hits,
     make_people,
@@ -73,6 +74,6 @@ def test_no_column_and_no_log_line_holds_a_person_field_in_clear(
     hub_records = [r for r in caplog.records if not r.name.startswith("httpx")]  # the client's
     texts = {**logs.texts(), "caplog": "\n".join(map(caplog.handler.format, hub_records))}
     assert texts["hub handler"] and texts["caplog"], "the logs were not captured"
-    hits = database_hits(hub.engine, people)
+    hits = database_hits(hub.engine, people) + file_hits(hub.settings.data_dir, people)
     hits += [hit for source, text in texts.items() for hit in log_hits(text, people, source)]
     assert not hits, f"{len(hits)} plaintext person fields at rest or in logs:\n" + "\n".join(hits)
