@@ -17,9 +17,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from faker import Faker
-from sqlalchemy import Engine, MetaData, Text, cast, select, types
+from sqlalchemy import Column, Engine, MetaData, Table, Text, cast, select, types
 
 from exchange_hub.identity import convert_legacy
 
@@ -123,19 +124,24 @@ class Cell:
     text: str
 
 
-def text_columns(engine: Engine) -> MetaData:
+def reflected(engine: Engine) -> MetaData:
     """Every table as the database has it (reflected, so new tables are covered)."""
     metadata = MetaData()
     metadata.reflect(engine)
     return metadata
 
 
+def _text_columns(table: Table) -> list[Column[Any]]:
+    return [c for c in table.columns if not isinstance(c.type, _NOT_TEXT)]
+
+
 def stored_cells(engine: Engine) -> Iterator[Cell]:
-    """Every non-null value of every column that can hold text, as text."""
-    metadata = text_columns(engine)
+    """Every non-null value of every column that can hold text, as text (JSON as its
+    stored text, blobs as bytes)."""
+    metadata = reflected(engine)
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
-            columns = [c for c in table.columns if not isinstance(c.type, _NOT_TEXT)]
+            columns = _text_columns(table)
             if not columns:
                 continue
             selected = [
@@ -148,12 +154,10 @@ def stored_cells(engine: Engine) -> Iterator[Cell]:
 
 
 def scanned_columns(engine: Engine) -> set[str]:
-    metadata = text_columns(engine)
     return {
         f"{table.name}.{column.name}"
-        for table in metadata.sorted_tables
-        for column in table.columns
-        if not isinstance(column.type, _NOT_TEXT)
+        for table in reflected(engine).sorted_tables
+        for column in _text_columns(table)
     }
 
 
