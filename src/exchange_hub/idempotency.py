@@ -8,13 +8,23 @@ leaves no stale marker behind):
 - same key, other body → 422;
 - same key, first request still running → 409 (PostgreSQL waits a few
   seconds for it first; SQLite serialises writers, so it simply waits);
+- same key, answer no longer kept (stored in clear before migration 0009, or
+  its data key retired) → 409: never run twice, never another answer;
 - no key → the work runs as usual.
+
+Answers hold person data (a record's name, ID number, phone, address), so
+none is stored in clear (SPEC §7, "stored idempotent answers"): the answer is
+AES-GCM encrypted with its member and key as associated data, so a ciphertext
+copied onto another row does not decrypt there; the request's fingerprint is
+an HMAC under the index key, since a plain SHA-256 of a body that differs only
+in an ID number is found by trying every ID number.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,13 +36,18 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
+from exchange_hub.crypto import CryptoError, KeyRing
 from exchange_hub.db import is_lock_timeout, lock_wait
 from exchange_hub.errors import Conflict, InvalidInput
 from exchange_hub.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+RESPONSE_CONTEXT = "idempotency_keys.response"
 _WAIT_FOR_FIRST = "3s"
+_FINGERPRINT_DOMAIN = b"idempotency:"
+
+log = logging.getLogger("exchange_hub.idempotency")
 
 
 @dataclass(frozen=True)
@@ -58,24 +73,59 @@ def _check_key(key: str) -> str:
     return key
 
 
-def _replay(row: IdempotencyKey, digest: str) -> Outcome:
-    if row.request_hash != digest:
-        raise InvalidInput("this Idempotency-Key was used with a different request", field=HEADER)
-    if row.state != "done":
+def response_context(member_id: uuid.UUID, key: str) -> str:
+    """The associated data of a stored answer: its column, member and key."""
+    return f"{RESPONSE_CONTEXT}:{member_id}:{key}"
+
+
+def _fingerprint(keyring: KeyRing, digest: str) -> str:
+    """What is stored of the request: a keyed hash of its SHA-256 (current index key)."""
+    return keyring.blind_index_of_bytes(_FINGERPRINT_DOMAIN + digest.encode())
+
+
+def _same_request(keyring: KeyRing, stored: str, digest: str) -> bool:
+    data = _FINGERPRINT_DOMAIN + digest.encode()
+    return any(stored == keyring.blind_index_of_bytes(data, kid) for kid in keyring.index_keys)
+
+
+def _keyring(session: Session) -> KeyRing:
+    return session.info["keyring"]  # type: ignore[no-any-return]
+
+
+def _no_longer_kept() -> Conflict:
+    return Conflict(
+        "the answer to this Idempotency-Key is no longer kept; read the resource, "
+        "or send the request again with a new key",
+        field=HEADER,
+    )
+
+
+def _replay(session: Session, row: IdempotencyKey, digest: str) -> Outcome:
+    if row.state == "running":
         raise Conflict("a request with this Idempotency-Key is still in progress", field=HEADER)
-    return Outcome(row.status_code or 200, row.response, replayed=True)
+    if row.state != "done" or row.response_enc is None:
+        raise _no_longer_kept()
+    keyring = _keyring(session)
+    if not _same_request(keyring, row.request_hash, digest):
+        raise InvalidInput("this Idempotency-Key was used with a different request", field=HEADER)
+    try:
+        clear = keyring.decrypt(row.response_enc, response_context(row.member_id, row.key))
+    except CryptoError:
+        log.warning("a stored idempotent answer does not decrypt (key retired or row altered)")
+        raise _no_longer_kept() from None
+    return Outcome(row.status_code or 200, json.loads(clear), replayed=True)
 
 
 def _claim(session: Session, member_id: uuid.UUID, key: str, digest: str) -> Outcome | None:
     existing = session.get(IdempotencyKey, (member_id, key))
     if existing is not None:
-        return _replay(existing, digest)
+        return _replay(session, existing, digest)
     try:
         with session.begin_nested(), lock_wait(session, _WAIT_FOR_FIRST):
             session.add(
                 IdempotencyKey(
-                    member_id=member_id, key=key, request_hash=digest, state="running",
-                    created_at=clock.now(),
+                    member_id=member_id, key=key, state="running", created_at=clock.now(),
+                    request_hash=_fingerprint(_keyring(session), digest),
                 )
             )  # fmt: skip
             session.flush()
@@ -85,7 +135,7 @@ def _claim(session: Session, member_id: uuid.UUID, key: str, digest: str) -> Out
             raise Conflict(
                 "concurrent request with this Idempotency-Key; retry", field=HEADER
             ) from exc
-        return _replay(row, digest)
+        return _replay(session, row, digest)
     except OperationalError as exc:
         if not is_lock_timeout(exc):
             raise  # a lost connection and the like: the app answers 503
@@ -105,7 +155,8 @@ def run(
     *,
     status_code: int = 200,
 ) -> Outcome:
-    """Run ``work`` once per (member, key); its JSON-able result is stored for replays."""
+    """Run ``work`` once per (member, key); its JSON-able result is stored, encrypted,
+    for replays."""
     if not key or member_id is None:
         return Outcome(status_code, jsonable_encoder(work()))
     key = _check_key(key)
@@ -115,7 +166,11 @@ def run(
     body = jsonable_encoder(work())
     row = session.get(IdempotencyKey, (member_id, key))
     assert row is not None
-    row.state, row.status_code, row.response = "done", status_code, body
+    sealed = _keyring(session).encrypt(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        response_context(member_id, key),
+    )
+    row.state, row.status_code, row.response_enc = "done", status_code, sealed
     session.flush()
     return Outcome(status_code, body)
 

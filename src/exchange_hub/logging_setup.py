@@ -1,4 +1,21 @@
-"""Structured JSON logs with request ids; ID numbers never appear in clear."""
+"""Structured JSON logs with request ids; ID numbers and mobile numbers never appear in clear.
+
+Masking (SPEC §7) is one function, ``mask_text``, used for every log record and
+every audit row (``audit.service.record``). What it catches:
+
+- ID numbers of 18 characters (the last a digit, ``X`` or ``x``) and legacy ones
+  of 15 digits, alone or inside text (``查询440305197707070777``), also written in
+  their groups region / birth date / rest (6-8-4, 6-6-3) with the same single
+  space or dash between: the birth date is starred (``440305********0777``);
+- mobile numbers, 11 digits from 13x to 19x, with or without ``+86``, ``0086`` or
+  ``86`` and the same single space or dash between the 3-4-4 groups: the middle
+  four are starred (``138****5678``).
+
+Not caught: other groupings (``4403 0519 7707 0707 77``) or mixed separators
+(``440305 19770707-0777``), numbers in words or
+Chinese numerals, and digit runs inside a run of 32 or more hex characters (a
+digest or a uuid's hex, which the audit chain and request ids keep intact).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +25,17 @@ import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-# 18-character ID numbers (last may be X) and legacy 15-digit ones.
-_ID_NUMBER = re.compile(r"(?<!\d)(\d{6})(\d{8}|\d{5})(\d{3}[\dXx])(?![\dXx])")
+_ID_18 = re.compile(r"(?<!\d)\d{6}([ -]?)(\d{8})\1\d{3}[\dXx](?![\dXx])")
+_ID_15 = re.compile(r"(?<!\d)\d{6}([ -]?)(\d{6})\1\d{3}(?![\dXx])")
+_MOBILE = re.compile(r"(?<![\d+])(?:(?:\+|00)?86[ -]?)?1[3-9]\d([ -]?)(\d{4})\1\d{4}(?!\d)")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_DIGEST_LENGTH = 32
+_EXTRAS = ("method", "path", "status", "duration_ms", "member", "client")
+_TRACEBACKS = logging.Formatter()
 
 
 def mask_id_number(value: str) -> str:
@@ -23,23 +46,102 @@ def mask_id_number(value: str) -> str:
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
+def _inside_digest(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is part of a run of 32+ hex characters."""
+    while start > 0 and text[start - 1] in _HEX:
+        start -= 1
+    while end < len(text) and text[end] in _HEX:
+        end += 1
+    return end - start >= _DIGEST_LENGTH and all(c in _HEX for c in text[start:end])
+
+
+def _star_group_2(match: re.Match[str]) -> str:
+    """The match with its second group (birth date, or a phone's middle four) starred."""
+    whole, offset = match.group(0), match.start()
+    if _inside_digest(match.string, match.start(), match.end()):
+        return whole
+    start, end = match.span(2)
+    return whole[: start - offset] + "*" * (end - start) + whole[end - offset :]
+
+
 def mask_text(text: str) -> str:
-    return _ID_NUMBER.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
+    """ID numbers and mobile numbers in free text, masked (see the module docstring)."""
+    for pattern in (_ID_18, _ID_15, _MOBILE):
+        text = pattern.sub(_star_group_2, text)
+    return text
+
+
+def mask_values(value: Any) -> Any:
+    """``mask_text`` of every string in a JSON-like value (keys too)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {mask_values(k): mask_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_values(v) for v in value]
+    return value
+
+
+# -- log records -------------------------------------------------------------------
+def _mask_message(record: logging.LogRecord, masked: str) -> None:
+    """Masked arguments where that gives the masked message (a formatter that unpacks
+    them, as uvicorn's access log does, keeps working); else the message alone."""
+    if isinstance(record.msg, str) and isinstance(record.args, tuple) and record.args:
+        msg, args = mask_text(record.msg), tuple(mask_values(a) for a in record.args)
+        try:
+            if msg % args == masked:
+                record.msg, record.args = msg, args
+                return
+        except (TypeError, ValueError):
+            pass
+    record.msg, record.args = masked, ()
+
+
+def mask_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Mask a record's message, arguments, traceback and stack in place."""
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):  # a broken format: logging reports it, masked
+        record.msg, record.args = mask_text(str(record.msg)), ()
+        return record
+    masked = mask_text(message)
+    if masked != message:
+        _mask_message(record, masked)
+    if record.exc_info and not record.exc_text:
+        record.exc_text = mask_text(_TRACEBACKS.formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = mask_text(record.stack_info)
+    return record
+
+
+def install_record_masking() -> None:
+    """Mask every log record as it is made, whatever its logger: every handler (the
+    hub's, uvicorn's, pytest's, one added later) receives it masked. Extras set
+    with ``extra=`` come after; ``JsonFormatter`` masks the ones it writes."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "masks_records", False):
+        return
+
+    def masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return mask_record(make(*args, **kwargs))
+
+    masked_record.masks_records = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masked_record)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": mask_text(record.getMessage()),
         }
         if request_id := request_id_var.get():
-            entry["request_id"] = request_id
-        for key in ("method", "path", "status", "duration_ms", "member", "client"):
+            entry["request_id"] = mask_text(request_id)
+        for key in _EXTRAS:
             if hasattr(record, key):
-                entry[key] = getattr(record, key)
+                entry[key] = mask_values(getattr(record, key))
         if record.exc_info:
             entry["error"] = mask_text(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
@@ -51,6 +153,7 @@ class MaskingFormatter(logging.Formatter):
 
 
 def configure_logging(json_logs: bool, level: int = logging.INFO) -> None:
+    install_record_masking()
     handler = logging.StreamHandler(sys.stderr)
     if json_logs:
         handler.setFormatter(JsonFormatter())

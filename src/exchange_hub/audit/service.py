@@ -4,6 +4,11 @@ Rows for work that succeeds are appended inside the work's own transaction,
 at commit time, so the trail and the data never disagree. Refusals (401,
 403) are appended in a transaction of their own, since the request that
 caused them rolls back.
+
+Every entry passes through ``record``, which masks ID numbers and mobile
+numbers in all its text (a look-up's purpose, a user name typed at sign-in, a
+member's name in the actor, a refused path, a request id): free text in the
+audit trail is stored masked, as in the logs (SPEC §7).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange_hub import clock
 from exchange_hub.changes import lock_journals
 from exchange_hub.crypto import KeyRing
+from exchange_hub.logging_setup import mask_values
 from exchange_hub.members.scope import Caller, scope_prefix
 from exchange_hub.models import AuditEvent
 
@@ -57,9 +63,19 @@ def entry_for(caller: Caller | None, action: str, **values: Any) -> AuditEntry:
     )
 
 
+def masked(entry: AuditEntry) -> AuditEntry:
+    """The entry with ID numbers and mobile numbers masked in every text it holds."""
+    texts = {
+        f.name: mask_values(value)
+        for f in fields(entry)
+        if isinstance(value := getattr(entry, f.name), str | dict | list)
+    }
+    return replace(entry, **texts)
+
+
 def record(session: Session, entry: AuditEntry) -> None:
-    """Queue an audit row; it is chained and written when the session commits."""
-    session.info.setdefault(_PENDING, []).append(entry)
+    """Queue an audit row, masked; it is chained and written when the session commits."""
+    session.info.setdefault(_PENDING, []).append(masked(entry))
 
 
 def record_now(factory: sessionmaker[Session], entry: AuditEntry) -> None:

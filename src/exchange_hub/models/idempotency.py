@@ -1,11 +1,16 @@
-"""Stored results of writes sent with an ``Idempotency-Key``."""
+"""Stored results of writes sent with an ``Idempotency-Key``.
+
+``request_hash`` is an HMAC of the request's SHA-256 and ``response_enc`` the
+answer encrypted (``exchange_hub.idempotency``): answers hold person data.
+``state`` is ``running``, ``done`` or ``expired`` (answer dropped, no replay).
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String, Uuid
+from sqlalchemy import Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange_hub.models.base import Base, UTCDateTime
@@ -16,8 +21,8 @@ class IdempotencyKey(Base):
 
     member_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(90))
     state: Mapped[str] = mapped_column(String(12))
     status_code: Mapped[int | None] = mapped_column(Integer)
-    response: Mapped[dict | None] = mapped_column(JSON)
+    response_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
