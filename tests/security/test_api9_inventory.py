@@ -240,7 +240,8 @@ def test_allow_is_the_truth_and_405_says_the_same(client: TestClient, path: str)
             assert response.status_code == 405, (method, path, response.status_code)
             assert allow(response) == listed
             assert response.headers["content-type"] == PROBLEM
-            assert response.json()["status"] == 405
+            if method != "HEAD":  # an answer to HEAD has no body
+                assert response.json()["status"] == 405
 
 
 def test_options_of_a_path_that_does_not_exist_is_404(client: TestClient) -> None:
