@@ -137,11 +137,15 @@ def _answer_methods(app: FastAPI) -> None:
 
     @app.exception_handler(405)
     async def _method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
-        allowed = ", ".join(allowed_methods(request))
-        error = errors.MethodNotAllowed(
-            f"{request.method} is not a method of {request.url.path}; it answers {allowed}",
-            headers={"Allow": allowed},
-        )
+        allowed = allowed_methods(request)
+        if not allowed:  # only the OPTIONS route below matched: there is nothing here
+            error: errors.HubError = errors.NotFound("Not Found")
+        else:
+            error = errors.MethodNotAllowed(
+                f"{request.method} is not a method of {request.url.path}; "
+                f"it answers {', '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+            )
         return errors.problem_response(error, request)
 
     @app.options("/{path:path}", include_in_schema=False, status_code=204)
