@@ -6,11 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
-from exchange_hub import errors
+from exchange_hub import deps, errors
 from exchange_hub.audit import service as audit
 from exchange_hub.audit.router import router as audit_router
 from exchange_hub.config import Settings
@@ -88,9 +92,73 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
         settings.auth_failure_limit, settings.auth_failure_interval_seconds
     )
     for router in ROUTERS:
+        declare_problems(router)
         app.include_router(router)
+    _answer_methods(app)
     _document_problems(app)
     return app
+
+
+# -- the contract: every refusal documented, every method named -------------------------------
+AUTHENTICATION = (deps.current_caller, deps.streaming_caller)
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def declare_problems(router: APIRouter) -> None:
+    """Declare on each documented operation of ``router`` the refusals of its kind
+    (``errors.problem_responses``); what a route declares itself wins."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.include_in_schema:
+            route.responses = {**errors.problem_responses(route_kind(route)), **route.responses}
+
+
+def route_kind(route: APIRoute) -> str:
+    if not _calls(route.dependant, AUTHENTICATION):
+        return "public"
+    if route.methods <= {"GET", "HEAD"}:
+        return "read"
+    has_body = route.body_field is not None or "requestBody" in (route.openapi_extra or {})
+    return "write with body" if has_body else "write"
+
+
+def _calls(dependant: Dependant, calls: tuple[Any, ...]) -> bool:
+    return dependant.call in calls or any(_calls(d, calls) for d in dependant.dependencies)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on the request's path (RFC 9110 §10.2.1),
+    not only those of the first route that matched the path, as Starlette says."""
+    routes = request.app.router.routes
+    found = [
+        method
+        for method in METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return [*found, "OPTIONS"] if found else []
+
+
+def _answer_methods(app: FastAPI) -> None:
+    """``OPTIONS`` (RFC 9110 §9.3.7) and 405 (§15.5.6) name every method of the path."""
+
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
+        allowed = allowed_methods(request)
+        if not allowed:  # only the OPTIONS route below matched: there is nothing here
+            error: errors.HubError = errors.NotFound("Not Found")
+        else:
+            error = errors.MethodNotAllowed(
+                f"{request.method} is not a method of {request.url.path}; "
+                f"it answers {', '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return errors.problem_response(error, request)
+
+    @app.options("/{path:path}", include_in_schema=False, status_code=204)
+    def _options(request: Request) -> Response:
+        allowed = allowed_methods(request)
+        if not allowed:
+            raise errors.NotFound(f"no resource at {request.url.path}", field="path")
+        return Response(status_code=204, headers={"Allow": ", ".join(allowed)})
 
 
 def _document_problems(app: FastAPI) -> None:

@@ -7,6 +7,7 @@
     ├── Unauthenticated           401  missing, unknown or revoked key; bad signature
     ├── Forbidden                 403  outside the caller's scope (audited)
     ├── NotFound                  404  missing, or not visible to the caller
+    ├── MethodNotAllowed          405  carries Allow: every method of the path
     ├── Conflict                  409  second feedback, illegal transition, key in flight
     ├── PayloadTooLarge           413
     ├── UnsupportedMediaType      415
@@ -14,7 +15,9 @@
     └── Unavailable               503  database unreachable
 
 Every handler below answers ``application/problem+json``; nothing else in the
-code builds error responses.
+code builds error responses. The OpenAPI document declares them too, per kind
+of operation (``problem_responses``), so clients generated from it know every
+refusal (OWASP API9).
 """
 
 from __future__ import annotations
@@ -94,6 +97,10 @@ class NotFound(HubError):
     status, slug, title = 404, "not-found", "Not found"
 
 
+class MethodNotAllowed(HubError):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
 class Conflict(HubError):
     status, slug, title = 409, "conflict", "Conflict"
 
@@ -155,6 +162,7 @@ _HTTP_ERRORS: dict[int, type[HubError]] = {
     401: Unauthenticated,
     403: Forbidden,
     404: NotFound,
+    405: MethodNotAllowed,
     409: Conflict,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
@@ -245,32 +253,49 @@ class Problem(BaseModel):
 
 
 PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-DOCUMENTED_STATUSES = {
-    "401": "Missing, unknown or revoked API key; bad or replayed signature",
-    "403": "Outside the caller's scope",
-    "404": "Not found, or not visible to the caller",
-    "413": "Request body too large",
-    "422": "Invalid input; `field` names the offending field",
-    "429": "Rate limit exceeded; see Retry-After",
-    "503": "Database unavailable; retry later",
+PROBLEM_DESCRIPTIONS = {
+    400: "Malformed request: a body that cannot be parsed (JSON nested too deep, say)",
+    401: "Missing, unknown or revoked API key; bad or replayed signature",
+    403: "Outside the caller's scope (the attempt is audited)",
+    404: "Not found, or not visible to the caller",
+    409: "Conflict: a state the change no longer applies to (a withdrawn or answered "
+    "message, a deregistered record), an Idempotency-Key in flight or reused with "
+    "another body, a county's batch running, or a concurrent write",
+    413: "Request body too large",
+    415: "Unsupported Content-Type or charset of the body",
+    422: "Invalid input; `field` names the offending field",
+    429: "Rate limit exceeded; see Retry-After",
+    503: "Database unavailable or busy; retry after Retry-After",
+}
+# The refusals each kind of operation can give. Every path: the middleware's body
+# limit (413) and its refusal of NUL in the query (422). Behind authentication:
+# everything a caller, its scope, its rate or the database can cause. Writes add
+# conflicts; writes with a body, its media type.
+PUBLIC_PROBLEMS = (413, 422)
+READ_PROBLEMS = (400, 401, 403, 404, 413, 422, 429, 503)
+WRITE_PROBLEMS = (*READ_PROBLEMS, 409)
+BODY_PROBLEMS = (*WRITE_PROBLEMS, 415)
+PROBLEMS_OF_KIND = {
+    "public": PUBLIC_PROBLEMS,
+    "read": READ_PROBLEMS,
+    "write": WRITE_PROBLEMS,
+    "write with body": BODY_PROBLEMS,
 }
 
 
+def problem_responses(kind: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of the refusals an operation of ``kind`` can give."""
+    return {
+        status: {"description": PROBLEM_DESCRIPTIONS[status], "content": PROBLEM_CONTENT}
+        for status in sorted(PROBLEMS_OF_KIND[kind])
+    }
+
+
 def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Describe refusals as Problem documents in the OpenAPI document (not FastAPI's default)."""
+    """Publish the Problem schema the declared refusals point at, in place of FastAPI's own."""
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas["ProblemField"] = schemas["Problem"].pop("$defs", {}).get("ProblemField", {})
-    public = {"/healthz", "/readyz"}
-    for path, operations in openapi.get("paths", {}).items():
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            statuses = set() if path in public else set(DOCUMENTED_STATUSES)
-            for status in statuses:
-                responses[status] = {
-                    "description": DOCUMENTED_STATUSES[status],
-                    "content": PROBLEM_CONTENT,
-                }
     return openapi

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,7 +28,20 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    status: str
+    database: str
+    migration: str | None = None
+    head: str | None = None
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={
+        503: {"model": Readiness, "description": "database unreachable, or migrations pending"}
+    },
+)
 def readyz(hub: Hub) -> JSONResponse:
     try:
         with hub.engine.connect() as conn:

@@ -79,7 +79,7 @@ def test_one_active_record_per_county_kind_and_person(hub: HubContext) -> None:
     with pytest.raises(IntegrityError):
         _insert(hub, kind="outflow", registering_region="110105")
     with transaction(hub.sessions) as session:
-        found = repository.by_id_indexes(session, [PERSON])
+        found = repository.by_id_indexes(session, [PERSON], within="")
     assert sorted(r.status for r in found) == ["active"] * 3 + ["deregistered"] * 2
 
 
@@ -91,8 +91,15 @@ QUERIES: dict[str, Callable[[Session], object]] = {
     "find_active": lambda s: repository.find_active(
         s, registering_region="440305", kind="inflow", id_indexes=INDEXES
     ),
-    "by_id_indexes": lambda s: repository.by_id_indexes(s, INDEXES),
-    "by_name_indexes": lambda s: repository.by_name_indexes(s, ["n"]),
+    "by_id_indexes": lambda s: repository.by_id_indexes(s, INDEXES, within=""),
+    "by_id_indexes (a province's admin)": lambda s: repository.by_id_indexes(
+        s, INDEXES, within="44"
+    ),
+    "by_name_indexes": lambda s: repository.by_name_indexes(s, ["n"], within=""),
+    "by_name_indexes (a prefecture's admin)": lambda s: repository.by_name_indexes(
+        s, ["n"], within="4403"
+    ),
+    "get (a county)": lambda s: repository.get(s, new_id(), within="440305"),
     "newest_active_hukou": lambda s: repository.newest_active_hukou(s, INDEXES),
     "active_outflow_exists": lambda s: repository.active_outflow_exists(s, INDEXES, "110105"),
     "newest_active_hukous": lambda s: repository.newest_active_hukous(s, INDEXES),

@@ -8,10 +8,12 @@ has its own small detail object, and the others are refused.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from exchange_hub.request_body import IsoDate, RequestBody, UuidText
 
 Kind = Literal["query", "notification"]
 Urgency = Literal["urgent", "normal", "certificate"]
@@ -38,17 +40,13 @@ DETAIL_OF_TYPE: dict[str, str | None] = {
 DETAIL_FIELDS = ("certificate", "health_check", "contraception", "birth", "inflow")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Subject(Strict):
+class Subject(RequestBody):
     """The person a message is about; the ID number is enough, the rest helps matching."""
 
     id_number: str = Field(min_length=15, max_length=18, examples=["11010519491231002X"])
     name: str | None = Field(None, min_length=1, max_length=50)
     sex: Sex | None = None
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
 
     @field_validator("id_number")
     @classmethod
@@ -56,45 +54,45 @@ class Subject(Strict):
         return value.upper()
 
 
-class CertificateRef(Strict):
+class CertificateRef(RequestBody):
     """《流动人口婚育证明》 to verify (certificate queries)."""
 
     number: str = Field(min_length=1, max_length=60)
     issued_by: str | None = Field(None, pattern=r"^\d{6}$")
-    valid_until: date | None = None
+    valid_until: IsoDate | None = None
 
 
-class HealthCheck(Strict):
+class HealthCheck(RequestBody):
     """孕环情检查: a pregnancy / IUD check done where the person lives."""
 
-    checked_on: date
+    checked_on: IsoDate
     result: str = Field(min_length=1, max_length=200)
 
 
-class ContraceptionService(Strict):
+class ContraceptionService(RequestBody):
     """A contraception service given where the person lives."""
 
-    served_on: date
+    served_on: IsoDate
     method: ContraceptionMethod
 
 
-class BirthInfo(Strict):
+class BirthInfo(RequestBody):
     """生育: a birth the origin confirms into its own register."""
 
-    born_on: date
+    born_on: IsoDate
     child_sex: Sex | None = None
     birth_order: int | None = Field(None, ge=1, le=20)
 
 
-class InflowInfo(Strict):
+class InflowInfo(RequestBody):
     """An arrival registered at the destination (流入)."""
 
-    arrived_on: date | None = None
+    arrived_on: IsoDate | None = None
     residence_region: str = Field(pattern=r"^\d{6}$")
     certificate_checked: bool | None = None
 
 
-class MessageCreate(Strict):
+class MessageCreate(RequestBody):
     """A query (协查) or notification (通报). ``to_region`` may be left out."""
 
     kind: Kind
@@ -104,7 +102,7 @@ class MessageCreate(Strict):
     to_region: str | None = Field(None, max_length=6)
     purpose: str = Field(min_length=2, max_length=300)
     case_ref: str | None = Field(None, max_length=100)
-    record_id: uuid.UUID | None = None
+    record_id: UuidText | None = None
     certificate: CertificateRef | None = None
     health_check: HealthCheck | None = None
     contraception: ContraceptionService | None = None
@@ -113,8 +111,6 @@ class MessageCreate(Strict):
     note: str | None = Field(None, max_length=1000)
 
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -161,13 +157,13 @@ class MessageAccepted(BaseModel):
     receipt: HubReceipt
 
 
-class Difference(Strict):
+class Difference(RequestBody):
     field: str = Field(min_length=1, max_length=60)
     recorded: str | None = Field(None, max_length=200)
     reported: str | None = Field(None, max_length=200)
 
 
-class FeedbackCreate(Strict):
+class FeedbackCreate(RequestBody):
     """反馈: the final answer to a query (or the confirmation of a birth notification).
 
     ``mismatch`` must list the differing fields; ``multiple_candidates``

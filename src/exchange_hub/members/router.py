@@ -5,21 +5,19 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from exchange_hub.deps import CurrentCaller, DbSession, Hub
 from exchange_hub.members import service
-from exchange_hub.members.schemas import MemberIssued, MemberList, MemberRead
+from exchange_hub.members.schemas import (
+    MemberCreate,
+    MemberIssued,
+    MemberList,
+    MemberRead,
+    PushEndpoint,
+)
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])
-
-
-class MemberCreate(BaseModel):
-    name: str = Field("", max_length=200)
-    role: str = Field(max_length=12)
-    region: str = Field(max_length=6)
-    department: str | None = Field(None, max_length=40)
-    public_key: str | None = Field(None, max_length=64)
 
 
 class Me(BaseModel):
@@ -37,12 +35,6 @@ def _read(member: object) -> MemberRead:
 def read_me(caller: CurrentCaller) -> Me:
     return Me(
         name=caller.name, role=caller.role, region=caller.region, department=caller.department
-    )
-
-
-class PushEndpoint(BaseModel):
-    url: str | None = Field(
-        None, max_length=500, description="https URL on the allowlist; null removes it"
     )
 
 

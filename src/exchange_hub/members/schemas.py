@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from exchange_hub.request_body import RequestBody
 
 
 class MemberRead(BaseModel):
@@ -34,3 +36,17 @@ class MemberIssued(BaseModel):
 
     member: MemberRead
     api_key: str
+
+
+class MemberCreate(RequestBody):
+    name: str = Field("", max_length=200)
+    role: str = Field(max_length=12)
+    region: str = Field(max_length=6)
+    department: str | None = Field(None, max_length=40)
+    public_key: str | None = Field(None, max_length=64)
+
+
+class PushEndpoint(RequestBody):
+    url: str | None = Field(
+        None, max_length=500, description="https URL on the allowlist; null removes it"
+    )

@@ -71,3 +71,26 @@ def require_scope(caller: Caller, code: str, *, field: str = "region") -> None:
 def require_admin_over(caller: Caller, code: str, *, field: str = "region") -> None:
     require_role(caller, "admin")
     require_scope(caller, code, field=field)
+
+
+def person_scope(caller: Caller, *, looking_up: bool = False) -> str:
+    """The code prefix of the regions whose persons the caller may see (SPEC §6).
+
+    A record is visible when one of the regions it names (registering county,
+    other county, household registration, residence) starts with it; every
+    read of records applies it (``records.repository.visible_within``).
+
+    - a county: its own county; a look-up reaches the whole nation (""),
+      which is what a look-up is for (SPEC §3) — its answer carries no
+      person data, only grade, kind, registering county, status and
+      certificate status;
+    - an admin with the person-data grant: its region ("" for the nation);
+    - a department, or an admin without the grant: 403 before anything is read.
+    """
+    if caller.role == "department":
+        raise Forbidden("department reporters do not read person records")
+    if caller.role == "admin" and not caller.person_data_grant:
+        raise Forbidden("reading person data needs a person-data grant")
+    if caller.role == "county":
+        return "" if looking_up else caller.region
+    return scope_prefix(caller.region)

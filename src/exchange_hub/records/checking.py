@@ -152,7 +152,8 @@ def check_item(
         if isinstance(item, bytes | bytearray):
             jsonbody.check_depth(item, what="the line")  # the hub's one nesting limit
             return values.prepare(ctx, RecordIn.model_validate_json(item))
-        return values.prepare(ctx, RecordIn.model_validate(item))
+        # A CSV row: text by nature, each cell read as the field's type ("2", "true", a date).
+        return values.prepare(ctx, RecordIn.model_validate_strings(item))
     except ValidationError as exc:
         return _rejection_of(exc.errors(include_url=False)[0], kind)
     except HubError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import (
+    ColumnElement,
     Table,
     Text,
     any_,
@@ -25,8 +26,10 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.engine import Row
@@ -73,8 +76,23 @@ def lock_county_writes(session: Session, county: str, *, alone: bool) -> None:
     )
 
 
-def get(session: Session, record_id: uuid.UUID) -> Record | None:
-    return session.get(Record, record_id)
+# The regions a record names; a caller sees the record when one of them lies in its scope.
+PERSON_REGIONS = ("registering_region", "other_region", "hukou_region", "residence_region")
+
+
+def visible_within(prefix: str) -> ColumnElement[bool]:
+    """The one scope rule of every read of records (SPEC §6): the record names a
+    region whose code starts with ``prefix`` ("" is the nation). The prefix comes
+    from ``members.scope.person_scope``; it is digits only, so LIKE needs no escape."""
+    if not prefix:
+        return true()
+    return or_(*(RECORDS.c[name].startswith(prefix) for name in PERSON_REGIONS))
+
+
+def get(session: Session, record_id: uuid.UUID, *, within: str) -> Record | None:
+    """The record, if it is visible within the scope ``within`` (else None, as if missing)."""
+    query = select(Record).where(Record.id == record_id, visible_within(within))
+    return session.scalars(query).first()
 
 
 def find_active(
@@ -91,14 +109,19 @@ def find_active(
     ).first()
 
 
-def by_id_indexes(session: Session, id_indexes: Sequence[str]) -> Sequence[Record]:
-    """Every record of a person, whatever its status."""
-    query = select(Record).where(any_status(Record, Record.id_index.in_(id_indexes)))
+def by_id_indexes(session: Session, id_indexes: Sequence[str], *, within: str) -> Sequence[Record]:
+    """Every record of a person visible within the scope ``within``, whatever its status."""
+    query = select(Record).where(
+        any_status(Record, Record.id_index.in_(id_indexes)), visible_within(within)
+    )
     return session.scalars(query.order_by(Record.updated_at.desc())).all()
 
 
-def by_name_indexes(session: Session, name_indexes: Sequence[str]) -> Sequence[Record]:
-    query = select(Record).where(Record.name_index.in_(name_indexes))
+def by_name_indexes(
+    session: Session, name_indexes: Sequence[str], *, within: str
+) -> Sequence[Record]:
+    """Records with the name, visible within the scope ``within``, newest 200."""
+    query = select(Record).where(Record.name_index.in_(name_indexes), visible_within(within))
     return session.scalars(query.order_by(Record.updated_at.desc()).limit(200)).all()
 
 

@@ -112,7 +112,7 @@ def patch_record(
     """Change a record (JSON merge patch); the previous version is kept."""
 
     def work() -> dict[str, Any]:
-        changes = patch.model_dump(mode="json", exclude_unset=True)
+        changes = patch.model_dump(exclude_unset=True)  # typed values: merged and re-checked
         record, outcome = service.update_record(session, caller, record_id=record_id, patch=changes)
         return _written(service.read_form(session, record), outcome)
 

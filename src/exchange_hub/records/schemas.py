@@ -12,7 +12,9 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from exchange_hub.request_body import IsoDate, RequestBody
 
 Kind = Literal["outflow", "inflow"]
 Sex = Literal["M", "F"]
@@ -22,21 +24,17 @@ DeregisterReason = Literal["returned_home", "moved_on", "died", "duplicate"]
 Grade = Literal["certain", "probable", "possible"]
 RegionCode = str  # 2, 4 or 6 digits; normalised to 6 by the service
 
-_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-
-class Certificate(BaseModel):
+class Certificate(RequestBody):
     """婚育证明: the floating population's marriage-and-childbearing certificate."""
-
-    model_config = _STRICT
 
     number: str | None = Field(None, max_length=40)
     issued_by: RegionCode | None = Field(None, max_length=6)
-    issued_on: date | None = None
-    valid_until: date | None = None
+    issued_on: IsoDate | None = None
+    valid_until: IsoDate | None = None
 
 
-class PersonIn(BaseModel):
+class PersonIn(RequestBody):
     """The person: identity, contact, and the family-planning fields.
 
     ``marital_status`` and ``ethnicity`` are the 2-digit GB/T 2261.2 and
@@ -44,12 +42,10 @@ class PersonIn(BaseModel):
     must agree with the ID number.
     """
 
-    model_config = _STRICT
-
     id_number: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=100)
     sex: Sex | None = None
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     ethnicity: str | None = Field(None, pattern=r"^\d{2}$")
     marital_status: str | None = Field(None, pattern=r"^\d{2}$")
     phone: str | None = Field(None, max_length=40)
@@ -57,10 +53,10 @@ class PersonIn(BaseModel):
     children_count: int | None = Field(None, ge=0, le=30)
     contraception: Contraception | None = None
     pregnancy_status: PregnancyStatus | None = None
-    last_birth_date: date | None = None
+    last_birth_date: IsoDate | None = None
 
 
-class RecordIn(BaseModel):
+class RecordIn(RequestBody):
     """One outflow or inflow record as pushed by a county (alone or as a batch line).
 
     The registering side may be left out (it is the caller's county):
@@ -69,24 +65,20 @@ class RecordIn(BaseModel):
     ``certificate_checked`` (婚育证明查验) applies to inflows.
     """
 
-    model_config = _STRICT
-
     kind: Kind
     person: PersonIn
     hukou_region: RegionCode | None = Field(None, max_length=6)
     residence_region: RegionCode | None = Field(None, max_length=6)
-    moved_on: date | None = None
+    moved_on: IsoDate | None = None
     certificate: Certificate | None = None
     certificate_checked: bool | None = None
 
 
-class PersonPatch(BaseModel):
-    model_config = _STRICT
-
+class PersonPatch(RequestBody):
     id_number: str | None = Field(None, min_length=1, max_length=32)
     name: str | None = Field(None, min_length=1, max_length=100)
     sex: Sex | None = None
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     ethnicity: str | None = Field(None, pattern=r"^\d{2}$")
     marital_status: str | None = Field(None, pattern=r"^\d{2}$")
     phone: str | None = Field(None, max_length=40)
@@ -94,29 +86,25 @@ class PersonPatch(BaseModel):
     children_count: int | None = Field(None, ge=0, le=30)
     contraception: Contraception | None = None
     pregnancy_status: PregnancyStatus | None = None
-    last_birth_date: date | None = None
+    last_birth_date: IsoDate | None = None
 
 
-class RecordPatch(BaseModel):
+class RecordPatch(RequestBody):
     """A JSON merge patch (RFC 7396) of a record: fields sent replace, ``null`` clears."""
-
-    model_config = _STRICT
 
     person: PersonPatch | None = None
     hukou_region: RegionCode | None = Field(None, max_length=6)
     residence_region: RegionCode | None = Field(None, max_length=6)
-    moved_on: date | None = None
+    moved_on: IsoDate | None = None
     certificate: Certificate | None = None
     certificate_checked: bool | None = None
 
 
-class Deregistration(BaseModel):
+class Deregistration(RequestBody):
     """注销: why and when a record ends."""
 
-    model_config = _STRICT
-
     reason: DeregisterReason
-    on: date | None = None
+    on: IsoDate | None = None
 
 
 class PersonRead(BaseModel):
@@ -204,14 +192,12 @@ class BatchResult(BaseModel):
     encoding: str
 
 
-class LookupRequest(BaseModel):
+class LookupRequest(RequestBody):
     """Look a person up by ID number, or by name + birth date + sex; ``purpose`` is required."""
-
-    model_config = _STRICT
 
     id_number: str | None = Field(None, min_length=1, max_length=32)
     name: str | None = Field(None, min_length=1, max_length=100)
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     sex: Sex | None = None
     purpose: str = Field(min_length=3, max_length=300)
 

@@ -6,9 +6,15 @@ Who may do what:
   ``hukou_region`` of an outflow (流出登记), the ``residence_region`` of an
   inflow (流入登记); anyone else who may read the record gets 403;
 - read: the registering county and the other county named in the record;
-  admins only with a person-data grant, over records of regions in their
-  scope, and every such read is audited; everyone else gets 404;
-- look up: counties (and admins with the grant), with a stated purpose, audited.
+  admins only with a person-data grant, over records naming a region in
+  their scope, and every such read is audited; everyone else gets 404;
+- look up: counties (across the nation, answering no person data) and
+  admins with the grant (within their region), with a stated purpose, audited.
+
+Every read — get, versions, change, deregister, look-up — finds records
+through one scope rule (``members.scope.person_scope`` and
+``repository.visible_within``), so a record outside the caller's scope is
+answered exactly like a missing one.
 
 For the exchange work: ``hukou_region_for`` and ``has_active_outflow``.
 
@@ -43,7 +49,7 @@ from exchange_hub.db import is_lock_timeout, lock_wait
 from exchange_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange_hub.exchange import hooks
 from exchange_hub.logging_setup import mask_id_number
-from exchange_hub.members.scope import Caller, require_role
+from exchange_hub.members.scope import Caller, person_scope, require_role
 from exchange_hub.models import Record, RecordVersion
 from exchange_hub.models.base import new_id
 from exchange_hub.records import repository, values
@@ -251,25 +257,10 @@ def _audit_write(
 
 
 # -- reads ---------------------------------------------------------------------
-def may_read(caller: Caller, record: Record) -> bool:
-    sides = [r for r in (record.registering_region, record.other_region) if r]
-    if caller.role == "county":
-        return caller.region in sides
-    return caller.role == "admin" and any(caller.covers(r) for r in sides)
-
-
-def _require_person_data(caller: Caller) -> None:
-    if caller.role == "department":
-        raise Forbidden("department reporters do not read person records")
-    if caller.role == "admin" and not caller.person_data_grant:
-        raise Forbidden("reading person data needs a person-data grant")
-
-
 def get_record(session: Session, caller: Caller, *, record_id: uuid.UUID) -> Record:
     """A record the caller may read (404 otherwise); admins' reads are audited."""
-    _require_person_data(caller)
-    record = repository.get(session, record_id)
-    if record is None or not may_read(caller, record):
+    record = repository.get(session, record_id, within=person_scope(caller))
+    if record is None:
         raise NotFound(f"no record {record_id}", field="id")
     if caller.role == "admin":
         _audit_write(session, caller, record, "record.read")
@@ -279,8 +270,8 @@ def get_record(session: Session, caller: Caller, *, record_id: uuid.UUID) -> Rec
 def _writable(session: Session, caller: Caller, record_id: uuid.UUID) -> Record:
     require_county_writer(caller)
     wait_for_county_batch(session, caller)
-    record = repository.get(session, record_id)
-    if record is None or not may_read(caller, record):
+    record = repository.get(session, record_id, within=person_scope(caller))
+    if record is None:
         raise NotFound(f"no record {record_id}", field="id")
     if record.registering_region != caller.region:
         raise Forbidden(
@@ -317,7 +308,7 @@ def read_form(session: Session, record: Record) -> dict[str, Any]:
 def lookup(session: Session, caller: Caller, *, request: LookupRequest) -> list[dict[str, Any]]:
     """Find a person: exact by ID number (certain); by name + birth date + sex,
     candidates graded probable or possible, never merged (SPEC §3)."""
-    _require_person_data(caller)
+    within = person_scope(caller, looking_up=True)
     ctx = write_context(session, caller)
     exact: list[Record] = []
     if request.id_number:
@@ -325,7 +316,8 @@ def lookup(session: Session, caller: Caller, *, request: LookupRequest) -> list[
             request.id_number, policy=ctx.policy, regions=ctx.regions, today=ctx.today,
             field="id_number",
         ).number  # fmt: skip
-        exact = list(repository.by_id_indexes(session, ctx.keyring.all_blind_indexes(number)))
+        indexes = ctx.keyring.all_blind_indexes(number)
+        exact = list(repository.by_id_indexes(session, indexes, within=within))
     elif not (request.name and request.birth_date and request.sex):
         missing = next(f for f in ("name", "birth_date", "sex") if not getattr(request, f))
         raise InvalidInput(
@@ -336,8 +328,9 @@ def lookup(session: Session, caller: Caller, *, request: LookupRequest) -> list[
     if request.name and request.birth_date and request.sex:
         seen = {r.id for r in exact}
         matches += _name_candidates(
-            session, ctx.keyring, request, seen, id_sent=bool(exact or request.id_number)
-        )
+            session, ctx.keyring, request, seen, within=within,
+            id_sent=bool(exact or request.id_number),
+        )  # fmt: skip
     _audit_lookup(session, caller, request, len(matches))
     return [_match(record, grade, ctx.today) for record, grade in matches]
 
@@ -348,11 +341,13 @@ def _name_candidates(
     request: LookupRequest,
     seen: set[uuid.UUID],
     *,
+    within: str,
     id_sent: bool,
 ) -> list[tuple[Record, str]]:
     assert request.name and request.birth_date and request.sex
     found = []
-    for record in repository.by_name_indexes(session, values.name_indexes(keyring, request.name)):
+    indexes = values.name_indexes(keyring, request.name)
+    for record in repository.by_name_indexes(session, indexes, within=within):
         if record.id in seen or record.sex != request.sex:
             continue
         grade = grade_candidate(record.birth_date, request.birth_date, id_sent=id_sent)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from exchange_hub.reports.catalogue import ReportCatalogue
 from exchange_hub.reports.rates import (
@@ -16,12 +16,13 @@ from exchange_hub.reports.rates import (
     ReportRateRow,
     ReportRates,
 )
+from exchange_hub.request_body import RequestBody
 
-Count = Annotated[StrictInt, Field(ge=0, le=100_000_000)]
+Count = Annotated[int, Field(ge=0, le=100_000_000)]
 ItemKey = Annotated[str, Field(max_length=60)]
 
 
-class ReportSubmit(BaseModel):
+class ReportSubmit(RequestBody):
     """A department's report for one county and month, or a zero report (零通报).
 
     Send exactly one of ``counts`` (item → whole number ≥ 0; the items of each
@@ -30,7 +31,6 @@ class ReportSubmit(BaseModel):
     """
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -48,7 +48,7 @@ class ReportSubmit(BaseModel):
     region: str = Field(max_length=6, description="the reporter's own county (6 digits)")
     period: str = Field(max_length=7, description="the month reported on, YYYY-MM")
     counts: dict[ItemKey, Count] | None = None
-    zero: StrictBool | None = Field(None, description="true: nothing to report this month")
+    zero: bool | None = Field(None, description="true: nothing to report this month")
 
 
 class ReportRead(BaseModel):

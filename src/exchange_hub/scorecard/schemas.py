@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from exchange_hub.request_body import RequestBody
+
 Status = Literal["ok", "no_data", "no_report"]
 
 
@@ -52,7 +54,7 @@ class ScorecardReport(BaseModel):
     rows: list[RegionScorecard]
 
 
-class ScorecardSettingWrite(BaseModel):
+class ScorecardSettingWrite(RequestBody):
     """A province's own target and/or weight for an indicator, a role (``role.destination``,
     ``role.origin``: weight only) or the overall score (``overall``: target only)."""
 

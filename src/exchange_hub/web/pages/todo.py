@@ -88,6 +88,12 @@ def _text(form: FormData, name: str) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def _whole_number(text: str | None) -> int | str | None:
+    """A form field is text; ``FeedbackCreate`` is strict, so digits are converted
+    here and anything else is left for it to refuse, naming the field."""
+    return int(text) if text and text.isascii() and text.isdigit() else text
+
+
 def feedback_from_form(form: FormData) -> FeedbackCreate:
     """The answer form as the API's ``FeedbackCreate``; a bad field is a 422 naming it."""
     result = _text(form, "result")
@@ -101,7 +107,9 @@ def feedback_from_form(form: FormData) -> FeedbackCreate:
                 "reported": _text(form, "difference_reported"),
             }
         ]
-    candidates = _text(form, "candidates") if result == "multiple_candidates" else None
+    candidates = (
+        _whole_number(_text(form, "candidates")) if result == "multiple_candidates" else None
+    )
     try:
         return FeedbackCreate.model_validate(
             {
