@@ -8,7 +8,7 @@ leaves no stale marker behind):
 - same key, other body → 422;
 - same key, first request still running → 409 (PostgreSQL waits a few
   seconds for it first; SQLite serialises writers, so it simply waits);
-- same key, answer no longer kept (stored in clear before migration 0009, or
+- same key, answer no longer kept (stored in clear before migration 0010, or
   its data key retired) → 409: never run twice, never another answer;
 - no key → the work runs as usual.
 

@@ -3,7 +3,7 @@ keeps its answer for replays, and that answer holds person data (a record's name
 ID number, phone and address). Every stored answer is a ciphertext bound to its
 member and key; the request's fingerprint is a keyed hash (an unkeyed SHA-256 of a
 body that differs only in an ID number is found by trying every ID number); answers
-stored in clear before migration 0009 are dropped and their keys refuse replays."""
+stored in clear before migration 0010 are dropped and their keys refuse replays."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from tests.records.factories import id_number, outflow
 
 NUMBER = id_number("110105", seq=7)
 NAME = "欧阳秀英"
-MIGRATION = "0009_sealed_answers"
+MIGRATION = "0010"
 
 
 def _keys_table(engine: Engine) -> Table:

@@ -16,8 +16,8 @@ Downgrade keeps the rows and their refusal (the old code answers 422, since
 the empty hash matches no request) and drops the encrypted answers: the old
 code reads only plaintext answers.
 
-Revision ID: 0009_sealed_answers
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-23
 """
 
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_sealed_answers"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

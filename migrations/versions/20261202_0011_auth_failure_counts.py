@@ -7,8 +7,8 @@ signed), which cannot be computed from the old rows: a request accepted in the
 replay after it. Stop the API for that long before upgrading to close the gap;
 the old rows are purged by ``exchange.purge_seen_signatures`` as before.
 
-Revision ID: 0009_auth_failures
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-24
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import exchange_hub.models.base
 
-revision: str = "0009_auth_failures"
-down_revision: str | None = "0008"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
