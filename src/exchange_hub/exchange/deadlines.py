@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from exchange_hub.audit import service as audit
 from exchange_hub.changes import record_change
@@ -33,6 +33,10 @@ from exchange_hub.members.scope import Caller
 from exchange_hub.models import Message, MessageEvent
 from exchange_hub.workdays import WEEKENDS_ONLY, end_of_day_utc, start_of_day_utc
 
+_COLUMNS = (
+    Message.kind, Message.subtype, Message.state, Message.from_region, Message.to_region,
+    Message.submitted_at, Message.deadline, Message.deadline_basis, Message.updated_at,
+)  # fmt: skip
 AUDIT_ACTION = "message.deadline_recomputed"
 FEED_ACTION = "deadline"
 AUDIT_CHUNK = 200
@@ -98,6 +102,7 @@ def _candidates(session: Session, span: tuple[date, date] | None) -> Iterator[Me
     query = (
         select(Message)
         .where(Message.state != "withdrawn", or_(*affected))
+        .options(load_only(*_COLUMNS))  # not the (encrypted) bodies
         .order_by(Message.id)
         .with_for_update()
     )
