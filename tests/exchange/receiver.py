@@ -42,7 +42,8 @@ class Receiver:
         return 200
 
     def accepted(self) -> list[Received]:
-        return [r for r in self.requests if r.status == 200]
+        with self.lock:  # the server's threads append while a test reads
+            return [r for r in self.requests if r.status == 200]
 
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
