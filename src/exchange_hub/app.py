@@ -29,6 +29,7 @@ from exchange_hub.metrics.router import router as metrics_router
 from exchange_hub.middleware import BodyPolicy, HubMiddleware
 from exchange_hub.observability import HttpMetrics, LocalFailedAuthLimiter, RateLimiter
 from exchange_hub.observability import router as observability_router
+from exchange_hub.params import page_maximum
 from exchange_hub.records import checking
 from exchange_hub.records.router import router as records_router
 from exchange_hub.regions.router import router as regions_router
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
         declare_problems(router)
         app.include_router(router)
     _answer_methods(app)
-    _document_problems(app)
+    _document_contract(app, settings)
     return app
 
 
@@ -161,13 +162,51 @@ def _answer_methods(app: FastAPI) -> None:
         return Response(status_code=204, headers={"Allow": ", ".join(allowed)})
 
 
-def _document_problems(app: FastAPI) -> None:
+def _document_contract(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = errors.document_problems(FastAPI.openapi(app))
+            document = errors.document_problems(FastAPI.openapi(app))
+            document_authentication(document)
+            document_page_limits(document, settings)
+            app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "the member's API key; members that registered an Ed25519 key also sign "
+    "(X-Hub-Timestamp, X-Hub-Signature: see docs/SECURITY.md)",
+}
+
+
+def document_authentication(document: dict[str, Any]) -> None:
+    """Operations behind authentication (those that answer 401) name the bearer scheme."""
+    document["components"].setdefault("securitySchemes", {})["bearer"] = BEARER
+    for methods in document["paths"].values():
+        for operation in methods.values():
+            if "401" in operation["responses"]:
+                operation["security"] = [{"bearer": []}]
+
+
+PAGE_SIZE_PLACEHOLDER = 1_000_000_000  # deps.page_size: refused beyond HUB_MAX_PAGE_SIZE
+
+
+def document_page_limits(document: dict[str, Any], settings: Settings) -> None:
+    """A ``limit`` bounded by ``HUB_MAX_PAGE_SIZE`` (``params.page_maximum``) says so; the
+    route declares it without a maximum (or the page-size placeholder), since the
+    maximum is a setting. The change feed marks its own (``x-page: feed``)."""
+    for methods in document["paths"].values():
+        for operation in methods.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter["schema"]
+                if parameter["name"] != "limit" or parameter["in"] != "query":
+                    continue
+                feed = schema.pop("x-page", None) == "feed"
+                if schema.get("maximum", PAGE_SIZE_PLACEHOLDER) >= PAGE_SIZE_PLACEHOLDER:
+                    schema["maximum"] = page_maximum(settings, feed=feed)
 
 
 def _install_refusal_audit(app: FastAPI) -> None:

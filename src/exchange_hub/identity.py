@@ -79,6 +79,18 @@ def convert_legacy(number15: str) -> str:
     return first17 + _check_character_of(first17)
 
 
+def form_problem(number: str) -> str | None:
+    """What is wrong with the form of an ID number (stripped, upper case), or None:
+    18 characters, 17 digits and a digit or X; or a legacy number of 15 digits."""
+    if len(number) == 15:
+        return None if number.isdecimal() else "a 15-digit ID number must contain only digits"
+    if len(number) != 18:
+        return f"an ID number has 18 characters (or 15 for legacy numbers), not {len(number)}"
+    if not number[:17].isdecimal() or not (number[17].isdigit() or number[17] == "X"):
+        return "an ID number is 17 digits and a final digit or X"
+    return None
+
+
 def parse_id_number(
     raw: object,
     *,
@@ -95,18 +107,11 @@ def parse_id_number(
     if not isinstance(raw, str):
         raise InvalidInput("the ID number must be a string", field=field)
     number = raw.strip().upper()
-    converted = False
-    if len(number) == 15:
-        if not number.isdecimal():
-            raise InvalidInput("a 15-digit ID number must contain only digits", field=field)
-        number, converted = convert_legacy(number), True
-    elif len(number) != 18:
-        raise InvalidInput(
-            f"an ID number has 18 characters (or 15 for legacy numbers), not {len(number)}",
-            field=field,
-        )
-    elif not number[:17].isdecimal() or not (number[17].isdigit() or number[17] == "X"):
-        raise InvalidInput("an ID number is 17 digits and a final digit or X", field=field)
+    if (problem := form_problem(number)) is not None:
+        raise InvalidInput(problem, field=field)
+    converted = len(number) == 15
+    if converted:
+        number = convert_legacy(number)
     birth = _birth_date(number[6:14], field)
     if not EARLIEST_BIRTH <= birth <= (today or clock.today()):
         raise InvalidInput(

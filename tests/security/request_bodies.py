@@ -99,9 +99,9 @@ def _text(schema: dict[str, Any]) -> str:
         return FORMATTED[schema["format"]]
     if schema.get("format") == "uuid":
         return str(uuid.uuid4())
-    if "pattern" in schema:
+    if schema.get("pattern", "").startswith("^"):  # the whole value has a form
         return find(st.from_regex(schema["pattern"], fullmatch=True), lambda _: True)  # type: ignore[no-any-return]
-    return "x" * max(schema.get("minLength", 1), 3)
+    return "x" * max(schema.get("minLength", 1), 3)  # free text ("\\S": not blank)
 
 
 def fields(

@@ -25,6 +25,7 @@ from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.repository import InboxOrder
 from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Message
+from exchange_hub.params import page_maximum
 
 
 def encode_cursor(at: datetime, message_id: uuid.UUID) -> str:
@@ -122,7 +123,7 @@ def read_changes(
 ) -> dict[str, Any]:
     """Every record and message change visible to the caller's county after ``since``."""
     require_role(caller, "county")
-    limit = _check_limit(limit, max(common.settings_of(session).max_page_size, 1000))
+    limit = _check_limit(limit, page_maximum(common.settings_of(session), feed=True))
     after = _parse_since(since)
     rows = changes_for(session, caller.region, since=after, limit=limit)
     items = [

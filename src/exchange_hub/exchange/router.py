@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -32,13 +32,10 @@ from exchange_hub.exchange.schemas import (
     State,
 )
 from exchange_hub.members.scope import Caller, require_role, scope_prefix
+from exchange_hub.params import IdempotencyKey
 
 router = APIRouter(prefix="/api/v1", tags=["exchange"])
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="replay-safe retries of this write"),
-]
 MessageId = Annotated[uuid.UUID, "the message id"]
 KindFilter = Literal["query", "notification"]
 
@@ -194,8 +191,8 @@ def get_outbox(
 def get_changes(
     session: ReadSession,
     caller: CurrentCaller,
-    since: str | None = Query(None, max_length=20),
-    limit: int = Query(500, ge=1),
+    since: str | None = Query(None, pattern=r"^[0-9]{1,18}$", description="a next_cursor"),
+    limit: int = Query(500, ge=1, json_schema_extra={"x-page": "feed"}),
 ) -> Any:
     return inbox.read_changes(session, caller, since=since, limit=limit)
 

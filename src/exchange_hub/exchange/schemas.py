@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from exchange_hub.request_body import IsoDate, RequestBody, UuidText
+from exchange_hub.request_body import (
+    NOT_BLANK,
+    WHOLE_NUMBER,
+    CountyCode,
+    IdNumber,
+    IsoDate,
+    RequestBody,
+    Text,
+    UuidText,
+)
 
 Kind = Literal["query", "notification"]
 Urgency = Literal["urgent", "normal", "certificate"]
@@ -43,8 +52,8 @@ DETAIL_FIELDS = ("certificate", "health_check", "contraception", "birth", "inflo
 class Subject(RequestBody):
     """The person a message is about; the ID number is enough, the rest helps matching."""
 
-    id_number: str = Field(min_length=15, max_length=18, examples=["11010519491231002X"])
-    name: str | None = Field(None, min_length=1, max_length=50)
+    id_number: IdNumber = Field(examples=["11010519491231002X"])
+    name: Text | None = Field(None, min_length=1, max_length=50, pattern=NOT_BLANK)
     sex: Sex | None = None
     birth_date: IsoDate | None = None
 
@@ -57,8 +66,8 @@ class Subject(RequestBody):
 class CertificateRef(RequestBody):
     """《流动人口婚育证明》 to verify (certificate queries)."""
 
-    number: str = Field(min_length=1, max_length=60)
-    issued_by: str | None = Field(None, pattern=r"^\d{6}$")
+    number: Text = Field(min_length=1, max_length=60, pattern=NOT_BLANK)
+    issued_by: CountyCode | None = None
     valid_until: IsoDate | None = None
 
 
@@ -66,7 +75,7 @@ class HealthCheck(RequestBody):
     """孕环情检查: a pregnancy / IUD check done where the person lives."""
 
     checked_on: IsoDate
-    result: str = Field(min_length=1, max_length=200)
+    result: Text = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
 
 
 class ContraceptionService(RequestBody):
@@ -81,37 +90,68 @@ class BirthInfo(RequestBody):
 
     born_on: IsoDate
     child_sex: Sex | None = None
-    birth_order: int | None = Field(None, ge=1, le=20)
+    birth_order: Annotated[int, Field(ge=1, le=20), WHOLE_NUMBER] | None = None
 
 
 class InflowInfo(RequestBody):
     """An arrival registered at the destination (流入)."""
 
     arrived_on: IsoDate | None = None
-    residence_region: str = Field(pattern=r"^\d{6}$")
+    residence_region: CountyCode
     certificate_checked: bool | None = None
 
 
+NULL = {"type": "null"}
+
+
+def _shape(kind: str, tag: str, value: str, carries: set[str], needs: str | None) -> dict[str, Any]:
+    """One allowed shape of a message: its ``kind``, its urgency or type, the one
+    detail object it needs (if any) and the details it may carry; others are null."""
+    other_tag = "type" if tag == "urgency" else "urgency"
+    properties: dict[str, Any] = {"kind": {"const": kind}, tag: {"const": value}, other_tag: NULL}
+    properties |= {name: NULL for name in DETAIL_FIELDS if name not in carries}
+    if needs:
+        properties[needs] = {"type": "object"}
+    return {"properties": properties, "required": [tag, *([needs] if needs else [])]}
+
+
+def message_shapes() -> list[dict[str, Any]]:
+    """SPEC §4, as ``exchange.service._check_shape`` enforces it: a query has an urgency
+    (a certificate query may carry the certificate); a notification has a type and
+    exactly the detail object of that type."""
+    shapes = [
+        _shape("query", "urgency", u, {"certificate"} if u == "certificate" else set(), None)
+        for u in ("urgent", "normal", "certificate")
+    ]
+    for kind, detail in DETAIL_OF_TYPE.items():
+        shapes.append(_shape("notification", "type", kind, {detail} if detail else set(), detail))
+    return shapes
+
+
 class MessageCreate(RequestBody):
-    """A query (协查) or notification (通报). ``to_region`` may be left out."""
+    """A query (协查) or notification (通报). ``to_region`` may be left out.
+
+    The shapes a message may take (``anyOf``) follow from its kind: see ``message_shapes``.
+    """
 
     kind: Kind
     urgency: Urgency | None = None
     type: NotificationType | None = None
     subject: Subject
-    to_region: str | None = Field(None, max_length=6)
-    purpose: str = Field(min_length=2, max_length=300)
-    case_ref: str | None = Field(None, max_length=100)
+    to_region: CountyCode | None = None
+    purpose: Text = Field(min_length=2, max_length=300, pattern=NOT_BLANK)
+    case_ref: Text | None = Field(None, max_length=100)
     record_id: UuidText | None = None
     certificate: CertificateRef | None = None
     health_check: HealthCheck | None = None
     contraception: ContraceptionService | None = None
     birth: BirthInfo | None = None
     inflow: InflowInfo | None = None
-    note: str | None = Field(None, max_length=1000)
+    note: Text | None = Field(None, max_length=1000)
 
     model_config = ConfigDict(
         json_schema_extra={
+            "anyOf": message_shapes(),
             "examples": [
                 {
                     "kind": "query",
@@ -121,7 +161,7 @@ class MessageCreate(RequestBody):
                     "purpose": "certificate verification",
                     "case_ref": "NS-2026-0042",
                 }
-            ]
+            ],
         },
     )
 
@@ -158,9 +198,9 @@ class MessageAccepted(BaseModel):
 
 
 class Difference(RequestBody):
-    field: str = Field(min_length=1, max_length=60)
-    recorded: str | None = Field(None, max_length=200)
-    reported: str | None = Field(None, max_length=200)
+    field: Text = Field(min_length=1, max_length=60, pattern=NOT_BLANK)
+    recorded: Text | None = Field(None, max_length=200)
+    reported: Text | None = Field(None, max_length=200)
 
 
 class FeedbackCreate(RequestBody):
@@ -171,11 +211,34 @@ class FeedbackCreate(RequestBody):
     acknowledge with ``/receipt`` and answer when you can.
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            # exchange.service._check_feedback: what each result may and must carry.
+            "allOf": [
+                {"anyOf": [
+                    {"properties": {"result": {"const": "mismatch"},
+                                    "differences": {"type": "array", "minItems": 1}},
+                     "required": ["differences"]},
+                    {"properties": {"result": {"not": {"const": "mismatch"}},
+                                    "differences": {"anyOf": [NULL, {"maxItems": 0}]}}},
+                ]},
+                {"anyOf": [
+                    {"properties": {"result": {"const": "multiple_candidates"}}},
+                    {"properties": {"candidates": NULL}},
+                ]},
+                {"anyOf": [
+                    {"properties": {"result": {"not": {"const": "not_found"}}}},
+                    {"properties": {"verified": {"anyOf": [NULL, {"maxProperties": 0}]}}},
+                ]},
+            ]
+        }
+    )  # fmt: skip
+
     result: FeedbackResult
-    verified: dict[str, str] | None = Field(None, description="fields confirmed as held")
+    verified: dict[str, Text] | None = Field(None, description="fields confirmed as held")
     differences: list[Difference] | None = Field(None, max_length=30)
-    candidates: int | None = Field(None, ge=2, le=1000)
-    note: str | None = Field(None, max_length=1000)
+    candidates: Annotated[int, Field(ge=2, le=1000), WHOLE_NUMBER] | None = None
+    note: Text | None = Field(None, max_length=1000)
 
 
 class Feedback(BaseModel):

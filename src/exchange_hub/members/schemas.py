@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from exchange_hub.request_body import RequestBody
+from exchange_hub.members.scope import DEPARTMENTS, ROLES
+from exchange_hub.request_body import COUNTY_CODE, RegionCode, RequestBody
 
 
 class MemberRead(BaseModel):
@@ -39,14 +41,45 @@ class MemberIssued(BaseModel):
 
 
 class MemberCreate(RequestBody):
+    """A member: county and department systems sit in a county; admins in any region."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            # members.service._check_role
+            "anyOf": [
+                {
+                    "properties": {
+                        "role": {"const": "department"},
+                        "region": {"pattern": COUNTY_CODE},
+                        "department": {"type": "string"},
+                    },
+                    "required": ["department"],
+                },
+                {
+                    "properties": {
+                        "role": {"const": "county"},
+                        "region": {"pattern": COUNTY_CODE},
+                        "department": {"type": "null"},
+                    },
+                },
+                {"properties": {"role": {"const": "admin"}, "department": {"type": "null"}}},
+            ]
+        }
+    )
+
     name: str = Field("", max_length=200)
-    role: str = Field(max_length=12)
-    region: str = Field(max_length=6)
-    department: str | None = Field(None, max_length=40)
-    public_key: str | None = Field(None, max_length=64)
+    role: Literal[ROLES]  # type: ignore[valid-type]
+    region: RegionCode
+    department: Literal[DEPARTMENTS] | None = None  # type: ignore[valid-type]
+    public_key: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{43}=?$", description="Ed25519, 32 bytes, base64url"
+    )
 
 
 class PushEndpoint(RequestBody):
     url: str | None = Field(
-        None, max_length=500, description="https URL on the allowlist; null removes it"
+        None,
+        max_length=500,
+        pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,4})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$",
+        description="https URL on the operator's allowlist; null removes it",
     )

@@ -15,23 +15,21 @@ from exchange_hub.deps import CurrentCaller, DbSession
 from exchange_hub.metrics import bulletin as bulletins
 from exchange_hub.metrics import exports, service
 from exchange_hub.metrics.schemas import Bulletin, ExchangeReport, LatencyReport
+from exchange_hub.params import AsOfQuery, Level, PeriodQuery, RegionQuery
 
 router = APIRouter(tags=["metrics"])
 
-RegionQuery = Query(description="region code (6 digits; 44 or 4403 accepted), 000000 = nation")
-PeriodQuery = Query(description="month 2026-10, quarter 2026-Q4 or year 2026 (Asia/Shanghai)")
 LevelQuery = Query(None, description="break the region down to this level")
-AsOfQuery = Query(None, description="evaluation time (ISO date or date-time); default now")
 RoleQuery = Query(
     "responder", description="responder: queries routed to the region; requester: sent by it"
 )
 
 
 def figures_request(
-    region: str = RegionQuery,
-    period: str = PeriodQuery,
-    level: Literal["county", "prefecture", "province", "nation"] | None = LevelQuery,
-    as_of: str | None = AsOfQuery,
+    region: RegionQuery,
+    period: PeriodQuery,
+    level: Level | None = LevelQuery,
+    as_of: AsOfQuery = None,
     role: Literal["responder", "requester"] = RoleQuery,
 ) -> dict[str, Any]:
     """The query parameters every figures endpoint shares, as service arguments."""
@@ -63,11 +61,11 @@ def latency_figures(
 def monthly_bulletin(
     session: DbSession,
     caller: CurrentCaller,
-    region: str = RegionQuery,
-    period: str = PeriodQuery,
+    region: RegionQuery,
+    period: PeriodQuery,
     format: Literal["json", "csv", "xlsx"] = Query("json", description="json, csv or xlsx"),
-    level: Literal["county", "prefecture", "province", "nation"] | None = LevelQuery,
-    as_of: str | None = AsOfQuery,
+    level: Level | None = LevelQuery,
+    as_of: AsOfQuery = None,
 ) -> Bulletin | Response:
     """每月通报: regions under the caller ranked by each rate and by volume."""
     result = bulletins.build_bulletin(

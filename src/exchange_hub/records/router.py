@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from exchange_hub import idempotency
 from exchange_hub.deps import (
@@ -18,6 +19,7 @@ from exchange_hub.deps import (
     verify_deferred_signature,
 )
 from exchange_hub.errors import InvalidInput
+from exchange_hub.params import IdempotencyKey
 from exchange_hub.records import batch, service
 from exchange_hub.records.schemas import (
     BatchResult,
@@ -31,10 +33,17 @@ from exchange_hub.records.schemas import (
     RecordWritten,
 )
 
+
+class RecordIdSegment(StringConvertor):
+    """A path segment naming a record: anything but ``batch``, the upload's own path.
+    So ``PATCH /records/batch`` is a method the path lacks (405, Allow: POST) and
+    not a malformed record id, while ``/records/not-a-uuid`` stays a 422 naming it."""
+
+    regex = "(?!batch$)[^/]+"
+
+
+register_url_convertor("record_id", RecordIdSegment())
 router = APIRouter(prefix="/api/v1", tags=["records"])
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", description="replays return the first result")
-]
 _BATCH_BODY = {
     "requestBody": {
         "required": True,
@@ -42,8 +51,8 @@ _BATCH_BODY = {
         "(UTF-8 with or without BOM; GBK CSV accepted). CSV line numbers count "
         "the header as line 1.",
         "content": {
-            "application/x-ndjson": {"schema": {"type": "string"}},
-            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string", "minLength": 1}},
+            "text/csv": {"schema": {"type": "string", "minLength": 1}},
         },
     }
 }
@@ -96,12 +105,12 @@ async def push_batch(
     return _respond(outcome)
 
 
-@router.get("/records/{record_id}", response_model=RecordRead)
+@router.get("/records/{record_id:record_id}", response_model=RecordRead)
 def read_record(record_id: uuid.UUID, session: DbSession, caller: CurrentCaller) -> Any:
     return service.read_form(session, service.get_record(session, caller, record_id=record_id))
 
 
-@router.patch("/records/{record_id}", response_model=RecordWritten)
+@router.patch("/records/{record_id:record_id}", response_model=RecordWritten)
 def patch_record(
     record_id: uuid.UUID,
     patch: RecordPatch,
@@ -122,7 +131,7 @@ def patch_record(
     return _respond(idempotency.run(session, caller.member_id, key, digest, work))
 
 
-@router.post("/records/{record_id}/deregister", response_model=RecordRead)
+@router.post("/records/{record_id:record_id}/deregister", response_model=RecordRead)
 def deregister_record(
     record_id: uuid.UUID,
     body: Deregistration,
@@ -144,7 +153,7 @@ def deregister_record(
     return _respond(idempotency.run(session, caller.member_id, key, digest, work))
 
 
-@router.get("/records/{record_id}/versions", response_model=RecordVersionList)
+@router.get("/records/{record_id:record_id}/versions", response_model=RecordVersionList)
 def record_versions(record_id: uuid.UUID, session: DbSession, caller: CurrentCaller) -> Any:
     """Every version, oldest first; the last one is the record as it is now."""
     return {"items": service.list_versions(session, caller, record_id=record_id)}

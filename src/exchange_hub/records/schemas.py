@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from exchange_hub.request_body import IsoDate, RequestBody
+from exchange_hub.request_body import (
+    NOT_BLANK,
+    TWO_DIGITS,
+    WHOLE_NUMBER,
+    CountyCode,
+    IdNumber,
+    IsoDate,
+    RegionCode,
+    RequestBody,
+    Text,
+)
 
 Kind = Literal["outflow", "inflow"]
 Sex = Literal["M", "F"]
@@ -22,14 +32,14 @@ Contraception = Literal["none", "iud", "sterilisation", "implant", "pill", "cond
 PregnancyStatus = Literal["not_pregnant", "pregnant", "unknown"]
 DeregisterReason = Literal["returned_home", "moved_on", "died", "duplicate"]
 Grade = Literal["certain", "probable", "possible"]
-RegionCode = str  # 2, 4 or 6 digits; normalised to 6 by the service
+ChildrenCount = Annotated[int, Field(ge=0, le=30), WHOLE_NUMBER]
 
 
 class Certificate(RequestBody):
     """婚育证明: the floating population's marriage-and-childbearing certificate."""
 
-    number: str | None = Field(None, max_length=40)
-    issued_by: RegionCode | None = Field(None, max_length=6)
+    number: Text | None = Field(None, max_length=40)
+    issued_by: RegionCode | None = None
     issued_on: IsoDate | None = None
     valid_until: IsoDate | None = None
 
@@ -42,15 +52,15 @@ class PersonIn(RequestBody):
     must agree with the ID number.
     """
 
-    id_number: str = Field(min_length=1, max_length=32)
-    name: str = Field(min_length=1, max_length=100)
+    id_number: IdNumber
+    name: Text = Field(min_length=1, max_length=100, pattern=NOT_BLANK)
     sex: Sex | None = None
     birth_date: IsoDate | None = None
-    ethnicity: str | None = Field(None, pattern=r"^\d{2}$")
-    marital_status: str | None = Field(None, pattern=r"^\d{2}$")
-    phone: str | None = Field(None, max_length=40)
-    address: str | None = Field(None, max_length=300)
-    children_count: int | None = Field(None, ge=0, le=30)
+    ethnicity: str | None = Field(None, pattern=TWO_DIGITS)
+    marital_status: str | None = Field(None, pattern=TWO_DIGITS)
+    phone: Text | None = Field(None, max_length=40)
+    address: Text | None = Field(None, max_length=300)
+    children_count: ChildrenCount | None = None
     contraception: Contraception | None = None
     pregnancy_status: PregnancyStatus | None = None
     last_birth_date: IsoDate | None = None
@@ -67,23 +77,23 @@ class RecordIn(RequestBody):
 
     kind: Kind
     person: PersonIn
-    hukou_region: RegionCode | None = Field(None, max_length=6)
-    residence_region: RegionCode | None = Field(None, max_length=6)
+    hukou_region: CountyCode | None = None
+    residence_region: RegionCode | None = None
     moved_on: IsoDate | None = None
     certificate: Certificate | None = None
     certificate_checked: bool | None = None
 
 
 class PersonPatch(RequestBody):
-    id_number: str | None = Field(None, min_length=1, max_length=32)
-    name: str | None = Field(None, min_length=1, max_length=100)
+    id_number: IdNumber | None = None
+    name: Text | None = Field(None, min_length=1, max_length=100, pattern=NOT_BLANK)
     sex: Sex | None = None
     birth_date: IsoDate | None = None
-    ethnicity: str | None = Field(None, pattern=r"^\d{2}$")
-    marital_status: str | None = Field(None, pattern=r"^\d{2}$")
-    phone: str | None = Field(None, max_length=40)
-    address: str | None = Field(None, max_length=300)
-    children_count: int | None = Field(None, ge=0, le=30)
+    ethnicity: str | None = Field(None, pattern=TWO_DIGITS)
+    marital_status: str | None = Field(None, pattern=TWO_DIGITS)
+    phone: Text | None = Field(None, max_length=40)
+    address: Text | None = Field(None, max_length=300)
+    children_count: ChildrenCount | None = None
     contraception: Contraception | None = None
     pregnancy_status: PregnancyStatus | None = None
     last_birth_date: IsoDate | None = None
@@ -93,8 +103,8 @@ class RecordPatch(RequestBody):
     """A JSON merge patch (RFC 7396) of a record: fields sent replace, ``null`` clears."""
 
     person: PersonPatch | None = None
-    hukou_region: RegionCode | None = Field(None, max_length=6)
-    residence_region: RegionCode | None = Field(None, max_length=6)
+    hukou_region: CountyCode | None = None
+    residence_region: RegionCode | None = None
     moved_on: IsoDate | None = None
     certificate: Certificate | None = None
     certificate_checked: bool | None = None
@@ -195,11 +205,27 @@ class BatchResult(BaseModel):
 class LookupRequest(RequestBody):
     """Look a person up by ID number, or by name + birth date + sex; ``purpose`` is required."""
 
-    id_number: str | None = Field(None, min_length=1, max_length=32)
-    name: str | None = Field(None, min_length=1, max_length=100)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["id_number"], "properties": {"id_number": {"type": "string"}}},
+                {
+                    "required": ["name", "birth_date", "sex"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "birth_date": {"type": "string"},
+                        "sex": {"type": "string"},
+                    },
+                },
+            ]
+        }
+    )
+
+    id_number: IdNumber | None = None
+    name: Text | None = Field(None, min_length=1, max_length=100, pattern=NOT_BLANK)
     birth_date: IsoDate | None = None
     sex: Sex | None = None
-    purpose: str = Field(min_length=3, max_length=300)
+    purpose: Text = Field(min_length=3, max_length=300, pattern=NOT_BLANK)
 
 
 class LookupMatch(BaseModel):

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from exchange_hub import clock, idempotency
 from exchange_hub.deps import CurrentCaller, DbSession, Hub, PageSize, ReadSession
-from exchange_hub.members.scope import Caller
+from exchange_hub.members.scope import DEPARTMENTS, Caller
+from exchange_hub.params import (
+    AsOfMoment,
+    IdempotencyKey,
+    Level,
+    PeriodQuery,
+    RegionQuery,
+)
 from exchange_hub.reports import schemas, service
 from exchange_hub.reports.catalogue import load_catalogue
+from exchange_hub.request_body import PERIOD
 from exchange_hub.workdays import SHANGHAI
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 PATH = "/api/v1/reports"
 
-RegionQuery = Annotated[str, Query(max_length=6, description="region code (44, 4403 or 440300)")]
-PeriodQuery = Annotated[str, Query(max_length=7, description="2026-10, 2026-Q4 or 2026")]
-AsOfQuery = Annotated[
-    datetime | None, Query(description="evaluation time (default now; no zone = Asia/Shanghai)")
-]
+Department = Literal[DEPARTMENTS]  # type: ignore[valid-type]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -38,7 +42,7 @@ def submit_report(
     session: DbSession,
     caller: CurrentCaller,
     hub: Hub,
-    idempotency_key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Submit (or correct) a monthly report; a correction keeps the first one's timeliness."""
     digest = idempotency.request_hash("POST", PATH, body.model_dump(mode="json"))
@@ -82,8 +86,8 @@ def read_rates(
     caller: CurrentCaller,
     region: RegionQuery,
     period: PeriodQuery,
-    level: Annotated[str | None, Query(description="county | prefecture | province")] = None,
-    as_of: AsOfQuery = None,
+    level: Level | None = None,
+    as_of: AsOfMoment = None,
 ) -> schemas.ReportRatesRead:
     """Expected, received, on-time and zero reports with reporting and on-time rates."""
     rates = service.rates_for(
@@ -99,9 +103,9 @@ def read_missing(
     hub: Hub,
     region: RegionQuery,
     period: Annotated[
-        str | None, Query(max_length=7, description="default: last 12 months")
+        str | None, Query(pattern=PERIOD, description="default: the last 12 months")
     ] = None,
-    as_of: AsOfQuery = None,
+    as_of: AsOfMoment = None,
 ) -> schemas.MissingReportList:
     """Expected reports not received (催报), the most overdue first."""
     moment = _aware(as_of) or clock.now()
@@ -118,7 +122,7 @@ def list_reports(
     caller: CurrentCaller,
     region: RegionQuery,
     period: PeriodQuery,
-    department: Annotated[str | None, Query(max_length=40)] = None,
+    department: Department | None = None,
     cursor: Annotated[str | None, Query(max_length=80)] = None,
     limit: PageSize = 100,
 ) -> schemas.ReportList:

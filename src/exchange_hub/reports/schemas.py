@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from exchange_hub.members.scope import DEPARTMENTS
 from exchange_hub.reports.catalogue import ReportCatalogue
 from exchange_hub.reports.rates import (
     DepartmentRateRow,
@@ -16,9 +17,9 @@ from exchange_hub.reports.rates import (
     ReportRateRow,
     ReportRates,
 )
-from exchange_hub.request_body import RequestBody
+from exchange_hub.request_body import MONTH, WHOLE_NUMBER, CountyCode, RequestBody
 
-Count = Annotated[int, Field(ge=0, le=100_000_000)]
+Count = Annotated[int, Field(ge=0, le=100_000_000), WHOLE_NUMBER]
 ItemKey = Annotated[str, Field(max_length=60)]
 
 
@@ -32,6 +33,20 @@ class ReportSubmit(RequestBody):
 
     model_config = ConfigDict(
         json_schema_extra={
+            # reports.service._checked_content: counts naming an item, or zero: true.
+            "anyOf": [
+                {
+                    "required": ["counts"],
+                    "properties": {
+                        "counts": {"type": "object", "minProperties": 1},
+                        "zero": {"anyOf": [{"type": "null"}, {"const": False}]},
+                    },
+                },
+                {
+                    "required": ["zero"],
+                    "properties": {"zero": {"const": True}, "counts": {"type": "null"}},
+                },
+            ],
             "examples": [
                 {
                     "department": "police",
@@ -40,13 +55,15 @@ class ReportSubmit(RequestBody):
                     "counts": {"temporary_residence_registrations": 120, "moved_out": 7},
                 },
                 {"department": "health", "region": "110105", "period": "2026-10", "zero": True},
-            ]
+            ],
         },
     )
 
-    department: str = Field(max_length=40, description="the reporter's own department")
-    region: str = Field(max_length=6, description="the reporter's own county (6 digits)")
-    period: str = Field(max_length=7, description="the month reported on, YYYY-MM")
+    department: Literal[DEPARTMENTS] = Field(  # type: ignore[valid-type]
+        description="the reporter's own department"
+    )
+    region: CountyCode = Field(description="the reporter's own county (6 digits)")
+    period: str = Field(pattern=MONTH, description="the month reported on, YYYY-MM")
     counts: dict[ItemKey, Count] | None = None
     zero: bool | None = Field(None, description="true: nothing to report this month")
 

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 
 from exchange_hub.deps import CurrentCaller, DbSession
+from exchange_hub.params import (
+    AsOfQuery,
+    CountyQuery,
+    Level,
+    PeriodQuery,
+    ProvinceQuery,
+    RegionQuery,
+)
 from exchange_hub.scorecard import behind, service, settings
+from exchange_hub.scorecard.config import default_config
 from exchange_hub.scorecard.schemas import (
     BehindPage,
     ScorecardReport,
@@ -21,10 +32,10 @@ router = APIRouter(prefix="/api/v1/scorecard", tags=["scorecard"])
 def read_scorecard(
     session: DbSession,
     caller: CurrentCaller,
-    region: str = Query(max_length=6),
-    period: str = Query(max_length=10, description="2026-10, 2026-Q4 or 2026"),
-    level: str | None = Query(None, max_length=12),
-    as_of: str | None = Query(None, max_length=40),
+    region: RegionQuery,
+    period: PeriodQuery,
+    level: Level | None = None,
+    as_of: AsOfQuery = None,
 ) -> ScorecardReport:
     return service.scorecard_report(
         session, caller, region=region, period=period, level=level, as_of=as_of
@@ -35,13 +46,13 @@ def read_scorecard(
 def list_indicator_items(
     session: DbSession,
     caller: CurrentCaller,
-    region: str = Query(max_length=6),
-    period: str = Query(max_length=10),
-    indicator: str = Query(max_length=60),
-    part: str = Query("numerator", max_length=12),
+    region: CountyQuery,
+    period: PeriodQuery,
+    indicator: str = Query(json_schema_extra={"enum": list(default_config().keys)}),
+    part: Literal["numerator", "denominator"] = "numerator",
     cursor: int = Query(0, ge=0),
     limit: int = Query(100, ge=1, le=500),
-    as_of: str | None = Query(None, max_length=40),
+    as_of: AsOfQuery = None,
 ) -> BehindPage:
     return behind.behind(
         session, caller, region=region, period=period, indicator=indicator, part=part,
@@ -51,7 +62,7 @@ def list_indicator_items(
 
 @router.get("/settings", response_model=ScorecardSettings)
 def read_settings(
-    session: DbSession, caller: CurrentCaller, province: str = Query(max_length=6)
+    session: DbSession, caller: CurrentCaller, province: ProvinceQuery
 ) -> ScorecardSettings:
     rows = settings.list_settings(session, caller, province)
     items = [ScorecardSettingRead.model_validate(r, from_attributes=True) for r in rows]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from exchange_hub.request_body import RequestBody
+from exchange_hub.request_body import PROVINCE_CODE, RequestBody
+from exchange_hub.scorecard.config import OVERALL_KEY, ROLE_KEYS, default_config
 
 Status = Literal["ok", "no_data", "no_report"]
 
@@ -54,11 +55,38 @@ class ScorecardReport(BaseModel):
     rows: list[RegionScorecard]
 
 
+def setting_shapes() -> dict[str, Any]:
+    """``scorecard.settings._check_values``: an indicator takes a target and/or a weight,
+    a role a weight only, the overall score a target only."""
+    number = {"type": "number"}
+    return {
+        "anyOf": [
+            {
+                "properties": {"key": {"enum": list(default_config().keys)}},
+                "anyOf": [{"properties": {"target": number}, "required": ["target"]},
+                          {"properties": {"weight": number}, "required": ["weight"]}],
+            },
+            {
+                "properties": {"key": {"enum": list(ROLE_KEYS)}, "target": {"type": "null"},
+                               "weight": number},
+                "required": ["weight"],
+            },
+            {
+                "properties": {"key": {"const": OVERALL_KEY}, "weight": {"type": "null"},
+                               "target": number},
+                "required": ["target"],
+            },
+        ]
+    }  # fmt: skip
+
+
 class ScorecardSettingWrite(RequestBody):
     """A province's own target and/or weight for an indicator, a role (``role.destination``,
     ``role.origin``: weight only) or the overall score (``overall``: target only)."""
 
-    province: str = Field(max_length=6)
+    model_config = ConfigDict(json_schema_extra=lambda schema: schema.update(setting_shapes()))
+
+    province: str = Field(pattern=PROVINCE_CODE)
     key: str = Field(max_length=60)
     target: float | None = Field(None, ge=0, le=100)
     weight: float | None = Field(None, ge=0, le=100)
