@@ -173,12 +173,7 @@ def test_every_handler_gets_masked_log_records(
         assert ID not in output and PHONE not in output and LEGACY not in output, output
 
 
-# -- free text stored outside the audit trail: other helpers' files, reported ---------
-@pytest.mark.xfail(
-    strict=True,
-    reason="messages.purpose and messages.case_ref are stored as sent (exchange/service.py, "
-    "not this branch's to change): free text there needs masking or encryption",
-)
+# -- free text stored outside the audit trail: masked where it is stored ---------------
 def test_a_message_purpose_and_case_ref_are_not_stored_in_clear(
     client: TestClient, hub: HubContext, county_a: MemberKey, county_b: MemberKey
 ) -> None:
@@ -190,11 +185,6 @@ def test_a_message_purpose_and_case_ref_are_not_stored_in_clear(
     assert ID not in str(stored) and PHONE not in str(stored), stored
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="console_sign_in_guards.username keeps a failed sign-in's user name as typed "
-    "(web/auth.py, not this branch's to change): an ID number typed there stays in clear",
-)
 def test_a_failed_sign_in_name_is_not_stored_in_clear(client: TestClient, hub: HubContext) -> None:
     post_sign_in(client, f"张三{ID}", password="wrong password")
     with hub.sessions() as session:

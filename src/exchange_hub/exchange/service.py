@@ -46,6 +46,7 @@ from exchange_hub.exchange.schemas import (
     MessageCreate,
 )
 from exchange_hub.holidays.store import calendar_of
+from exchange_hub.logging_setup import mask_text
 from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Message, MessageEvent, PushDelivery
 from exchange_hub.models.base import new_id
@@ -192,8 +193,10 @@ def _new_message(
         state="submitted",
         needs_receipt=not is_query,
         needs_feedback=is_query or subtype == "birth",
-        purpose=payload.purpose,
-        case_ref=payload.case_ref,
+        # Kept in clear for lists and the origin's inbox, so masked: the whole text is
+        # in the encrypted body (issue 15, finding 2: no person data at rest in clear).
+        purpose=mask_text(payload.purpose) if payload.purpose else payload.purpose,
+        case_ref=mask_text(payload.case_ref) if payload.case_ref else payload.case_ref,
         subject_index=keyring.blind_index(content["subject"]["id_number"]),
         record_id=payload.record_id,
         body=keyring.encrypt(json.dumps(content, ensure_ascii=False), BODY_CONTEXT),

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
+from exchange_hub.logging_setup import mask_text
 from exchange_hub.members.scope import Caller
 from exchange_hub.models import ConsoleSession, ConsoleSignInGuard, ConsoleUser
 from exchange_hub.regions import service as regions
@@ -154,12 +155,12 @@ def list_users(session: Session) -> Sequence[ConsoleUser]:
 
 
 def lock_state(session: Session, username: str) -> ConsoleSignInGuard | None:
-    return session.get(ConsoleSignInGuard, username)
+    return session.get(ConsoleSignInGuard, guard_key(username))
 
 
 def unlock(session: Session, username: str) -> None:
     """Clear the failed sign-ins of ``username`` (the operator's ``users unlock``)."""
-    guard = session.get(ConsoleSignInGuard, username)
+    guard = session.get(ConsoleSignInGuard, guard_key(username))
     if guard is None or (guard.failures == 0 and guard.locked_until is None):
         raise NotFound(f"{username!r} is not locked", field="username")
     guard.failures, guard.locked_until = 0, None
@@ -177,10 +178,16 @@ def unlock(session: Session, username: str) -> None:
 
 
 # -- signing in and out ----------------------------------------------------------
+def guard_key(username: str) -> str:
+    """The name failed sign-ins are counted under: as typed, but with an ID or mobile
+    number someone typed into the name field masked (it is stored, and may be anything)."""
+    return mask_text(username)
+
+
 def _guard(session: Session, username: str) -> ConsoleSignInGuard:
-    guard = session.get(ConsoleSignInGuard, username)
+    guard = session.get(ConsoleSignInGuard, guard_key(username))
     if guard is None:
-        guard = ConsoleSignInGuard(username=username, failures=0)
+        guard = ConsoleSignInGuard(username=guard_key(username), failures=0)
         session.add(guard)
     return guard
 
