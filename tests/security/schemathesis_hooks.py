@@ -36,7 +36,8 @@ _rules(("hukou_region", "residence_region", "to_region", "region", "certificate.
        CATALOGUE)  # fmt: skip
 _rules(("cursor",), r"cursor is not one this hub handed out")  # opaque: only the hub makes them
 _rules(("to_region",), CATALOGUE, r"cannot be addressed to your own county")  # the caller's own
-_rules(("url",), r"is not on the operator's push allowlist")  # deployment configuration
+# Deployment configuration: the allowlist, and http only on loopback when allowed.
+_rules(("url",), r"is not on the operator's push allowlist", r"push endpoints must use https")
 # A batch body is NDJSON or CSV text: its grammar (a header row of known columns) is not
 # JSON Schema's to state; each line is then checked like a single record.
 _rules(

@@ -76,10 +76,17 @@ class MemberCreate(RequestBody):
     )
 
 
+PORT = r"([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL_CHARACTERS = r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]"
+# An absolute http(s) URL without user info or fragment (``exchange.push_urls``); that
+# it is https, and its host on the operator's allowlist, the hub checks against settings.
+PUSH_URL = rf"^https?://[A-Za-z0-9.-]+(:{PORT})?(/{URL_CHARACTERS}*)?(\?({URL_CHARACTERS}|\?)*)?$"
+
+
 class PushEndpoint(RequestBody):
     url: str | None = Field(
         None,
         max_length=500,
-        pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,4})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$",
+        pattern=PUSH_URL,
         description="https URL on the operator's allowlist; null removes it",
     )
