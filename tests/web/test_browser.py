@@ -87,7 +87,7 @@ def browser_page(served_hub: str) -> Iterator[tuple[object, list[str], list[str]
     problems: list[str] = []
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, env=browser_env()
         )
         context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, locale="zh-CN")
         page = context.new_page()
@@ -100,6 +100,14 @@ def browser_page(served_hub: str) -> Iterator[tuple[object, list[str], list[str]
         finally:
             context.close()
             browser.close()
+
+
+def browser_env() -> dict[str, str]:
+    """The browser's environment: CI's runs at other dates preload libfaketime into every
+    process, and Chromium under it never finishes loading a page. The browser is only the
+    client (session cookies, no dates of its own); the hub under test keeps the faked clock."""
+    hidden = {"LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC"}
+    return {name: value for name, value in os.environ.items() if name not in hidden}
 
 
 @pytest.fixture
