@@ -86,11 +86,16 @@ def _client(request: Request) -> str | None:
 
 
 class _Refusal(Exception):
-    """A failed authentication: why, and the header at fault (answered by ``_refuse``)."""
+    """A failed authentication: why, and the header at fault (answered by ``_refuse``).
 
-    def __init__(self, reason: str, field: str = AUTHORIZATION) -> None:
+    ``guessed`` is False for a request that presented no credential at all: it
+    cannot be a guess at a key, so it does not count toward the per-address limit
+    (members behind the same NAT as a crawler keep their 401s, not 429s).
+    """
+
+    def __init__(self, reason: str, field: str = AUTHORIZATION, *, guessed: bool = True) -> None:
         super().__init__(reason)
-        self.reason, self.field = reason, field
+        self.reason, self.field, self.guessed = reason, field, guessed
 
 
 def _lookup(hub: HubContext, api_key: str) -> tuple[Caller, str | None] | None:
@@ -131,7 +136,9 @@ def _refuse(request: Request, refusal: _Refusal, caller: Caller | None) -> HubEr
         detail={"reason": refusal.reason, "path": request.url.path},
     )  # fmt: skip
     refusals.record_failure(hub.sessions, entry, hub.settings.auth_failure_interval_seconds)
-    wait = request.app.state.failed_auth_limiter.failed(client or "unknown")
+    wait = None
+    if refusal.guessed:
+        wait = request.app.state.failed_auth_limiter.failed(client or "unknown")
     if wait is not None:
         detail = f"too many failed authentications from this address (last: {refusal.reason})"
         return TooManyRequests(detail, field=AUTHORIZATION, headers=retry_after(wait))
@@ -149,6 +156,8 @@ def _api_key(request: Request) -> str:
     for name in (AUTHORIZATION, TIMESTAMP, SIGNATURE):
         if _repeated(request, name):
             raise _Refusal(f"{name} appears more than once", name)
+    if not request.headers.get(AUTHORIZATION, "").strip():
+        raise _Refusal("missing bearer API key", guessed=False)
     scheme, _, api_key = request.headers.get(AUTHORIZATION, "").partition(" ")
     if scheme.lower() != "bearer" or not api_key.strip():
         raise _Refusal("missing or malformed bearer API key")

@@ -14,7 +14,9 @@ every audit row (``audit.service.record``). What it catches:
 Not caught: other groupings (``4403 0519 7707 0707 77``) or mixed separators
 (``440305 19770707-0777``), numbers in words or
 Chinese numerals, and digit runs inside a run of 32 or more hex characters (a
-digest or a uuid's hex, which the audit chain and request ids keep intact).
+digest or a uuid's hex) or inside a uuid written with its dashes
+(``…-982b-17776521694c``): message, record and request ids stay intact in logs
+and in the audit trail.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _ID_18 = re.compile(r"(?<!\d)\d{6}([ -]?)(\d{8})\1\d{3}[\dXx](?![\dXx])")
 _ID_15 = re.compile(r"(?<!\d)\d{6}([ -]?)(\d{6})\1\d{3}(?![\dXx])")
 _MOBILE = re.compile(r"(?<![\d+])(?:(?:\+|00)?86[ -]?)?1[3-9]\d([ -]?)(\d{4})\1\d{4}(?!\d)")
 _HEX = frozenset("0123456789abcdefABCDEF")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DIGEST_LENGTH = 32
 _EXTRAS = ("method", "path", "status", "duration_ms", "member", "client")
 _TRACEBACKS = logging.Formatter()
@@ -47,12 +50,19 @@ def mask_id_number(value: str) -> str:
 
 
 def _inside_digest(text: str, start: int, end: int) -> bool:
-    """Whether ``text[start:end]`` is part of a run of 32+ hex characters."""
-    while start > 0 and text[start - 1] in _HEX:
-        start -= 1
-    while end < len(text) and text[end] in _HEX:
-        end += 1
-    return end - start >= _DIGEST_LENGTH and all(c in _HEX for c in text[start:end])
+    """Whether ``text[start:end]`` is part of a run of 32+ hex characters or of a uuid."""
+    first, last = start, end
+    while first > 0 and text[first - 1] in _HEX:
+        first -= 1
+    while last < len(text) and text[last] in _HEX:
+        last += 1
+    if last - first >= _DIGEST_LENGTH and all(c in _HEX for c in text[first:last]):
+        return True
+    window = text[max(0, start - 35) : end + 35]
+    offset = max(0, start - 35)
+    return any(
+        m.start() + offset <= start and end <= m.end() + offset for m in _UUID.finditer(window)
+    )
 
 
 def _star_group_2(match: re.Match[str]) -> str:

@@ -57,11 +57,28 @@ UNTOUCHED = [
     "3b1f0f5c2e8d4a6b9c0d1e2f3a4b5c6d",
     "counts 12345 and 1234567890123456789 and 2026-11-23T02:30:00Z",
     "region 440305 period 2026-10",
+    # uuids whose last group holds a mobile-shaped run (CI found one masked in the audit trail)
+    "01a235f6-47f1-76d0-982b-17776521694c",
+    "/api/v1/messages/01a235f6-47f1-76d0-982b-17776521694c/feedback",
+    "01A235F6-47F1-76D0-982B-13812345678F",
+    "ids 01a235f6-47f1-76d0-982b-013812345678,01a235f6-47f1-76d0-982b-18612345678a",
+    "01a235f6-47f1-76d0-982b-440305197707",
+]
+# a uuid next to a number keeps the number masked
+UUID = "01a235f6-47f1-76d0-982b-17776521694c"
+NEAR_A_UUID = [
+    (f"{UUID} 电话13812345678", f"{UUID} 电话138****5678"),
+    (f"电话13812345678-{UUID}", f"电话138****5678-{UUID}"),
 ]
 
 
 @pytest.mark.parametrize(("text", "masked"), VARIANTS)
 def test_free_text_is_masked(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(("text", "masked"), NEAR_A_UUID)
+def test_numbers_beside_a_uuid_are_still_masked(text: str, masked: str) -> None:
     assert mask_text(text) == masked
 
 

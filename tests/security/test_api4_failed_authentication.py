@@ -162,3 +162,28 @@ def test_the_per_address_buckets_stay_bounded() -> None:
     for n in range(50):
         buckets.take(f"2001:db8::1:{n:x}")
     assert buckets.take("198.51.100.7") is not None
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": ""}, {"Authorization": "   "}])
+def test_requests_without_any_credential_are_401_and_never_lock_the_address_out(
+    client: TestClient, county_a: MemberKey, hub: HubContext, frozen: hub_clock.Clock,
+    headers: dict[str, str],
+) -> None:  # fmt: skip
+    """A request with no credential guesses nothing: a crawler (or schemathesis's
+    "authentication not ignored" check) must not turn a shared address's answers
+    into 429s. It is still counted in the audit trail."""
+    statuses = {client.get(ME, headers=headers).status_code for _ in range(200)}
+    assert statuses == {401}
+    assert client.get(ME, headers=bad_key(1)).status_code == 401, "guesses still have their budget"
+    assert client.get(ME, headers=county_a.headers).status_code == 200
+    frozen.advance(timedelta(hours=1))
+    flush(hub)
+    assert counted(refusals(hub)) == 201
+
+
+def test_a_malformed_credential_counts_as_a_guess(
+    client: TestClient, frozen: hub_clock.Clock
+) -> None:
+    basic = [{"Authorization": f"Basic x{n}"} for n in range(200)]
+    statuses = [client.get(ME, headers=headers).status_code for headers in basic]
+    assert statuses[0] == 401 and statuses[-1] == 429
