@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     """Bearer token for Prometheus scrapes of ``/metrics`` (admin API keys work too)."""
     figures_refresh_overlap_seconds: int = 300
     """How far behind its watermark the exchange-figures refresh re-reads (late commits)."""
+    figures_refresh_after_seconds: int = Field(60, ge=1)
+    """A figures read that finds changes older than this not yet folded into the aggregates
+    runs one refresh after its answer (figures are exact either way; this keeps reads short
+    where no worker runs ``metrics.refresh``)."""
     audit_retention_days: int = 190
     message_body_retention_days: dict[str, int] = Field(
         default_factory=lambda: {"query": 730, "notification": 365}

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_hub import crypto
 from exchange_hub.config import Settings
-from exchange_hub.db import make_engine, make_sessionmaker
+from exchange_hub.db import is_sqlite, make_engine, make_sessionmaker
 
 
 @dataclass
@@ -37,8 +37,15 @@ def build_context(settings: Settings) -> HubContext:
     sessions = make_sessionmaker(engine)
     sessions.configure(info={"keyring": keyring, "settings": settings})
     read_sessions = sessions
-    if settings.read_database_url:
-        read_engine = make_engine(settings.read_database_url)
+    read_url = settings.read_database_url
+    if not read_url and is_sqlite(engine) and not _in_memory(engine):
+        read_url = settings.resolved_database_url  # SQLite reads beside the writer (db.py)
+    if read_url:
+        read_engine = make_engine(read_url, read_only=True)
         read_sessions = make_sessionmaker(read_engine)
         read_sessions.configure(info={"keyring": keyring, "settings": settings})
     return HubContext(settings, engine, sessions, read_sessions, keyring)
+
+
+def _in_memory(engine: Engine) -> bool:
+    return engine.url.database in (None, "", ":memory:")

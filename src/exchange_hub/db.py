@@ -30,12 +30,14 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE.
+def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
+    """WAL, foreign keys, and BEGIN IMMEDIATE; for reading, a deferred BEGIN and no writes.
 
     A deferred SQLite transaction that reads and then writes fails with
     SQLITE_BUSY when another writer committed in between (WAL snapshot), and
-    no busy timeout helps; taking the write lock at BEGIN avoids it.
+    no busy timeout helps; taking the write lock at BEGIN avoids it. A reading
+    engine never writes (``query_only``), so its transactions begin deferred:
+    they read a snapshot beside the writer instead of queueing for its lock.
     """
 
     @event.listens_for(engine, "connect")
@@ -46,14 +48,19 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")
         cur.close()
+
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, read_only: bool = False) -> Engine:
+    """The engine of ``url``; ``read_only`` for SQLite's reading engine (see above)."""
     full = driver_url(url)
     if full.startswith("sqlite"):
         database = make_url(full).database
@@ -61,7 +68,7 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         connect = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         engine = create_engine(full, connect_args=connect)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only=read_only)
         return engine
     return create_engine(
         full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10

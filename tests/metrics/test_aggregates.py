@@ -155,34 +155,86 @@ def random_rows(insert) -> list[dict]:
     return insert(*[random_message(rng) for _ in range(600)])
 
 
+# What the aggregates hold when the figures are read: nothing (the job never ran), all of
+# it, or all but a few dirty partitions (read raw) and one month read raw whole.
+STATES = ["never refreshed", "refreshed", "partly stale"]
+
+
+def bring_to(state: str, hub, insert, random_rows: list[dict]) -> list[dict]:
+    if state == "never refreshed":
+        return random_rows
+    tasks.refresh(hub.sessions)
+    if state == "refreshed":
+        return random_rows
+    rng = random.Random(11)
+    now = datetime.now(UTC)  # stamped when committed, as the exchange does
+    insert(*[{**random_message(rng), "to_region": "110105", "from_region": "440305",
+              "updated_at": now} for _ in range(20)])  # fmt: skip
+    with transaction(hub.sessions) as session:
+        month = session.scalars(select(Message).where(Message.period == "2026-10")).all()
+        for message in month[:: max(1, len(month) // 3)]:
+            message.updated_at = now
+    from exchange_hub.metrics import figures
+
+    with hub.sessions() as session:
+        dirty = aggregates.unapplied(session).partitions
+    assert dirty and all(len(r) <= figures.RAW_COUNTIES for r in dirty.values())
+    return _all_rows(hub)
+
+
+@pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("role", ["responder", "requester"])
 @pytest.mark.parametrize("as_of", AS_OF_TIMES)
-def test_aggregates_equal_a_raw_scan(random_rows, exchange, role, as_of):
+def test_aggregates_equal_a_raw_scan(random_rows, hub, insert, exchange, role, as_of, state):
+    rows = bring_to(state, hub, insert, random_rows)
     moment = as_of or datetime.now(UTC)
-    assert only_listed(hub_figures(exchange, role, as_of)) == expected_figures(
-        random_rows, role, moment
-    )
+    assert only_listed(hub_figures(exchange, role, as_of)) == expected_figures(rows, role, moment)
 
 
+def test_a_month_with_many_dirty_counties_is_read_raw_whole(
+    random_rows, hub, insert, exchange, monkeypatch
+):
+    from exchange_hub.metrics import figures
+
+    rows = bring_to("partly stale", hub, insert, random_rows)
+    monkeypatch.setattr(figures, "RAW_COUNTIES", 1)
+    for role in ("responder", "requester"):
+        expected = expected_figures(rows, role, datetime.now(UTC))
+        assert only_listed(hub_figures(exchange, role, None)) == expected
+
+
+def test_reading_figures_writes_nothing(random_rows, hub, insert, exchange):
+    bring_to("partly stale", hub, insert, random_rows)
+    before = _aggregate_rows(hub)
+    with hub.sessions() as session:
+        watermark = session.get(aggregates.RefreshState, aggregates.REFRESH_NAME).watermark
+    hub_figures(exchange, "responder", None)
+    hub_figures(exchange, "requester", at("2026-10-10 12:00"))
+    assert _aggregate_rows(hub) == before
+    with hub.sessions() as session:
+        assert session.get(aggregates.RefreshState, aggregates.REFRESH_NAME).watermark == watermark
+
+
+@pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("as_of", [None, at("2026-10-20 00:00")])
-def test_latency_histograms_equal_a_raw_scan(random_rows, hub, as_of):
+def test_latency_histograms_equal_a_raw_scan(random_rows, hub, insert, as_of, state):
     from exchange_hub.metrics.figures import Selection, load_figures
 
+    rows = bring_to(state, hub, insert, random_rows)
     moment = as_of or datetime.now(UTC)
-    with transaction(hub.sessions) as session:
-        aggregates.refresh(session)
+    with hub.sessions() as session:
         months = ("2026-09", "2026-10", "2026-11")
         selection = Selection(
             role="responder", months=months, scope="000000", as_of=moment, level="county"
         )
         figures = load_figures(session, selection)
     got = {key: {b: c for b, c in hist.items() if c} for key, hist in figures.latency.items()}
-    want = reference_latency(random_rows, moment)
+    want = reference_latency(rows, moment)
     assert {k: v for k, v in got.items() if v} == {k: dict(v) for k, v in want.items()}
 
 
 def test_incremental_refresh_follows_every_change(random_rows, hub, insert, exchange):
-    hub_figures(exchange, "responder", None)  # first read builds the aggregates
+    tasks.refresh(hub.sessions)  # the job builds the aggregates
     rng = random.Random(7)
     now = datetime.now(UTC)
     changed = _answer_and_withdraw(hub, rng, now)
@@ -190,7 +242,14 @@ def test_incremental_refresh_follows_every_change(random_rows, hub, insert, exch
     added = insert(*[{**random_message(rng), "updated_at": now} for _ in range(80)])
     rows = _all_rows(hub)
     assert changed and added
-    for role in ("responder", "requester"):
+    with hub.sessions() as session:
+        assert aggregates.unapplied(session).partitions, "the changes are not folded in yet"
+    for role in ("responder", "requester"):  # read: dirty partitions raw, the rest aggregated
+        assert only_listed(hub_figures(exchange, role, None)) == expected_figures(rows, role, now)
+    tasks.refresh(hub.sessions)
+    with hub.sessions() as session:
+        assert not aggregates.unapplied(session).partitions
+    for role in ("responder", "requester"):  # read: all from the refreshed aggregates
         assert only_listed(hub_figures(exchange, role, None)) == expected_figures(rows, role, now)
 
 
@@ -223,7 +282,7 @@ def _all_rows(hub) -> list[dict]:
 
 
 def test_a_late_commit_inside_the_overlap_window_is_picked_up(random_rows, hub, insert, exchange):
-    hub_figures(exchange, "responder", None)
+    tasks.refresh(hub.sessions)
     with hub.sessions() as session:
         state = session.get(aggregates.RefreshState, aggregates.REFRESH_NAME)
         watermark = state.watermark
@@ -237,6 +296,9 @@ def test_a_late_commit_inside_the_overlap_window_is_picked_up(random_rows, hub, 
     insert(late)
     rows = _all_rows(hub)
     now = datetime.now(UTC)
+    tasks.refresh(hub.sessions)
+    with hub.sessions() as session:
+        assert not aggregates.unapplied(session).partitions, "the refresh folded the late commit in"
     assert only_listed(hub_figures(exchange, "responder", None)) == expected_figures(
         rows, "responder", now
     )

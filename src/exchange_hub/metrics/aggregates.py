@@ -18,6 +18,13 @@ already counted); dirty partitions are recomputed from the raw rows with the
 same GROUP BY a full rebuild uses, so a refresh is idempotent and any number
 of runs, concurrent or repeated, converge on the figures of a raw scan.
 On PostgreSQL an advisory lock serialises refreshes; SQLite's write lock does.
+
+Reading never refreshes (``unapplied`` is read-only): ``figures.load_figures``
+reads the partitions that changes made dirty from the raw rows, with the same
+GROUP BYs, and the clean ones from the aggregates, so figures are exact on a
+read session or a replica however far behind the job is. ``try_refresh`` is
+the short opportunistic refresh a read schedules when the backlog grows old:
+on PostgreSQL it gives up at once when another refresh holds the lock.
 """
 
 from __future__ import annotations
@@ -83,7 +90,7 @@ def _counted() -> ColumnElement[bool]:
 
 
 # -- the three GROUP BYs -------------------------------------------------------------
-def _exchange_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
+def exchange_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
     answered = M.answered_at.is_not(None)
     region, counterpart = region_column(role), counterpart_province(role)
     return (
@@ -102,7 +109,7 @@ def _exchange_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: 
     )  # fmt: skip
 
 
-def _pending_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
+def pending_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
     waiting_answer = and_(M.needs_feedback.is_(True), M.answered_at.is_(None))
     waiting_receipt = and_(M.needs_receipt.is_(True), M.received_at.is_(None))
     region, counterpart = region_column(role), counterpart_province(role)
@@ -178,7 +185,7 @@ def _leg_buckets(dialect: str, role: str, where: Sequence[ColumnElement[bool]]):
     )  # fmt: skip
 
 
-def _latency_select(dialect: str, role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
+def latency_select(dialect: str, role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
     """One histogram per (period, county, kind, leg), packed into JSON by the database."""
     buckets = _leg_buckets(dialect, role, where)
     pack = func.json_object_agg if dialect == "postgresql" else func.json_group_object
@@ -192,15 +199,15 @@ def _latency_select(dialect: str, role: str, where: Sequence[ColumnElement[bool]
 
 def _fill(session: Session, role: str, where: Sequence[ColumnElement[bool]]) -> None:
     """Insert in primary-key order: a region's rows of a month end up on a few adjacent pages."""
-    exchange = _exchange_select(role, where)
-    pending = _pending_select(role, where)
+    exchange = exchange_select(role, where)
+    pending = pending_select(role, where)
     session.execute(
         insert(ExchangeCount).from_select(list(exchange.selected_columns.keys()), exchange)
     )
     session.execute(
         insert(PendingCount).from_select(list(pending.selected_columns.keys()), pending)
     )
-    latency = _latency_select(session.get_bind().dialect.name, role, where)
+    latency = latency_select(session.get_bind().dialect.name, role, where)
     session.execute(
         insert(LatencyHistogram).from_select(list(latency.selected_columns.keys()), latency)
     )
@@ -225,12 +232,19 @@ class RefreshResult:
     rebuilt: bool = False
 
 
-def _lock(session: Session) -> None:
-    """One refresh at a time; the GROUP BYs get memory enough not to spill to disk."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REFRESH_LOCK})
-        session.execute(text("SET LOCAL work_mem = '256MB'"))
-        session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves here
+def _lock(session: Session, *, wait: bool = True) -> bool:
+    """One refresh at a time; the GROUP BYs get memory enough not to spill to disk.
+
+    With ``wait=False`` (PostgreSQL) False when another refresh holds the lock."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    taken = session.scalar(text(f"SELECT {function}(:key)::text"), {"key": _REFRESH_LOCK})
+    if not wait and taken != "true":
+        return False
+    session.execute(text("SET LOCAL work_mem = '256MB'"))
+    session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves here
+    return True
 
 
 def _overlap(session: Session) -> timedelta:
@@ -262,14 +276,30 @@ def rebuild(session: Session) -> RefreshResult:
     return RefreshResult(len(applied), -1, watermark, rebuilt=True)
 
 
-def refresh(session: Session) -> RefreshResult:
-    """Fold every message changed since the last run into the figures (idempotent)."""
-    _lock(session)
+@dataclass(frozen=True)
+class Unapplied:
+    """What the aggregates do not hold yet: the partitions of messages changed since the
+    last refresh. ``built`` is False before the first refresh (nothing is held)."""
+
+    built: bool
+    partitions: dict[tuple[str, str], set[str]]
+    """``(role, period)`` → the counties whose figures must be read raw."""
+    oldest: datetime | None
+    """The ``updated_at`` of the oldest change not folded in (None: none)."""
+    changed: Sequence = ()  # type: ignore[type-arg]
+    recent: Sequence = ()  # type: ignore[type-arg]
+
+    def regions(self, role: str, period: str) -> set[str]:
+        return self.partitions.get((role, period), set())
+
+
+def unapplied(session: Session) -> Unapplied:
+    """The changes the aggregates lack, read without writing anything."""
     state = session.get(RefreshState, REFRESH_NAME)
     if state is None:
-        return rebuild(session)
-    overlap = _overlap(session)
-    since = _as_utc(state.watermark) - overlap
+        oldest = session.scalar(select(func.min(M.updated_at)))
+        return Unapplied(False, {}, _as_utc(oldest) if oldest is not None else None)
+    since = _as_utc(state.watermark) - _overlap(session)
     recent = session.execute(
         select(M.id, M.updated_at, M.to_region, M.from_region, M.period).where(M.updated_at > since)
     ).all()
@@ -281,17 +311,39 @@ def refresh(session: Session) -> RefreshResult:
         ).all()
     )
     changed = [row for row in recent if _applied_version(seen, row.id) != _as_utc(row.updated_at)]
-    partitions = _dirty_partitions(changed)
-    for (role, period), regions in partitions.items():
+    oldest = min((_as_utc(row.updated_at) for row in changed), default=None)
+    return Unapplied(True, _dirty_partitions(changed), oldest, changed, recent)
+
+
+def refresh(session: Session) -> RefreshResult:
+    """Fold every message changed since the last run into the figures (idempotent)."""
+    _lock(session)
+    return _refresh_locked(session)
+
+
+def try_refresh(session: Session) -> RefreshResult | None:
+    """``refresh`` unless another one is running (PostgreSQL); None when it gave way."""
+    if not _lock(session, wait=False):
+        return None
+    return _refresh_locked(session)
+
+
+def _refresh_locked(session: Session) -> RefreshResult:
+    state = session.get(RefreshState, REFRESH_NAME)
+    if state is None:
+        return rebuild(session)
+    overlap = _overlap(session)
+    pending = unapplied(session)
+    for (role, period), regions in pending.partitions.items():
         for chunk in _chunks(sorted(regions), _CHUNK):
             _clear(session, role, period, chunk)
             _fill(session, role, [M.period == period, region_column(role).in_(chunk)])
-    watermark = max([_as_utc(state.watermark), *(_as_utc(r.updated_at) for r in recent)])
-    _remember_applied(session, changed, watermark - overlap)
+    watermark = max([_as_utc(state.watermark), *(_as_utc(r.updated_at) for r in pending.recent)])
+    _remember_applied(session, pending.changed, watermark - overlap)
     state.watermark = watermark
     session.flush()
-    count = sum(len(regions) for regions in partitions.values())
-    return RefreshResult(len(changed), count, watermark)
+    count = sum(len(regions) for regions in pending.partitions.values())
+    return RefreshResult(len(pending.changed), count, watermark)
 
 
 def _applied_version(seen: dict, message_id: object) -> datetime | None:  # type: ignore[type-arg]

@@ -1,7 +1,7 @@
 """Figures API (SPEC §9): exchange rates, latency and the monthly bulletin.
 
-These read through the primary session: serving figures first folds the
-messages changed since the last refresh into the aggregates.
+These read through the read session (``HUB_READ_DATABASE_URL`` when set) and
+write nothing; the bulletin's CSV or XLSX is built after that session closed.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from exchange_hub.deps import CurrentCaller, DbSession
+from exchange_hub.deps import CurrentCaller, ReadSession
 from exchange_hub.metrics import bulletin as bulletins
 from exchange_hub.metrics import exports, service
+from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.metrics.schemas import Bulletin, ExchangeReport, LatencyReport
 from exchange_hub.params import AsOfQuery, Level, PeriodQuery, RegionQuery
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], dependencies=[Depends(refresh_after_reading)])
 
 LevelQuery = Query(None, description="break the region down to this level")
 RoleQuery = Query(
@@ -41,14 +42,14 @@ FiguresRequest = Annotated[dict[str, Any], Depends(figures_request)]
 
 @router.get("/api/v1/metrics/exchange", response_model=ExchangeReport)
 def exchange_figures(
-    session: DbSession, caller: CurrentCaller, request: FiguresRequest
+    session: ReadSession, caller: CurrentCaller, request: FiguresRequest
 ) -> ExchangeReport:
     return service.exchange_report(session, caller, **request)
 
 
 @router.get("/api/v1/metrics/latency", response_model=LatencyReport)
 def latency_figures(
-    session: DbSession, caller: CurrentCaller, request: FiguresRequest
+    session: ReadSession, caller: CurrentCaller, request: FiguresRequest
 ) -> LatencyReport:
     return service.latency_report(session, caller, **request)
 
@@ -59,7 +60,7 @@ def latency_figures(
     responses={200: {"content": {exports.CSV_MEDIA_TYPE: {}, exports.XLSX_MEDIA_TYPE: {}}}},
 )
 def monthly_bulletin(
-    session: DbSession,
+    session: ReadSession,
     caller: CurrentCaller,
     region: RegionQuery,
     period: PeriodQuery,
@@ -73,6 +74,7 @@ def monthly_bulletin(
     )
     if format == "json":
         return result
+    session.close()  # the export is built outside any transaction
     content, media_type = exports.export(result, format)
     filename = f"bulletin-{result.region}-{result.period}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock
 from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.members.scope import Caller, require_admin_over
-from exchange_hub.metrics import aggregates, histogram
+from exchange_hub.metrics import histogram
 from exchange_hub.metrics.definitions import LEGS, Tally
 from exchange_hub.metrics.figures import Figures, Selection, code_range, load_figures
 from exchange_hub.metrics.periods import Period, parse_as_of, parse_period
@@ -77,7 +77,7 @@ def prepare(
     as_of: str | None,
     now: datetime | None = None,
 ) -> Request:
-    """Validate every input, check scope, and bring the aggregates up to date."""
+    """Validate every input and check scope (reading the figures writes nothing)."""
     found = get_region(session, region, field="region")
     require_figures_reader(caller, found)
     parsed_period = parse_period(period)
@@ -89,7 +89,6 @@ def prepare(
         raise InvalidInput(f"level {chosen} is above the region's own level", field="level")
     if role not in ROLES:
         raise InvalidInput("role must be responder or requester", field="role")
-    aggregates.refresh(session)
     return Request(found, parsed_period, moment, chosen, role)
 
 

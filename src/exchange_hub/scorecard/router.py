@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from exchange_hub.deps import CurrentCaller, DbSession
+from exchange_hub.deps import CurrentCaller, DbSession, ReadSession
+from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.params import (
     AsOfQuery,
     CountyQuery,
@@ -28,9 +29,12 @@ from exchange_hub.scorecard.schemas import (
 router = APIRouter(prefix="/api/v1/scorecard", tags=["scorecard"])
 
 
-@router.get("", response_model=ScorecardReport)
+READS_FIGURES = [Depends(refresh_after_reading)]
+
+
+@router.get("", response_model=ScorecardReport, dependencies=READS_FIGURES)
 def read_scorecard(
-    session: DbSession,
+    session: ReadSession,
     caller: CurrentCaller,
     region: RegionQuery,
     period: PeriodQuery,
@@ -42,9 +46,9 @@ def read_scorecard(
     )
 
 
-@router.get("/items", response_model=BehindPage)
+@router.get("/items", response_model=BehindPage, dependencies=READS_FIGURES)
 def list_indicator_items(
-    session: DbSession,
+    session: ReadSession,
     caller: CurrentCaller,
     region: CountyQuery,
     period: PeriodQuery,

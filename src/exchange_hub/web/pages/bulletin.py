@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from exchange_hub.members.scope import require_role
 from exchange_hub.metrics import bulletin as bulletins
 from exchange_hub.metrics import exports
+from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.metrics.schemas import Bulletin, BulletinColumn
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, format_number, format_rate, render
 from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 RegionParam = Annotated[str | None, Query(max_length=6)]
 PeriodParam = Annotated[str | None, Query(max_length=8)]
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from exchange_hub.members.scope import Caller, require_admin_over, require_role
 from exchange_hub.metrics import service as metrics
+from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.metrics.schemas import LegLatency, RegionLatency
 from exchange_hub.regions import service as regions
 from exchange_hub.web.i18n import translator
@@ -21,7 +22,7 @@ from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render, request_language
 from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 KINDS = ("queries", "notifications")
 HOUR = 3600.0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from exchange_hub.exchange import repository as exchange_repository
 from exchange_hub.exchange import service as exchange
 from exchange_hub.members.scope import Caller, require_admin_over, require_role
 from exchange_hub.metrics import service as metrics
+from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.metrics.schemas import ExchangeReport, RegionFigures, make_rate
 from exchange_hub.models import Region
 from exchange_hub.regions import service as regions
@@ -28,7 +29,7 @@ from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render, request_language
 from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 RegionParam = Annotated[str | None, Query(max_length=6)]
 PeriodParam = Annotated[str | None, Query(max_length=8)]
 OPEN_QUERY_LIMIT = 200

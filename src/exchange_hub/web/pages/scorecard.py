@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from exchange_hub.members.scope import require_role
+from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.regions import service as regions
 from exchange_hub.scorecard import behind
 from exchange_hub.scorecard import service as scorecards
@@ -19,7 +20,7 @@ from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render
 from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 RegionParam = Annotated[str | None, Query(max_length=6)]
 PeriodParam = Annotated[str | None, Query(max_length=8)]
 ITEMS_PAGE = 100

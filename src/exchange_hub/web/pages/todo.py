@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData
@@ -20,11 +20,12 @@ from exchange_hub.exchange import inbox
 from exchange_hub.exchange import service as exchange
 from exchange_hub.exchange.schemas import FeedbackCreate
 from exchange_hub.members.scope import require_role
+from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render
 from exchange_hub.web.session import Account, CheckedForm, ConsoleRoute, unit_of_work
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 PAGE_SIZE = 100
 RESULTS = ("found", "not_found", "mismatch", "found_inactive", "multiple_candidates")
 DONE = ("received", "answered")
