@@ -31,6 +31,7 @@ from exchange_hub.observability import HttpMetrics, LocalFailedAuthLimiter, Rate
 from exchange_hub.observability import router as observability_router
 from exchange_hub.params import page_maximum
 from exchange_hub.records import checking
+from exchange_hub.records import service as records
 from exchange_hub.records.router import router as records_router
 from exchange_hub.regions.router import router as regions_router
 from exchange_hub.reports.router import router as reports_router
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_json)
-        hub = context or build_context(settings)
+        hub = context or build_context(settings, people=records)
         app.state.hub = hub
         # The batch-checking processes start now, beside the server, not on the first batch.
         checking.warm(checking.worker_count(hub.settings.ingest_workers))

@@ -24,6 +24,7 @@ from exchange_hub.holidays import cli as holidays_cli
 from exchange_hub.members import service as members
 from exchange_hub.metrics import cli as metrics_cli
 from exchange_hub.records import cli as records_cli
+from exchange_hub.records import service as records
 from exchange_hub.regions import catalogue
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import cli as reports_cli
@@ -60,7 +61,7 @@ err = Console(stderr=True)
 
 @contextmanager
 def open_hub() -> Iterator[HubContext]:
-    hub = build_context(Settings())
+    hub = build_context(Settings(), people=records)
     try:
         yield hub
     finally:

@@ -6,6 +6,7 @@ Built by ``create_app``'s lifespan, by the CLI and by tests; never at import.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,11 +32,19 @@ class HubContext:
                 bind.dispose()
 
 
-def build_context(settings: Settings) -> HubContext:
+def build_context(settings: Settings, *, people: Any = None) -> HubContext:
+    """The hub's engines, session factories and keys.
+
+    ``people`` answers the exchange's questions about people
+    (``exchange.directory.PersonDirectory``): the records domain, which the
+    entry points that assemble a whole hub pass in (``app``, ``cli``, the
+    records commands, the tests). Without it the exchange knows nobody.
+    """
     keyring = crypto.load_key_ring(settings.resolved_keys_file, create=settings.generate_dev_keys)
+    info = {"keyring": keyring, "settings": settings, "people": people}
     engine = make_engine(settings.resolved_database_url)
     sessions = make_sessionmaker(engine)
-    sessions.configure(info={"keyring": keyring, "settings": settings})
+    sessions.configure(info=info)
     read_sessions = sessions
     read_url = settings.read_database_url
     if not read_url and is_sqlite(engine) and not _in_memory(engine):
@@ -43,7 +52,7 @@ def build_context(settings: Settings) -> HubContext:
     if read_url:
         read_engine = make_engine(read_url, read_only=True)
         read_sessions = make_sessionmaker(read_engine)
-        read_sessions.configure(info={"keyring": keyring, "settings": settings})
+        read_sessions.configure(info=info)
     return HubContext(settings, engine, sessions, read_sessions, keyring)
 
 

@@ -105,3 +105,39 @@ def _county(hub: HubContext, region: str) -> MemberKey:
     from tests.fixtures.hub import make_member
 
     return make_member(hub, role="county", region=region)
+
+
+def test_a_hub_built_without_the_records_directory_knows_nobody(
+    client: TestClient, county_a: MemberKey, hub: HubContext
+) -> None:
+    """The exchange asks the directory it is given; without one it routes by the prefix."""
+    from exchange_hub.context import build_context
+    from tests.fixtures.hub import client_for
+
+    number = id_number("440305", seq="780")
+    push_record(client, county_a, record("outflow", number, hukou="110105", residence="440305"))
+    county_c = _county(hub, "440106")
+    bare = build_context(hub.settings)
+    try:
+        with client_for(bare) as bare_client:
+            accepted = post_message(bare_client, county_c, query_body(subject_id=number))
+    finally:
+        bare.dispose()
+    assert (accepted["to_region"], accepted["routed_by"]) == ("440305", "id_prefix")
+
+
+def test_the_exchange_imports_nothing_from_records() -> None:
+    """Dependencies point one way (issue 16): records call the exchange, never back."""
+    import ast
+    from pathlib import Path
+
+    import exchange_hub.exchange
+
+    found = []
+    for path in Path(exchange_hub.exchange.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            found += [(path.name, n) for n in names if n.startswith("exchange_hub.records")]
+    assert found == []

@@ -8,27 +8,31 @@ destination lands in the origin's to-do list, as in PADIS).
 
 ``inflows_registered`` does the same for a whole chunk of a batch (called once
 per chunk by ``records/bulk.py``), with two queries per chunk and Core inserts.
+
+Both send through the exchange's own ``service.submit_message`` /
+``service.submit_messages``; what the hub knows of a person's household county
+and outflow records comes from the session's ``directory.PersonDirectory``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, literal, select
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import Session
 
-from exchange_hub import clock
-from exchange_hub.changes import record_change
-from exchange_hub.crypto import CryptoError
+from exchange_hub import changes
+from exchange_hub.crypto import CryptoError, KeyRing
 from exchange_hub.errors import InvalidInput
-from exchange_hub.exchange import common, receipts, routing, service
+from exchange_hub.exchange import common, routing, service
+from exchange_hub.exchange.directory import PersonDirectory, directory_of
 from exchange_hub.exchange.schemas import InflowInfo, MessageCreate, Subject
 from exchange_hub.members.scope import Caller
-from exchange_hub.models import Change, Member, Message, MessageEvent, PushDelivery, Region
+from exchange_hub.models import Message, MessageEvent, Region
 from exchange_hub.models.base import UTCDateTime
 
 log = logging.getLogger("exchange_hub.exchange.hooks")
@@ -61,7 +65,7 @@ def inflow_registered(session: Session, caller: Caller, record: Any) -> list[dic
         id_number=id_number, sex=getattr(record, "sex", None), birth_date=record.birth_date
     )
     sent = [_send(session, caller, record, subject, origin, "notification")]
-    if not routing.has_active_outflow(session, keyring, id_number, origin):
+    if not directory_of(session).has_active_outflow(session, keyring, id_number, origin):
         sent.append(_send(session, caller, record, subject, origin, "query"))
     return sent
 
@@ -112,18 +116,18 @@ def inflows_registered(
     """``inflow_registered`` for a whole chunk of a batch, with the same result.
 
     Routing and the outflow check are two queries for the chunk instead of
-    two per record, and messages, events and pushes are written with Core
-    inserts. Bodies, digests, deadlines and receipts come from the same
-    functions as ``submit_message``. Change-feed entries are queued as a
-    single submit does; with ``feed_later`` the caller appends them at the end
-    with ``append_inflow_changes`` (a batch of a million lines keeps no
-    million pending changes in memory).
+    two per record, and the messages are written by ``service.submit_messages``
+    (Core inserts). Change-feed entries are queued as a single submit does;
+    with ``feed_later`` the caller appends them at the end with
+    ``append_inflow_changes`` (a batch of a million lines keeps no million
+    pending changes in memory).
     """
+    people = directory_of(session)
     keyring = common.keyring_of(session)
-    now = now or clock.now()
-    inflows = _routed(session, keyring, caller, records)
-    outflows = _outflow_regions(session, keyring, [i.id_number for i in inflows])
-    rows = _MessageRows(_push_member_ids(session, {i.origin for i in inflows}))
+    inflows = _routed(session, people, keyring, caller, records)
+    numbers = [i.id_number for i in inflows]
+    outflows = people.active_outflow_regions(session, keyring, numbers) if numbers else {}
+    payloads = []
     for inflow in inflows:
         subject = Subject(
             id_number=inflow.id_number,
@@ -133,20 +137,21 @@ def inflows_registered(
         kinds = ["notification"]
         if inflow.origin not in outflows.get(inflow.id_number, ()):
             kinds.append("query")
-        for kind in kinds:
-            payload = _payload(caller, inflow.record, subject, inflow.origin, kind)
-            rows.add(session, caller, payload, inflow.id_number, now)
-    rows.write(session, queue_changes=not feed_later)
-    return rows.sent
+        payloads.extend(_payload(caller, inflow.record, subject, inflow.origin, k) for k in kinds)
+    return service.submit_messages(session, caller, payloads, now=now, queue_changes=not feed_later)
 
 
 def _routed(
-    session: Session, keyring: Any, caller: Caller, records: Sequence[Any]
+    session: Session,
+    people: PersonDirectory,
+    keyring: KeyRing,
+    caller: Caller,
+    records: Sequence[Any],
 ) -> list[_Inflow]:
     """The records that notify someone, with their origin county (as ``routing.route``)."""
     numbered = [(r, n) for r in records if (n := _id_number_of(session, r)) is not None]
     unknown = [n for r, n in numbered if not r.hukou_region]
-    from_records = _hukou_regions(session, keyring, unknown) if unknown else {}
+    from_records = people.hukou_regions_for(session, keyring, unknown) if unknown else {}
     choices = [
         (record, number, [record.hukou_region] if record.hukou_region
          else [from_records.get(number), number[:6]])
@@ -169,32 +174,6 @@ def _current_counties(session: Session, codes: set[str]) -> set[str]:
         Region.code.in_(codes), Region.level == "county", Region.active.is_(True)
     )
     return set(session.scalars(query)) if codes else set()
-
-
-def _push_member_ids(session: Session, counties: set[str]) -> dict[str, list[Any]]:
-    """``service.push_member_ids`` of many counties in one query."""
-    query = select(Member.region, Member.id).where(
-        Member.region.in_(counties),
-        Member.role == "county",
-        Member.active.is_(True),
-        Member.push_url.is_not(None),
-    )
-    found: dict[str, list[Any]] = {}
-    for region, member_id in session.execute(query) if counties else ():
-        found.setdefault(region, []).append(member_id)
-    return found
-
-
-def _hukou_regions(session: Session, keyring: Any, id_numbers: list[str]) -> dict[str, str]:
-    from exchange_hub.records import service as records
-
-    return records.hukou_regions_for(session, keyring, id_numbers)
-
-
-def _outflow_regions(session: Session, keyring: Any, id_numbers: list[str]) -> dict[str, set[str]]:
-    from exchange_hub.records import service as records
-
-    return records.active_outflow_regions(session, keyring, id_numbers) if id_numbers else {}
 
 
 def _payload(
@@ -225,82 +204,20 @@ def _payload(
     )
 
 
-_MESSAGE_COLUMNS = tuple(c.key for c in Message.__table__.columns)
-
-
-@dataclass
-class _MessageRows:
-    """The rows of a chunk's messages, written together by ``write``."""
-
-    push_members: dict[str, list[Any]]
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    pushes: list[dict[str, Any]] = field(default_factory=list)
-    sent: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(
-        self,
-        session: Session,
-        caller: Caller,
-        payload: MessageCreate,
-        id_number: str,
-        now: datetime,
-    ) -> None:
-        """As ``service.submit_message`` (the record's ID number was checked when it landed)."""
-        subtype = service._check_shape(payload)
-        content = service._content(payload, id_number)
-        message = service._new_message(
-            session, caller, payload, subtype, payload.to_region or "", content, now
-        )
-        message.hub_receipt = receipts.issue_receipt(
-            common.keyring_of(session), message_id=message.id, digest=message.body_digest,
-            accepted_at=now, from_region=message.from_region, to_region=message.to_region,
-        )  # fmt: skip
-        self.messages.append({c: getattr(message, c) for c in _MESSAGE_COLUMNS})
-        self.events.append(
-            {"message_id": message.id, "at": now, "actor_member_id": caller.member_id,
-             "actor": caller.label, "from_state": None, "to_state": "submitted", "detail": None}
-        )  # fmt: skip
-        self.pushes.extend(
-            {"message_id": message.id, "member_id": member_id, "region": message.to_region,
-             "state": "pending", "attempts": 0, "created_at": now, "window_started_at": now,
-             "next_attempt_at": now}
-            for member_id in self.push_members.get(message.to_region, ())
-        )  # fmt: skip
-        self.sent.append(
-            {**common.summary_of(message, now), "routed_by": "to_region",
-             "receipt": message.hub_receipt}
-        )  # fmt: skip
-
-    def write(self, session: Session, *, queue_changes: bool) -> None:
-        for model, rows in ((Message, self.messages), (MessageEvent, self.events),
-                            (PushDelivery, self.pushes)):  # fmt: skip
-            if rows:
-                session.execute(insert(model.__table__), rows)
-        if queue_changes:
-            for row in self.messages:
-                summary = {"state": "submitted", "kind": row["kind"], "subtype": row["subtype"]}
-                record_change(
-                    session, "message", row["id"], "submitted",
-                    [row["from_region"], row["to_region"]], summary,
-                )  # fmt: skip
-
-
 def append_inflow_changes(session: Session, caller: Caller, *, at: datetime) -> None:
     """The change-feed entries of the messages ``inflows_registered(feed_later=True)``
     wrote for a batch at ``at``, appended server-side in the order they were
     written. The caller holds the feed lock (``changes.lock_feed``)."""
-    from exchange_hub.records.repository import uuid_text
-
     events, messages = MessageEvent.__table__, Message.__table__
-    summary = _json_object(session)(
-        "state", literal("submitted"), "kind", messages.c.kind, "subtype", messages.c.subtype
-    )
+    summary = changes.json_object(
+        session,
+        "state", literal("submitted"), "kind", messages.c.kind, "subtype", messages.c.subtype,
+    )  # fmt: skip
     rows = (
         select(
             events.c.at,
             literal("message"),
-            uuid_text(session, messages.c.id),
+            changes.id_text(session, messages.c.id),
             literal("submitted"),
             messages.c.from_region,
             messages.c.to_region,
@@ -315,10 +232,4 @@ def append_inflow_changes(session: Session, caller: Caller, *, at: datetime) -> 
         )
         .order_by(events.c.id)
     )
-    columns = ["at", "object_type", "object_id", "action", "region_a", "region_b", "summary"]
-    session.execute(insert(Change.__table__).from_select(columns, rows))
-
-
-def _json_object(session: Session) -> Any:
-    postgres = session.get_bind().dialect.name == "postgresql"
-    return func.json_build_object if postgres else func.json_object
+    changes.append_selected(session, rows)

@@ -99,6 +99,17 @@ def push_members_of(session: Session, county: str) -> Sequence[Member]:
     return session.scalars(query).all()
 
 
+def push_member_ids_in(session: Session, counties: set[str]) -> list[tuple[str, uuid.UUID]]:
+    """(region, id) of the members ``push_members_of`` finds, for many counties at once."""
+    query = select(Member.region, Member.id).where(
+        Member.region.in_(counties),
+        Member.role == "county",
+        Member.active.is_(True),
+        Member.push_url.is_not(None),
+    )
+    return [(region, member_id) for region, member_id in session.execute(query)]
+
+
 def deliveries(
     session: Session, *, state: str | None, within_prefix: str, after_id: int, limit: int
 ) -> Sequence[PushDelivery]:

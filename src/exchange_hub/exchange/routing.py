@@ -2,7 +2,7 @@
 
 Order of precedence when ``to_region`` is left out:
 
-1. the ``hukou_region`` of the hub's record of the subject (records domain);
+1. the ``hukou_region`` of the hub's record of the subject (``directory.PersonDirectory``);
 2. the first six digits of the ID number, if they name a current county;
 3. otherwise a 422 ``RoutingError`` naming the field at fault.
 """
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from exchange_hub import identity
 from exchange_hub.crypto import KeyRing
 from exchange_hub.errors import RoutingError
+from exchange_hub.exchange.directory import directory_of
 from exchange_hub.regions import repository as region_repository
 from exchange_hub.regions import service as regions
 
@@ -63,7 +64,7 @@ def route(session: Session, keyring: KeyRing, *, to_region: str | None, id_numbe
             return Route(to_region, "to_region")
         county = regions.require_current_county(session, to_region, field="to_region")
         return Route(county.code, "to_region")  # pragma: no cover - the line above raises
-    hukou = hukou_region_from_records(session, keyring, id_number)
+    hukou = directory_of(session).hukou_region_for(session, keyring, id_number)
     if hukou and _is_current_county(session, hukou):
         return Route(hukou, "record")
     prefix = id_number[:6]
@@ -91,27 +92,3 @@ def region_facts(session: Session, code: str) -> tuple[str, bool] | None:
 
 def _is_current_county(session: Session, code: str) -> bool:
     return region_facts(session, code) == ("county", True)
-
-
-def hukou_region_from_records(session: Session, keyring: KeyRing, id_number: str) -> str | None:
-    """The records domain's ``hukou_region_for``; None while that domain is absent."""
-    try:
-        from exchange_hub.records import service as records
-    except ImportError:
-        return None
-    finder = getattr(records, "hukou_region_for", None)
-    if finder is None:
-        return None
-    return finder(session, keyring, id_number)  # type: ignore[no-any-return]
-
-
-def has_active_outflow(session: Session, keyring: KeyRing, id_number: str, origin: str) -> bool:
-    """The records domain's ``has_active_outflow``; False while that domain is absent."""
-    try:
-        from exchange_hub.records import service as records
-    except ImportError:
-        return False
-    check = getattr(records, "has_active_outflow", None)
-    if check is None:
-        return False
-    return bool(check(session, keyring, id_number, origin))

@@ -25,7 +25,7 @@ from exchange_hub.context import HubContext, build_context
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.members.scope import Caller
-from exchange_hub.records import batch, repository, values
+from exchange_hub.records import batch, repository, service, values
 from exchange_hub.regions import service as regions
 
 console = Console()
@@ -34,7 +34,7 @@ ROTATE_BATCH = 1_000
 
 
 def _open_hub() -> HubContext:
-    return build_context(Settings())
+    return build_context(Settings(), people=service)
 
 
 def _format_for(path: Path, given: str | None) -> batch.BodyFormat:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
-    cast,
     func,
     insert,
     literal,
@@ -36,13 +35,13 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from exchange_hub.models import Change, Record, RecordVersion
+from exchange_hub import changes
+from exchange_hub.models import Record, RecordVersion
 from exchange_hub.models.base import UTCDateTime
 from exchange_hub.models.record import any_status, is_active
 
 RECORDS: Table = Record.__table__  # type: ignore[assignment]
 VERSIONS: Table = RecordVersion.__table__  # type: ignore[assignment]
-CHANGES: Table = Change.__table__  # type: ignore[assignment]
 
 RECORD_COLUMNS = tuple(c.name for c in RECORDS.columns)
 VERSION_COLUMNS = ("record_id", "version", "action", "at", "actor", "data_key_id", "snapshot")
@@ -50,7 +49,6 @@ VERSION_COLUMNS = ("record_id", "version", "action", "at", "actor", "data_key_id
 # a flags field and a header-extension length (both zero), and the end marker.
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 COPY_TRAILER = b"\xff\xff"
-CHANGE_COLUMNS = ("at", "object_type", "object_id", "action", "region_a", "region_b", "summary")
 
 # PostgreSQL type names for binary COPY, column by column.
 _PG_TYPES = {"Uuid": "uuid", "Date": "date", "Boolean": "bool", "Integer": "int4",
@@ -265,38 +263,18 @@ def append_batch_changes(session: Session, *, county: str, at: datetime, actor: 
     rows = select(
         bindparam("at", at, type_=UTCDateTime),
         literal("record"),
-        uuid_text(session, RECORDS.c.id),
+        changes.id_text(session, RECORDS.c.id),
         action,
         RECORDS.c.registering_region,
         RECORDS.c.other_region,
-        _json_summary(session),
+        changes.json_object(session, "kind", RECORDS.c.kind, "version", RECORDS.c.version),
     ).where(
         RECORDS.c.registering_region == county,
         RECORDS.c.status == "active",
         RECORDS.c.updated_at == bindparam("at_filter", at, type_=UTCDateTime),
         RECORDS.c.updated_by == actor,
     )
-    session.execute(insert(CHANGES).from_select(list(CHANGE_COLUMNS), rows))
-
-
-def uuid_text(session: Session, column: Any) -> Any:
-    """The id as ``str(uuid)`` (SQLite stores it as 32 hex digits without dashes)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(column, Text)
-    parts = [func.substr(column, start, length) for start, length in UUID_PARTS]
-    return func.lower(parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4])
-
-
-UUID_PARTS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
-
-
-def _json_summary(session: Session) -> Any:
-    build = (
-        func.json_build_object
-        if session.get_bind().dialect.name == "postgresql"
-        else func.json_object
-    )
-    return build("kind", RECORDS.c.kind, "version", RECORDS.c.version)
+    changes.append_selected(session, rows)
 
 
 # -- bulk insert -----------------------------------------------------------------

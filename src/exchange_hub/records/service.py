@@ -16,7 +16,10 @@ through one scope rule (``members.scope.person_scope`` and
 ``repository.visible_within``), so a record outside the caller's scope is
 answered exactly like a missing one.
 
-For the exchange work: ``hukou_region_for`` and ``has_active_outflow``.
+For the exchange work: ``hukou_region_for``, ``has_active_outflow`` and their
+forms for many ID numbers; with them this module is the exchange's
+``exchange.directory.PersonDirectory``, which the hub's entry points pass to
+``context.build_context``.
 
 A county's batch and its single writes do not interleave (PostgreSQL; SQLite
 has one writer anyway). A batch finds the county's existing records of a chunk
