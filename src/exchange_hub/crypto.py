@@ -374,3 +374,9 @@ def add_data_key(path: Path) -> str:
     doc["current_data_key"] = kid
     write_ring_document(path, doc)
     return kid
+
+
+def signing_string(method: str, path_qs: str, timestamp: str, body_digest: str) -> bytes:
+    """What a signed request (a member's, or the hub's push) signs: method, path with
+    query, Unix-seconds timestamp and the body's SHA-256, one per line."""
+    return f"{method.upper()}\n{path_qs}\n{timestamp}\n{body_digest}".encode()

@@ -33,6 +33,7 @@ from exchange_hub import clock, crypto
 from exchange_hub.audit import refusals
 from exchange_hub.audit import service as audit
 from exchange_hub.context import HubContext
+from exchange_hub.crypto import signing_string
 from exchange_hub.db import transaction
 from exchange_hub.errors import BadRequest, HubError, InvalidInput, TooManyRequests, Unauthenticated
 from exchange_hub.members import service as members
@@ -70,10 +71,6 @@ def _read_session(request: Request) -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(_session, scope="function")]
 ReadSession = Annotated[Session, Depends(_read_session, scope="function")]
-
-
-def signing_string(method: str, path_qs: str, timestamp: str, body_digest: str) -> bytes:
-    return f"{method.upper()}\n{path_qs}\n{timestamp}\n{body_digest}".encode()
 
 
 def _path_qs(request: Request) -> str:

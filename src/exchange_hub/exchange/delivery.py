@@ -39,9 +39,10 @@ from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
 from exchange_hub.db import transaction
-from exchange_hub.deps import signing_string
-from exchange_hub.exchange import common, service
+from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.push_urls import PushUrlError, check_push_url
+from exchange_hub.exchange.schemas import PushDeliveryList, PushDeliveryRead, PushRedrive
+from exchange_hub.members.scope import Caller, require_role, scope_prefix
 from exchange_hub.models import Member, Message, PushDelivery
 
 log = logging.getLogger("exchange_hub.exchange.delivery")
@@ -89,10 +90,12 @@ def parse_signature_header(value: str) -> dict[str, str]:
 
 
 def push_headers(keyring: KeyRing, url: str, body: bytes, timestamp: int) -> dict[str, str]:
-    """Signed like member requests (``deps.signing_string``), with the hub's key."""
+    """Signed like member requests (``crypto.signing_string``), with the hub's key."""
     target = httpx.URL(url)
     path_qs = target.raw_path.decode()
-    payload = signing_string("POST", path_qs, str(timestamp), hashlib.sha256(body).hexdigest())
+    payload = crypto.signing_string(
+        "POST", path_qs, str(timestamp), hashlib.sha256(body).hexdigest()
+    )
     return {
         "Content-Type": "application/json",
         TIMESTAMP_HEADER: str(timestamp),
@@ -107,7 +110,7 @@ def verify_push(public_key_b64: str, path_qs: str, headers: dict[str, str], body
     if parts.get("alg") != crypto.SIGN_ALG:
         return False
     timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
-    payload = signing_string("POST", path_qs, timestamp, hashlib.sha256(body).hexdigest())
+    payload = crypto.signing_string("POST", path_qs, timestamp, hashlib.sha256(body).hexdigest())
     return crypto.verify_ed25519(public_key_b64, payload, parts.get("sig", ""))
 
 
@@ -439,6 +442,25 @@ def redrive(
     )
     session.flush()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def deliveries_in_scope(
+    session: Session, caller: Caller, *, state: str | None, after_id: int, limit: int
+) -> PushDeliveryList:
+    """An admin's view of the pushes to the counties under it, in queue order."""
+    require_role(caller, "admin")
+    rows = repository.deliveries(
+        session, state=state, within_prefix=scope_prefix(caller.region), after_id=after_id,
+        limit=limit,
+    )  # fmt: skip
+    return PushDeliveryList(items=[PushDeliveryRead.model_validate(r) for r in rows])
+
+
+def redrive_in_scope(session: Session, caller: Caller) -> PushRedrive:
+    """An admin queues the failed pushes to the counties under it again."""
+    require_role(caller, "admin")
+    count = redrive(session, delivery_ids=None, within_prefix=scope_prefix(caller.region))
+    return PushRedrive(requeued=count)
 
 
 def describe(stats: DeliveryStats) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub import idempotency
 from exchange_hub.deps import CurrentCaller, DbSession, Hub, ReadSession
-from exchange_hub.exchange import delivery, inbox, repository, service
+from exchange_hub.exchange import delivery, inbox, service
 from exchange_hub.exchange.schemas import (
     ChangePage,
     FeedbackCreate,
@@ -28,10 +28,10 @@ from exchange_hub.exchange.schemas import (
     MessageSummary,
     OutboxPage,
     PushDeliveryList,
-    PushDeliveryRead,
+    PushRedrive,
     State,
 )
-from exchange_hub.members.scope import Caller, require_role, scope_prefix
+from exchange_hub.members.scope import Caller
 from exchange_hub.params import IdempotencyKey
 
 router = APIRouter(prefix="/api/v1", tags=["exchange"])
@@ -215,19 +215,15 @@ def list_push_deliveries(
     after_id: int = Query(0, ge=0),
     limit: int = Query(100, ge=1, le=500),
 ) -> PushDeliveryList:
-    require_role(caller, "admin")
-    rows = repository.deliveries(
-        session, state=state, within_prefix=scope_prefix(caller.region), after_id=after_id,
-        limit=limit,
-    )  # fmt: skip
-    return PushDeliveryList(items=[PushDeliveryRead.model_validate(r) for r in rows])
+    return delivery.deliveries_in_scope(
+        session, caller, state=state, after_id=after_id, limit=limit
+    )
 
 
 @router.post(
     "/push-deliveries/redrive",
+    response_model=PushRedrive,
     summary="Queue failed pushes in your scope again (admins)",
 )
-def redrive_push_deliveries(session: DbSession, caller: CurrentCaller) -> dict[str, int]:
-    require_role(caller, "admin")
-    count = delivery.redrive(session, delivery_ids=None, within_prefix=scope_prefix(caller.region))
-    return {"requeued": count}
+def redrive_push_deliveries(session: DbSession, caller: CurrentCaller) -> PushRedrive:
+    return delivery.redrive_in_scope(session, caller)

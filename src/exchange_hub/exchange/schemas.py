@@ -338,3 +338,7 @@ class PushDeliveryRead(BaseModel):
 
 class PushDeliveryList(BaseModel):
     items: list[PushDeliveryRead]
+
+
+class PushRedrive(BaseModel):
+    requeued: int = Field(description="failed or cancelled pushes queued again")

@@ -1,7 +1,9 @@
 """Jobs of the metrics domain: ``metrics.refresh`` folds changed messages into the figures.
 
-Registered with the hub's job runner (``exchange-hub jobs run`` / ``worker``);
-serving figures also refreshes first, so the job only keeps that step short.
+Registered with the hub's job runner (``exchange-hub jobs run`` / ``worker``).
+Reading figures never refreshes (``figures.py`` reads what is not folded in
+raw); the job keeps that part small, and ``freshness.py`` runs it after a read
+when no worker did for a while.
 """
 
 from __future__ import annotations
