@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from exchange_hub import migrations_util
+from exchange_hub import commands, migrations_util
 from exchange_hub.audit import service as audit
 from exchange_hub.audit.tasks import MIN_RETENTION_DAYS
+from exchange_hub.commands import console, fail
 from exchange_hub.config import Settings
-from exchange_hub.context import HubContext, build_context
+from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.exchange import cli as exchange_cli
@@ -55,22 +54,10 @@ for _domain in (
 ):
     _domain.register(app)
 
-console = Console()
-err = Console(stderr=True)
 
-
-@contextmanager
-def open_hub() -> Iterator[HubContext]:
-    hub = build_context(Settings(), people=records)
-    try:
-        yield hub
-    finally:
-        hub.dispose()
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
+def open_hub() -> AbstractContextManager[HubContext]:
+    """The whole hub: the exchange knows people through the records domain."""
+    return commands.open_hub(people=records)
 
 
 @app.command()

@@ -10,17 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from exchange_hub import crypto, jsonbody
+from exchange_hub.commands import console, err, open_hub
 from exchange_hub.config import Settings
-from exchange_hub.context import build_context
 from exchange_hub.db import transaction
 from exchange_hub.errors import BadRequest
 from exchange_hub.exchange import delivery, receipts, tasks
-
-console = Console()
-err = Console(stderr=True)
 
 jobs_app = typer.Typer(
     help="Scheduled jobs (push delivery and retries, purges).", no_args_is_help=True
@@ -32,11 +28,8 @@ pushes_app = typer.Typer(help="Push deliveries to member endpoints.", no_args_is
 @jobs_app.command("run")
 def jobs_run() -> None:
     """Run every due job once (safe while other processes run them too)."""
-    hub = build_context(Settings())
-    try:
+    with open_hub() as hub:
         results = tasks.run_all(hub)
-    finally:
-        hub.dispose()
     console.print_json(json.dumps(results))
     if any("error" in r for r in results.values()):
         raise typer.Exit(1)
@@ -56,23 +49,20 @@ def worker(
 ) -> None:
     """Run every job in a loop until stopped (SIGTERM/SIGINT finish the current pass)."""
     settings = Settings()
-    hub = build_context(settings)
     stopping = {"now": False}
 
     def stop(_signum: int, _frame: Any) -> None:
         stopping["now"] = True
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     pause = interval if interval is not None else settings.worker_interval_seconds
-    try:
+    with open_hub(settings) as hub:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         while not stopping["now"]:
             tasks.run_all(hub)
             deadline = time.monotonic() + pause
             while not stopping["now"] and time.monotonic() < deadline:
                 time.sleep(min(0.2, pause))
-    finally:
-        hub.dispose()
 
 
 @receipts_app.command("verify")
@@ -124,12 +114,8 @@ def pushes_redrive(
     ] = None,
 ) -> None:
     """Queue failed pushes again with a fresh retry window."""
-    hub = build_context(Settings())
-    try:
-        with transaction(hub.sessions) as session:
-            count = delivery.redrive(session, delivery_ids=delivery_id or None)
-    finally:
-        hub.dispose()
+    with open_hub() as hub, transaction(hub.sessions) as session:
+        count = delivery.redrive(session, delivery_ids=delivery_id or None)
     console.print(f"{count} push deliveries queued again")
 
 

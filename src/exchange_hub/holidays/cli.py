@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from exchange_hub import clock
-from exchange_hub.config import Settings
-from exchange_hub.context import build_context
+from exchange_hub.commands import console, err, fail, open_hub
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.holidays import service
@@ -22,8 +20,6 @@ calendar_app = typer.Typer(
     help="The holiday calendar: the State Council's yearly arrangement of rest and working days.",
     no_args_is_help=True,
 )
-console = Console()
-err = Console(stderr=True)
 
 OPERATOR = Caller(member_id=None, name="cli", role="admin", region=NATION)
 """The operator acts as the nation's admin."""
@@ -42,32 +38,27 @@ def load(
     ],
 ) -> None:
     """Load the arrangement from FILE: every line checked first; nothing loaded if one is bad."""
-    hub = build_context(Settings())
-    try:
-        with transaction(hub.sessions) as session:
-            result = service.load_calendar_file(
-                session, OPERATOR, data=file.read_bytes(), source=f"file:{file.name}"
-            )
-    except HubError as exc:
-        _print_refusal(file, exc)
-        raise typer.Exit(1) from exc
-    finally:
-        hub.dispose()
+    with open_hub() as hub:
+        try:
+            with transaction(hub.sessions) as session:
+                result = service.load_calendar_file(
+                    session, OPERATOR, data=file.read_bytes(), source=f"file:{file.name}"
+                )
+        except HubError as exc:
+            _print_refusal(file, exc)
+            raise typer.Exit(1) from exc
     _print_load(result)
 
 
 @calendar_app.command("show")
 def show(year: Annotated[int, typer.Argument(help="e.g. 2027")]) -> None:
     """List YEAR's rest days and make-up working days, and whether the year is covered."""
-    hub = build_context(Settings())
-    try:
-        with hub.sessions() as session:
-            view = service.show_year(session, year=year, today=clock.today())
-    except HubError as exc:
-        err.print(f"[red]error:[/red] {exc.detail}")
-        raise typer.Exit(1) from exc
-    finally:
-        hub.dispose()
+    with open_hub() as hub:
+        try:
+            with hub.sessions() as session:
+                view = service.show_year(session, year=year, today=clock.today())
+        except HubError as exc:
+            raise fail(exc.detail) from exc
     _print_year(view)
 
 

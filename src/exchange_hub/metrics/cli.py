@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from exchange_hub.config import Settings
-from exchange_hub.context import build_context
+from exchange_hub.commands import console, fail, open_hub
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.members.scope import NATION, Caller
@@ -18,7 +16,6 @@ from exchange_hub.metrics import exports, tasks
 
 OPERATOR = Caller(member_id=None, name="operator", role="admin", region=NATION)
 _FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
-console = Console()
 metrics_app = typer.Typer(help="Exchange figures (rates, latency).", no_args_is_help=True)
 
 
@@ -38,17 +35,15 @@ def bulletin(
     """Write the monthly bulletin (每月通报) of a region; the format follows the file suffix."""
     format = _FORMATS.get(out.suffix.lower())
     if format is None:
-        raise _fail(f"{out.name}: the file must end in .xlsx, .csv or .json")
-    hub = build_context(Settings())
-    try:
-        with transaction(hub.sessions) as session:
-            result = bulletins.build_bulletin(
-                session, OPERATOR, region=region, period=period, level=level, as_of=as_of
-            )
-    except HubError as exc:
-        raise _fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
-    finally:
-        hub.dispose()
+        raise fail(f"{out.name}: the file must end in .xlsx, .csv or .json")
+    with open_hub() as hub:
+        try:
+            with transaction(hub.sessions) as session:
+                result = bulletins.build_bulletin(
+                    session, OPERATOR, region=region, period=period, level=level, as_of=as_of
+                )
+        except HubError as exc:
+            raise fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
     if format == "json":
         content = result.model_dump_json(indent=2).encode()
     else:
@@ -63,16 +58,8 @@ def refresh(
     full: Annotated[bool, typer.Option(help="recompute everything from the raw messages")] = False,
 ) -> None:
     """Fold changed messages into the exchange figures (job metrics.refresh)."""
-    hub = build_context(Settings())
-    try:
+    with open_hub() as hub:
         result = tasks.refresh(hub.sessions, full=full)
-    finally:
-        hub.dispose()
     console.print(
         f"{result.changed_messages} messages folded in, watermark {result.watermark.isoformat()}"
     )
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)

@@ -14,27 +14,21 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import Table as SqlTable
 
 from exchange_hub import crypto
+from exchange_hub.commands import console, fail, open_hub
 from exchange_hub.config import Settings
-from exchange_hub.context import HubContext, build_context
+from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.members.scope import Caller
 from exchange_hub.records import batch, repository, service, values
 from exchange_hub.regions import service as regions
 
-console = Console()
-err = Console(stderr=True)
 ROTATE_BATCH = 1_000
-
-
-def _open_hub() -> HubContext:
-    return build_context(Settings(), people=service)
 
 
 def _format_for(path: Path, given: str | None) -> batch.BodyFormat:
@@ -58,15 +52,12 @@ def import_file(
     """Import a county's records file, with a progress bar and a summary."""
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file")
-    hub = _open_hub()
-    try:
-        caller = _operator_as(hub, as_county)
-        result = _run_import(hub, caller, file, _format_for(file, fmt))
-    except HubError as exc:
-        err.print(f"[red]error:[/red] {exc.field + ': ' if exc.field else ''}{exc.detail}")
-        raise typer.Exit(1) from exc
-    finally:
-        hub.dispose()
+    with open_hub(people=service) as hub:
+        try:
+            caller = _operator_as(hub, as_county)
+            result = _run_import(hub, caller, file, _format_for(file, fmt))
+        except HubError as exc:
+            raise fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
     _print_summary(result)
 
 
@@ -108,12 +99,9 @@ def rotate_data_key() -> None:
     """Add a new data key, make it current, and re-encrypt every record with it."""
     settings = Settings()
     kid = crypto.add_data_key(settings.resolved_keys_file)
-    hub = _open_hub()
-    try:
+    with open_hub(settings, people=service) as hub:
         records = _reencrypt(hub, repository.RECORDS, _record_columns)
         versions = _reencrypt(hub, repository.VERSIONS, _version_columns)
-    finally:
-        hub.dispose()
     console.print(f"new data key {kid} is current")
     console.print(f"re-encrypted {records} records and {versions} record versions")
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from exchange_hub.audit import service as audit
-from exchange_hub.config import Settings
-from exchange_hub.context import HubContext, build_context
+from exchange_hub.commands import console, fail, open_hub
+from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.members.scope import NATION, Caller
@@ -25,8 +23,6 @@ from exchange_hub.workdays import SHANGHAI
 reports_app = typer.Typer(
     help="Department monthly reports: reporting pairs, reminders, figures.", no_args_is_help=True
 )
-console = Console()
-err = Console(stderr=True)
 
 OPERATOR = Caller(member_id=None, name="cli", role="admin", region=NATION)
 """The operator acts for the whole installation."""
@@ -44,29 +40,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(reports_app, name="reports")
 
 
-@contextmanager
-def _hub() -> Iterator[HubContext]:
-    hub = build_context(Settings())
-    try:
-        yield hub
-    finally:
-        hub.dispose()
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)
-
-
 def _run(work: Callable[[HubContext], Any]) -> Any:
     """Run ``work`` on a hub, turning the hub's refusals into a clean exit 1."""
-    with _hub() as hub:
+    with open_hub() as hub:
         try:
             return work(hub)
         except HubError as exc:
-            raise _fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
+            raise fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
         except CatalogueError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
 
 
 def _day(text: str | None, option: str) -> date | None:
@@ -75,7 +57,7 @@ def _day(text: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise _fail(f"{option} must be a date YYYY-MM-DD, not {text!r}") from exc
+        raise fail(f"{option} must be a date YYYY-MM-DD, not {text!r}") from exc
 
 
 def _catalogue(hub: HubContext) -> ReportCatalogue:
@@ -169,7 +151,7 @@ def _as_of(text: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise _fail(f"--as-of must be an ISO date-time, not {text!r}") from exc
+        raise fail(f"--as-of must be an ISO date-time, not {text!r}") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
 
 

@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.table import Table
+
+from exchange_hub.commands import console, fail, open_hub
+from exchange_hub.db import transaction
+from exchange_hub.errors import HubError
+from exchange_hub.regions.service import normalise_code
+from exchange_hub.scorecard import settings
+from exchange_hub.scorecard.config import config_for
 
 scorecard_app = typer.Typer(
     help="Two-way assessment (双向考核) targets and weights.", no_args_is_help=True
@@ -21,11 +29,6 @@ def set_target(
     weight: Annotated[float | None, typer.Option(help="weight")] = None,
 ) -> None:
     """Change a province's target and/or weight (written to the audit trail)."""
-    from exchange_hub.cli import console, fail, open_hub
-    from exchange_hub.db import transaction
-    from exchange_hub.errors import HubError
-    from exchange_hub.scorecard import settings
-
     with open_hub() as hub:
         try:
             with transaction(hub.sessions) as session:
@@ -40,12 +43,6 @@ def set_target(
 @scorecard_app.command("show")
 def show(province: Annotated[str, typer.Option(help="province code")]) -> None:
     """Print a province's effective targets and weights."""
-    from rich.table import Table
-
-    from exchange_hub.cli import console, open_hub
-    from exchange_hub.regions.service import normalise_code
-    from exchange_hub.scorecard.config import config_for
-
     with open_hub() as hub, hub.sessions() as session:
         config = config_for(session, normalise_code(province, field="province"))
     table = Table("indicator", "role", "target %", "weight", "direction")

@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from exchange_hub.config import Settings
-from exchange_hub.context import HubContext, build_context
+from exchange_hub.commands import console, fail, open_hub
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.web import auth
 
 users_app = typer.Typer(help="People who sign in to the web console.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this domain's commands (or sub-command groups) to the ``exchange-hub`` CLI."""
     app.add_typer(users_app, name="users")
-
-
-@contextmanager
-def _hub() -> Iterator[HubContext]:
-    hub = build_context(Settings())
-    try:
-        yield hub
-    finally:
-        hub.dispose()
 
 
 def _read_password(password_file: Path | None) -> str:
@@ -42,14 +27,9 @@ def _read_password(password_file: Path | None) -> str:
         try:
             lines = password_file.read_text("utf-8").splitlines()
         except OSError as exc:
-            raise _fail(f"cannot read {password_file}: {exc.strerror}") from exc
+            raise fail(f"cannot read {password_file}: {exc.strerror}") from exc
         return lines[0] if lines else ""
     return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)
 
 
 @users_app.command("add")
@@ -66,7 +46,7 @@ def users_add(
 ) -> None:
     """Create a console account."""
     password = _read_password(password_file)
-    with _hub() as hub:
+    with open_hub() as hub:
         try:
             with transaction(hub.sessions) as session:
                 user = auth.add_user(
@@ -79,7 +59,7 @@ def users_add(
                 )
                 summary = f"{user.username} ({user.role} {user.region})"
         except HubError as exc:
-            raise _fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
+            raise fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
     console.print(f"console user {summary} created")
 
 
@@ -87,7 +67,7 @@ def users_add(
 def users_list() -> None:
     """Show the console accounts and whether they are locked."""
     table = Table("username", "role", "region", "person data", "active", "last sign-in", "locked")
-    with _hub() as hub, hub.sessions() as session:
+    with open_hub() as hub, hub.sessions() as session:
         for user in auth.list_users(session):
             guard = auth.lock_state(session, user.username)
             locked = guard.locked_until.isoformat() if guard and guard.locked_until else ""
@@ -106,10 +86,10 @@ def users_list() -> None:
 @users_app.command("unlock")
 def users_unlock(username: Annotated[str, typer.Argument(help="the locked sign-in name")]) -> None:
     """Lift a lock-out before its 15 minutes are over."""
-    with _hub() as hub:
+    with open_hub() as hub:
         try:
             with transaction(hub.sessions) as session:
                 auth.unlock(session, username)
         except HubError as exc:
-            raise _fail(exc.detail) from exc
+            raise fail(exc.detail) from exc
     console.print(f"{username} unlocked")

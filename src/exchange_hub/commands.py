@@ -1,0 +1,41 @@
+"""What every ``exchange-hub`` command shares: the consoles, ``fail`` and ``open_hub``.
+
+The domains' ``cli.py`` modules and the top-level ``cli.py`` import from here,
+never from each other, so no domain imports ``exchange_hub.cli``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from exchange_hub.config import Settings
+from exchange_hub.context import HubContext, build_context
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` to stderr; the caller raises the returned exit."""
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@contextmanager
+def open_hub(settings: Settings | None = None, *, people: Any = None) -> Iterator[HubContext]:
+    """A hub for one command, disposed when the command is done.
+
+    ``people`` is the exchange's person directory
+    (``exchange.directory.PersonDirectory``), passed on to ``build_context``;
+    typed ``Any`` as there, since the exchange's commands import this module.
+    """
+    hub = build_context(settings or Settings(), people=people)
+    try:
+        yield hub
+    finally:
+        hub.dispose()
