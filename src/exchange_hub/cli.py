@@ -20,6 +20,7 @@ from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.exchange import cli as exchange_cli
 from exchange_hub.holidays import cli as holidays_cli
+from exchange_hub.jobs import cli as jobs_cli
 from exchange_hub.members import service as members
 from exchange_hub.metrics import cli as metrics_cli
 from exchange_hub.records import cli as records_cli
@@ -46,6 +47,7 @@ app.add_typer(keys_app, name="keys")
 for _domain in (
     records_cli,
     exchange_cli,
+    jobs_cli,
     metrics_cli,
     reports_cli,
     scorecard_cli,

@@ -47,9 +47,8 @@ def counted(rows: list[AuditEvent]) -> int:
 
 
 def flush(hub: HubContext) -> None:
-    """Run the job as ``exchange-hub jobs run`` would (the CLI imports every domain's tasks)."""
-    import exchange_hub.audit.tasks  # noqa: F401  (registers the audit jobs)
-    from exchange_hub.exchange.tasks import JOBS
+    """Run the job as ``exchange-hub jobs run`` would (every job is listed in ``jobs``)."""
+    from exchange_hub.jobs import JOBS
 
     assert FLUSH_JOB in JOBS, "the job that writes the interval's summary rows"
     JOBS[FLUSH_JOB](hub)

@@ -10,7 +10,6 @@ from exchange_hub import clock
 from exchange_hub.audit import refusals, service
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
-from exchange_hub.exchange.tasks import register_job
 
 MIN_RETENTION_DAYS = 183  # Cybersecurity Law art. 21: network logs kept ≥ six months
 
@@ -29,7 +28,3 @@ def flush_refusals(hub: HubContext) -> dict[str, Any]:
     with transaction(hub.sessions) as session:
         written = refusals.flush_closed(session, hub.settings.auth_failure_interval_seconds)
     return {"summaries": written}
-
-
-register_job("audit.purge", purge_audit)
-register_job("audit.flush_refusals", flush_refusals)

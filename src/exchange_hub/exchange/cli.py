@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import signal
 import sys
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -16,53 +13,10 @@ from exchange_hub.commands import console, err, open_hub
 from exchange_hub.config import Settings
 from exchange_hub.db import transaction
 from exchange_hub.errors import BadRequest
-from exchange_hub.exchange import delivery, receipts, tasks
+from exchange_hub.exchange import delivery, receipts
 
-jobs_app = typer.Typer(
-    help="Scheduled jobs (push delivery and retries, purges).", no_args_is_help=True
-)
 receipts_app = typer.Typer(help="Hub receipts of accepted messages.", no_args_is_help=True)
 pushes_app = typer.Typer(help="Push deliveries to member endpoints.", no_args_is_help=True)
-
-
-@jobs_app.command("run")
-def jobs_run() -> None:
-    """Run every due job once (safe while other processes run them too)."""
-    with open_hub() as hub:
-        results = tasks.run_all(hub)
-    console.print_json(json.dumps(results))
-    if any("error" in r for r in results.values()):
-        raise typer.Exit(1)
-
-
-@jobs_app.command("list")
-def jobs_list() -> None:
-    """Name every registered job."""
-    for name, job in tasks.JOBS.items():
-        console.print(f"{name}: {(job.__doc__ or '').strip().splitlines()[0]}")
-
-
-def worker(
-    interval: Annotated[
-        float | None, typer.Option(help="seconds between passes (default: settings)")
-    ] = None,
-) -> None:
-    """Run every job in a loop until stopped (SIGTERM/SIGINT finish the current pass)."""
-    settings = Settings()
-    stopping = {"now": False}
-
-    def stop(_signum: int, _frame: Any) -> None:
-        stopping["now"] = True
-
-    pause = interval if interval is not None else settings.worker_interval_seconds
-    with open_hub(settings) as hub:
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        while not stopping["now"]:
-            tasks.run_all(hub)
-            deadline = time.monotonic() + pause
-            while not stopping["now"] and time.monotonic() < deadline:
-                time.sleep(min(0.2, pause))
 
 
 @receipts_app.command("verify")
@@ -121,7 +75,5 @@ def pushes_redrive(
 
 def register(app: typer.Typer) -> None:
     """Add this domain's commands to the ``exchange-hub`` CLI."""
-    app.add_typer(jobs_app, name="jobs")
     app.add_typer(receipts_app, name="receipts")
     app.add_typer(pushes_app, name="pushes")
-    app.command("worker")(worker)

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
-from exchange_hub.exchange.tasks import register_job
 from exchange_hub.metrics import aggregates
 
 
@@ -32,6 +31,3 @@ def refresh_job(hub: HubContext) -> dict[str, Any]:
         "partitions": result.partitions,
         "watermark": result.watermark.isoformat(),
     }
-
-
-register_job("metrics.refresh", refresh_job)
