@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub import idempotency
 from exchange_hub.deps import CurrentCaller, DbSession, Hub, ReadSession
-from exchange_hub.exchange import delivery, inbox, service
+from exchange_hub.exchange import delivery, endpoints, inbox, service
 from exchange_hub.exchange.schemas import (
     ChangePage,
     FeedbackCreate,
@@ -31,6 +31,8 @@ from exchange_hub.exchange.schemas import (
     PushRedrive,
     State,
 )
+from exchange_hub.members import service as members
+from exchange_hub.members.schemas import MemberRead, PushEndpoint
 from exchange_hub.members.scope import Caller
 from exchange_hub.params import IdempotencyKey
 
@@ -227,3 +229,12 @@ def list_push_deliveries(
 )
 def redrive_push_deliveries(session: DbSession, caller: CurrentCaller) -> PushRedrive:
     return delivery.redrive_in_scope(session, caller)
+
+
+@router.put("/members/me/push-endpoint", response_model=MemberRead, tags=["members"])
+def set_push_endpoint(
+    body: PushEndpoint, session: DbSession, caller: CurrentCaller, hub: Hub
+) -> MemberRead:
+    """A county system registers where the hub pushes its new inbox items (signed)."""
+    member = endpoints.set_own_push_url_as(session, caller, body.url, hub.settings)
+    return MemberRead(**members.member_read(member))  # type: ignore[arg-type]

@@ -7,14 +7,13 @@ import uuid
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from exchange_hub.deps import CurrentCaller, DbSession, Hub
+from exchange_hub.deps import CurrentCaller, DbSession
 from exchange_hub.members import service
 from exchange_hub.members.schemas import (
     MemberCreate,
     MemberIssued,
     MemberList,
     MemberRead,
-    PushEndpoint,
 )
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])
@@ -36,14 +35,6 @@ def read_me(caller: CurrentCaller) -> Me:
     return Me(
         name=caller.name, role=caller.role, region=caller.region, department=caller.department
     )
-
-
-@router.put("/me/push-endpoint", response_model=MemberRead)
-def set_push_endpoint(
-    body: PushEndpoint, session: DbSession, caller: CurrentCaller, hub: Hub
-) -> MemberRead:
-    """A county system registers where the hub pushes its new inbox items (signed)."""
-    return _read(service.set_own_push_url_as(session, caller, body.url, hub.settings))
 
 
 @router.get("", response_model=MemberList)

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from exchange_hub import clock, crypto
 from exchange_hub.audit import service as audit
-from exchange_hub.config import Settings
 from exchange_hub.errors import InvalidInput, NotFound
 from exchange_hub.members.scope import (
     DEPARTMENTS,
@@ -139,29 +138,6 @@ def set_public_key(session: Session, member_id: uuid.UUID | str, public_key: str
     return member
 
 
-def set_push_url(
-    session: Session, member_id: uuid.UUID | str, url: str | None, settings: Settings
-) -> Member:
-    """Register (or remove, with None) the HTTPS endpoint the hub pushes inbox items to.
-
-    Only hosts on the operator's allowlist, https only (see ``exchange.push_urls``).
-    """
-    from exchange_hub.exchange.push_urls import PushUrlError, check_push_url
-
-    member = get_member(session, member_id)
-    if url is not None:
-        try:
-            url = check_push_url(url, settings)
-        except PushUrlError as exc:
-            raise InvalidInput(str(exc), field="url") from exc
-    member.push_url = url
-    session.flush()
-    from exchange_hub.exchange.service import forget_push_members
-
-    forget_push_members()
-    return member
-
-
 def find_by_api_key(session: Session, api_key: str) -> Member | None:
     parts = split_api_key(api_key)
     if parts is None:
@@ -202,7 +178,8 @@ def member_read(member: Member) -> dict[str, object]:
 
 
 # -- the same operations on behalf of an admin (API), scoped and audited ----------
-def _audit_member_change(session: Session, caller: Caller, action: str, member: Member) -> None:
+def audit_member_change(session: Session, caller: Caller, action: str, member: Member) -> None:
+    """An audit row of a change to a member (its role and region, never its keys)."""
     audit.record(
         session,
         audit.entry_for(
@@ -227,34 +204,22 @@ def _member_in_scope(session: Session, caller: Caller, member_id: uuid.UUID) -> 
 def add_member_as(session: Session, caller: Caller, **values: str | None) -> IssuedKey:
     require_admin_over(caller, regions.normalise_code(values.get("region") or ""), field="region")
     issued = add_member(session, **values)  # type: ignore[arg-type]
-    _audit_member_change(session, caller, "member.add", issued.member)
+    audit_member_change(session, caller, "member.add", issued.member)
     return issued
 
 
 def revoke_as(session: Session, caller: Caller, member_id: uuid.UUID) -> Member:
     member = revoke(session, _member_in_scope(session, caller, member_id).id)
-    _audit_member_change(session, caller, "member.revoke", member)
+    audit_member_change(session, caller, "member.revoke", member)
     return member
 
 
 def rotate_key_as(session: Session, caller: Caller, member_id: uuid.UUID) -> IssuedKey:
     issued = rotate_key(session, _member_in_scope(session, caller, member_id).id)
-    _audit_member_change(session, caller, "member.rotate_key", issued.member)
+    audit_member_change(session, caller, "member.rotate_key", issued.member)
     return issued
 
 
 def list_members_as(session: Session, caller: Caller) -> Sequence[Member]:
     require_role(caller, "admin")
     return list_members(session, within=caller.region)
-
-
-def set_own_push_url_as(
-    session: Session, caller: Caller, url: str | None, settings: Settings
-) -> Member:
-    """A county system registers (or removes) its own push endpoint; audited."""
-    require_role(caller, "county")
-    if caller.member_id is None:
-        raise NotFound("no member behind this caller", field="member_id")
-    member = set_push_url(session, caller.member_id, url, settings)
-    _audit_member_change(session, caller, "member.push_endpoint", member)
-    return member
