@@ -18,7 +18,7 @@ from exchange_hub import crypto
 from exchange_hub.context import HubContext
 from exchange_hub.deps import signing_string
 from exchange_hub.models import Change, Record, RecordVersion
-from exchange_hub.records import batch
+from exchange_hub.records import batch, bulk
 from tests.fixtures.hub import MemberKey, make_member
 from tests.records.factories import id_number, outflow
 
@@ -231,11 +231,11 @@ def test_bad_lines_of_every_kind_are_rejected_not_500(
 
 
 def test_the_rejected_list_is_capped_with_a_count(client: TestClient, county_a: MemberKey) -> None:
-    content = b"\n".join(b"[]" for _ in range(batch.REJECTED_LISTED_MAX + 200))
+    content = b"\n".join(b"[]" for _ in range(bulk.REJECTED_LISTED_MAX + 200))
     result = push(client, county_a, content).json()
-    assert len(result["rejected"]) == batch.REJECTED_LISTED_MAX
+    assert len(result["rejected"]) == bulk.REJECTED_LISTED_MAX
     assert (
-        result["rejected_count"] == batch.REJECTED_LISTED_MAX + 200 and result["rejected_truncated"]
+        result["rejected_count"] == bulk.REJECTED_LISTED_MAX + 200 and result["rejected_truncated"]
     )
 
 

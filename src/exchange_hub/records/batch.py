@@ -25,14 +25,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput, Unavailable, UnsupportedMediaType
 from exchange_hub.members.scope import Caller
 from exchange_hub.records import checking, repository, service
-from exchange_hub.records.bulk import BulkWriter
+from exchange_hub.records.bulk import BulkWriter, Tally
 from exchange_hub.records.checking import CSV_COLUMNS, MAX_LINE_BYTES, Rejection, Task
 
 BOM = b"\xef\xbb\xbf"
@@ -41,7 +41,6 @@ CHUNK_BYTES = 1 << 20  # NDJSON handed to a worker at a time (≈ 2,000 records)
 CSV_CHUNK_ROWS = 2_000
 PARALLEL_MIN_BYTES = 1 << 20  # smaller batches are checked in the request's thread
 CHUNK_TIMEOUT_SECONDS = 300.0  # a chunk takes well under a second; a hung worker fails the batch
-REJECTED_LISTED_MAX = 1_000
 MEDIA_TYPES = {"application/x-ndjson": "ndjson", "application/jsonl": "ndjson",
                "application/json-seq": "ndjson", "text/csv": "csv"}  # fmt: skip
 GBK_NAMES = {"gbk", "gb2312", "gb18030", "cp936"}
@@ -258,30 +257,6 @@ def _csv_row(header: list[str], cells: list[str], encoding: str) -> dict[str, An
 
 
 # -- the run -------------------------------------------------------------------
-@dataclass
-class Tally:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    lines: int = 0
-    rejected_count: int = 0
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-
-    def reject(self, line: int, field_name: str, detail: str) -> None:
-        self.rejected_count += 1
-        if len(self.rejected) < REJECTED_LISTED_MAX:
-            self.rejected.append({"line": line, "field": field_name, "detail": detail})
-
-    def result(self, fmt: BodyFormat, encoding: str) -> dict[str, Any]:
-        return {
-            "accepted": self.created + self.updated + self.unchanged,
-            "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-            "rejected": self.rejected, "rejected_count": self.rejected_count,
-            "rejected_truncated": self.rejected_count > len(self.rejected),
-            "lines": self.lines, "format": fmt.kind, "encoding": encoding,
-        }  # fmt: skip
-
-
 def ingest(
     session: Any,
     caller: Caller,
@@ -310,7 +285,7 @@ def ingest(
         _land(tasks, checker, writer, workers, source, progress)
     writer.finish()
     _audit_batch(session, caller, tally, fmt)
-    return tally.result(fmt, encoding)
+    return tally.result(fmt.kind, encoding)
 
 
 def _size(source: IO[bytes]) -> int:

@@ -17,8 +17,9 @@ changes in memory, and the feed still follows commit order.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -26,8 +27,34 @@ from exchange_hub import changes, clock
 from exchange_hub.exchange import hooks
 from exchange_hub.records import checking, repository, values
 
-if TYPE_CHECKING:
-    from exchange_hub.records.batch import Tally
+REJECTED_LISTED_MAX = 1_000
+"""Rejected lines listed in a batch's answer; the count goes on."""
+
+
+@dataclass
+class Tally:
+    """A batch's counts and its first rejected lines (``REJECTED_LISTED_MAX``)."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    lines: int = 0
+    rejected_count: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, line: int, field_name: str, detail: str) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < REJECTED_LISTED_MAX:
+            self.rejected.append({"line": line, "field": field_name, "detail": detail})
+
+    def result(self, format_kind: str, encoding: str) -> dict[str, Any]:
+        return {
+            "accepted": self.created + self.updated + self.unchanged,
+            "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+            "rejected": self.rejected, "rejected_count": self.rejected_count,
+            "rejected_truncated": self.rejected_count > len(self.rejected),
+            "lines": self.lines, "format": format_kind, "encoding": encoding,
+        }  # fmt: skip
 
 
 class BulkWriter:
