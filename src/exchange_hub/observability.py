@@ -39,8 +39,8 @@ from starlette.concurrency import run_in_threadpool
 from exchange_hub import clock
 from exchange_hub.context import HubContext
 from exchange_hub.errors import Forbidden, TooManyRequests
-from exchange_hub.holidays.store import calendar_status
 from exchange_hub.models import Message
+from exchange_hub.workdays_store import calendar_status
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
