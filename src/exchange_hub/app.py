@@ -27,9 +27,10 @@ from exchange_hub.logging_setup import configure_logging
 from exchange_hub.members.router import router as members_router
 from exchange_hub.metrics.router import router as metrics_router
 from exchange_hub.middleware import BodyPolicy, HubMiddleware
-from exchange_hub.observability import HttpMetrics, LocalFailedAuthLimiter, RateLimiter
+from exchange_hub.observability import HttpMetrics
 from exchange_hub.observability import router as observability_router
 from exchange_hub.params import page_maximum
+from exchange_hub.ratelimits import LocalFailedAuthLimiter, RateLimiter
 from exchange_hub.records import checking
 from exchange_hub.records import service as records
 from exchange_hub.records.router import router as records_router

@@ -39,7 +39,7 @@ from exchange_hub.errors import BadRequest, HubError, InvalidInput, TooManyReque
 from exchange_hub.members import service as members
 from exchange_hub.members.scope import Caller
 from exchange_hub.models import SeenSignature
-from exchange_hub.observability import retry_after
+from exchange_hub.ratelimits import retry_after
 
 AUTHORIZATION, TIMESTAMP, SIGNATURE = "Authorization", "X-Hub-Timestamp", "X-Hub-Signature"
 IDEMPOTENCY_KEY = "Idempotency-Key"

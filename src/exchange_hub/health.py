@@ -17,8 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from exchange_hub import clock
 from exchange_hub.context import HubContext
 from exchange_hub.deps import Hub
-from exchange_hub.holidays.store import calendar_status
 from exchange_hub.migrations_util import current_and_head
+from exchange_hub.workdays_store import calendar_status
 
 router = APIRouter(tags=["health"])
 

@@ -10,7 +10,7 @@ The arrangement lives in the table ``calendar_days``, which the operator owns
 (``exchange-hub calendar load``; ``exchange_hub.holidays``). A
 ``WorkingCalendar`` is that table as a value: pure, so deadlines are computed
 without the database, and built once per process and revision by
-``holidays.store.calendar_of(session)``. For a year whose arrangement is not
+``workdays_store.calendar_of(session)``. For a year whose arrangement is not
 loaded the weekends are the only rest days, and a deadline computed there
 says so: its basis is ``weekends_only`` instead of ``official``.
 """

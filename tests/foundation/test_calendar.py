@@ -9,7 +9,6 @@ from sqlalchemy import event
 
 from exchange_hub.context import HubContext
 from exchange_hub.holidays.package import package_calendar, package_years
-from exchange_hub.holidays.store import calendar_of
 from exchange_hub.workdays import (
     OFFICIAL,
     SHANGHAI,
@@ -18,6 +17,7 @@ from exchange_hub.workdays import (
     WorkingCalendar,
     end_of_day_utc,
 )
+from exchange_hub.workdays_store import calendar_of
 from tests.fixtures.hub import make_context
 from tests.holidays.helpers import arrangement_until, load_fixture
 

@@ -8,13 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from exchange_hub import workdays_store
 from exchange_hub.clock import Clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import Conflict
 from exchange_hub.exchange import service as exchange
 from exchange_hub.exchange.schemas import MessageCreate
-from exchange_hub.holidays import service, store
+from exchange_hub.holidays import service
 from exchange_hub.members.scope import Caller
 from tests.exchange.helpers import query_body
 from tests.fixtures.hub import MemberKey
@@ -54,10 +55,11 @@ def test_a_deadline_computed_during_a_load_waits_for_it(
 def test_a_load_gives_up_on_a_long_reader_with_409(
     hub: HubContext, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "LOAD_LOCK_WAIT", "1s")
+    monkeypatch.setattr(workdays_store, "LOAD_LOCK_WAIT", "1s")
     reading = hub.sessions()
     try:
-        store.calendar_of(reading)  # a long transaction that read the calendar (a batch, say)
+        # a long transaction that read the calendar (a batch, say)
+        workdays_store.calendar_of(reading)
         with pytest.raises(Conflict) as refused:
             load_fixture(hub)
         assert refused.value.headers == {"Retry-After": "60"}

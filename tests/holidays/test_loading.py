@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from exchange_hub.cli import app
 from exchange_hub.context import HubContext
-from exchange_hub.holidays.store import current_revision
 from exchange_hub.models import AuditEvent, CalendarDay, CalendarYear
+from exchange_hub.workdays_store import current_revision
 from tests.fixtures.hub import MemberKey
 from tests.holidays.helpers import FIXTURE, post_calendar
 

@@ -147,7 +147,7 @@ def test_failed_signatures_count_too(
 def test_the_per_address_buckets_stay_bounded() -> None:
     """Many addresses (an IPv6 prefix holds billions) do not grow the process without
     bound; an address that keeps failing keeps its empty bucket while it is fresh."""
-    from exchange_hub.observability import TokenBuckets
+    from exchange_hub.ratelimits import TokenBuckets
 
     now = [0.0]
     buckets = TokenBuckets(rate=30 / 300, capacity=30, now=lambda: now[0], max_keys=100)

@@ -37,7 +37,7 @@ from exchange_hub.app import create_app
 from exchange_hub.config import Settings
 from exchange_hub.context import HubContext
 from exchange_hub.errors import BadRequest
-from exchange_hub.observability import LocalFailedAuthLimiter
+from exchange_hub.ratelimits import LocalFailedAuthLimiter
 from tests.fixtures.database import PostgresTemplates, SqliteTemplates
 from tests.fixtures.hub import MemberKey, make_context
 from tests.records.factories import id_number, outflow

@@ -2,8 +2,12 @@
 working days in ``calendar_days``, loaded each year from the State Council's notice.
 
 Modules: ``package`` (the arrangement the ``chinese-calendar`` package carries,
-loaded at migration), ``store`` (the table as a cached ``WorkingCalendar``),
-``notice`` (reading and checking a CSV file), ``service`` (loading it and
-showing a year, shared by the CLI and the API), ``router``
-(``/api/v1/calendar``), ``cli`` (``exchange-hub calendar``).
+loaded at migration), ``notice`` (reading and checking a CSV file), ``service``
+(loading it, which recomputes the deadlines that rest on it, and showing a year,
+shared by the CLI and the API), ``router`` (``/api/v1/calendar``), ``cli``
+(``exchange-hub calendar``).
+
+The table as a cached ``WorkingCalendar`` is ``exchange_hub.workdays_store``,
+below this package: the domains that compute deadlines (exchange, reports,
+metrics) read it there, and this package imports them to recompute after a load.
 """

@@ -15,11 +15,10 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange_hub import clock
+from exchange_hub import clock, workdays_store
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.exchange import deadlines as message_deadlines
-from exchange_hub.holidays import store
 from exchange_hub.holidays.notice import FIRST_YEAR, LAST_YEAR, CalendarLine, read_calendar_csv
 from exchange_hub.members.scope import NATION, Caller, require_role
 from exchange_hub.metrics import aggregates
@@ -80,14 +79,14 @@ def load_calendar_file(
 def load_lines(
     session: Session, caller: Caller, *, lines: list[CalendarLine], source: str, now: datetime
 ) -> LoadResult:
-    store.lock_for_load(session)  # first: no deadline is computed meanwhile
-    revision = store.bump_revision(session, now)
+    workdays_store.lock_for_load(session)  # first: no deadline is computed meanwhile
+    revision = workdays_store.bump_revision(session, now)
     outcomes = _upsert_days(session, lines, source, now)
     years = sorted({line.day.year for line in lines if line.kind == "holiday"})
     newly = _cover(session, years, source, now)
     session.flush()
-    calendar = store.read_calendar(session)
-    store.hold(session, calendar)
+    calendar = workdays_store.read_calendar(session)
+    workdays_store.hold(session, calendar)
     result = LoadResult(
         source, outcomes, years, newly, calendar.covered_until(clock.today()), revision=revision
     )
@@ -188,5 +187,5 @@ def show_year(session: Session, *, year: int, today: date) -> YearView:
         .order_by(CalendarDay.date)
     )
     days = list(session.scalars(query))
-    until = store.calendar_of(session).covered_until(today)
+    until = workdays_store.calendar_of(session).covered_until(today)
     return YearView(year, covered is not None, covered.source if covered else None, until, days)

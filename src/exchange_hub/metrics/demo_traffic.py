@@ -27,10 +27,10 @@ from stdnum.cn import ric
 
 from exchange_hub import clock
 from exchange_hub.crypto import KeyRing
-from exchange_hub.holidays.store import calendar_of
 from exchange_hub.metrics import aggregates
 from exchange_hub.models import Message, Region
 from exchange_hub.workdays import WorkingCalendar, local_date
+from exchange_hub.workdays_store import calendar_of
 
 CASE_PREFIX = "DEMO-"
 RESIDENCE = ["440305", "440106", "440304", "440113", "110105", "110108", "330106", "320106"]

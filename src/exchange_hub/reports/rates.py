@@ -26,12 +26,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from exchange_hub.errors import InvalidInput
-from exchange_hub.holidays.store import calendar_of
 from exchange_hub.members.scope import DEPARTMENTS, scope_prefix
 from exchange_hub.models import Region
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import repository
 from exchange_hub.reports.periods import Month, parse_period, report_deadline
+from exchange_hub.workdays_store import calendar_of
 
 LEVELS = ("county", "prefecture", "province", "nation")
 MAX_LISTED_INCONSISTENCIES = 1_000

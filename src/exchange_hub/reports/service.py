@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import Forbidden, InvalidInput, NotFound
-from exchange_hub.holidays.store import calendar_of
 from exchange_hub.members.scope import (
     DEPARTMENTS,
     Caller,
@@ -46,6 +45,7 @@ from exchange_hub.reports.rates import (
     missing_reports,
     report_rates,
 )
+from exchange_hub.workdays_store import calendar_of
 
 __all__ = ["REPORT_RATE_COLUMNS", "report_rates"]
 

@@ -1,4 +1,9 @@
-"""The table as a ``WorkingCalendar``, cached per engine and checked once per transaction.
+"""The working-day arrangement in ``calendar_days`` as a ``WorkingCalendar``, cached
+per engine and checked once per transaction.
+
+The operator loads the table through ``exchange_hub.holidays``; the domains
+that compute deadlines (exchange, reports, metrics) read it here, so they need
+not import ``holidays``, which imports them to recompute after a load.
 
 Deadlines are computed for every message, often thousands in one batch, so
 the calendar is read from the table once per process and revision: each
