@@ -69,7 +69,7 @@ from exchange_hub.holidays.package import package_calendar
 from exchange_hub.metrics import aggregates, histogram, service
 from exchange_hub.metrics.bulletin import build_bulletin
 from exchange_hub.metrics.cli import OPERATOR
-from exchange_hub.regions.catalogue import bundled_catalogue, level_of
+from exchange_hub.region_codes import bundled_catalogue, level_of
 from exchange_hub.workdays import SHANGHAI
 
 KINDS = ["query", "notification"]

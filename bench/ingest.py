@@ -108,7 +108,7 @@ from exchange_hub.context import build_context
 from exchange_hub.db import transaction
 from exchange_hub.members import service as members
 from exchange_hub.records import repository
-from exchange_hub.regions.catalogue import bundled_catalogue, level_of
+from exchange_hub.region_codes import bundled_catalogue, level_of
 
 COUNTY = "440305"
 CONTRACEPTION = ["iud", "iud", "sterilisation", "implant", "pill", "condom", "none", "other"]

@@ -57,7 +57,7 @@ from exchange_hub import clock, crypto, identity
 from exchange_hub.members.scope import Caller
 from exchange_hub.records import values
 from exchange_hub.records.schemas import RecordIn
-from exchange_hub.regions.catalogue import bundled_catalogue, level_of
+from exchange_hub.region_codes import bundled_catalogue, level_of
 
 CHUNK = 250
 

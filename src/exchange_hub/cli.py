@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from exchange_hub import commands, migrations_util
+from exchange_hub import region_codes as catalogue
 from exchange_hub.audit import service as audit
 from exchange_hub.audit.tasks import MIN_RETENTION_DAYS
 from exchange_hub.commands import console, fail
@@ -25,7 +26,6 @@ from exchange_hub.members import service as members
 from exchange_hub.metrics import cli as metrics_cli
 from exchange_hub.records import cli as records_cli
 from exchange_hub.records import service as records
-from exchange_hub.regions import catalogue
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import cli as reports_cli
 from exchange_hub.scorecard import cli as scorecard_cli

@@ -43,7 +43,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from exchange_hub import identity
 from exchange_hub.errors import InvalidInput
-from exchange_hub.regions.catalogue import normalise_code
+from exchange_hub.region_codes import normalise_code
 
 
 class RequestBody(BaseModel):

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from exchange_hub.cli import app as cli
 from exchange_hub.context import HubContext
-from exchange_hub.regions.catalogue import level_of, parse_loc_dat
+from exchange_hub.region_codes import level_of, parse_loc_dat
 from tests.fixtures.hub import MemberKey
 
 

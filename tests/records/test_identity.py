@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from exchange_hub import identity
 from exchange_hub.errors import InvalidInput
-from exchange_hub.regions.catalogue import bundled_catalogue
+from exchange_hub.region_codes import bundled_catalogue
 from tests.records.factories import id_number, wrong_check
 
 REGIONS = frozenset(e.code for e in bundled_catalogue())

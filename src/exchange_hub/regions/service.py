@@ -9,8 +9,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.errors import InvalidInput, NotFound
 from exchange_hub.models import Region
-from exchange_hub.regions import repository
-from exchange_hub.regions.catalogue import (
+from exchange_hub.region_codes import (
     NATION,
     NATION_NAME,
     CatalogueEntry,
@@ -19,6 +18,7 @@ from exchange_hub.regions.catalogue import (
     normalise_code,
     parent_of,
 )
+from exchange_hub.regions import repository
 
 
 def get_region(session: Session, code: str, *, field: str = "region") -> Region:
