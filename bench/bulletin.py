@@ -62,13 +62,13 @@ from bench._support import (
     stop_on_sigterm,
 )
 from exchange_hub import clock, migrations_util
+from exchange_hub.bulletin import build_bulletin
+from exchange_hub.bulletin.cli import OPERATOR
 from exchange_hub.config import Settings
 from exchange_hub.context import build_context
 from exchange_hub.db import transaction
 from exchange_hub.holidays.package import package_calendar
 from exchange_hub.metrics import aggregates, histogram, service
-from exchange_hub.metrics.bulletin import build_bulletin
-from exchange_hub.metrics.cli import OPERATOR
 from exchange_hub.region_codes import bundled_catalogue, level_of
 from exchange_hub.workdays import SHANGHAI
 

@@ -17,6 +17,7 @@ from starlette.routing import Match
 from exchange_hub import deps, errors
 from exchange_hub.audit import service as audit
 from exchange_hub.audit.router import router as audit_router
+from exchange_hub.bulletin.router import router as bulletin_router
 from exchange_hub.config import Settings
 from exchange_hub.context import HubContext, build_context
 from exchange_hub.deps import authenticate_key
@@ -48,6 +49,7 @@ ROUTERS = (
     records_router,
     exchange_router,
     metrics_router,
+    bulletin_router,
     reports_router,
     scorecard_router,
     holidays_router,

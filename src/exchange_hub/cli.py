@@ -14,6 +14,7 @@ from exchange_hub import commands, migrations_util
 from exchange_hub import region_codes as catalogue
 from exchange_hub.audit import service as audit
 from exchange_hub.audit.tasks import MIN_RETENTION_DAYS
+from exchange_hub.bulletin import cli as bulletin_cli
 from exchange_hub.commands import console, fail
 from exchange_hub.config import Settings
 from exchange_hub.context import HubContext
@@ -48,6 +49,7 @@ for _domain in (
     records_cli,
     exchange_cli,
     jobs_cli,
+    bulletin_cli,
     metrics_cli,
     reports_cli,
     scorecard_cli,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import insert
 
+from exchange_hub.bulletin import build_bulletin
 from exchange_hub.db import transaction
-from exchange_hub.metrics.bulletin import build_bulletin
 from exchange_hub.metrics.periods import parse_period
 from exchange_hub.metrics.quality import period_bounds
 from exchange_hub.models.record import Record

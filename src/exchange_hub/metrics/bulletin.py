@@ -1,9 +1,10 @@
-"""每月通报: the monthly bulletin that ranks the regions under an admin.
+"""每月通报: the exchange sections of the monthly bulletin, and what every section shares.
 
-A bulletin is a list of tables; each comes from a *section builder* in
-``SECTIONS``. Other domains add their own (department reporting rates, the
-scorecard) with ``register_section`` — the exports turn every table into a
-CSV block and an XLSX sheet without knowing what it holds.
+A bulletin is a list of tables; each comes from a *section builder* that reads
+one ``BulletinContext``. This module holds the context, the column and ranking
+helpers, and the exchange domain's own builders; the reports and scorecard
+domains write theirs with the same helpers. Which builders make up the
+bulletin, and in what order, is written in one place: ``exchange_hub.bulletin``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,7 @@ from sqlalchemy.orm import Session
 from exchange_hub.members.scope import Caller
 from exchange_hub.metrics import service
 from exchange_hub.metrics.definitions import Tally
-from exchange_hub.metrics.schemas import (
-    Bulletin,
-    BulletinColumn,
-    BulletinTable,
-)
+from exchange_hub.metrics.schemas import BulletinColumn, BulletinTable
 
 
 @dataclass(frozen=True)
@@ -46,17 +43,10 @@ BULLETIN_LEGS = (("query", "answered"), ("notification", "received"))
 """The latency legs the bulletin shows: to feedback (queries), to receipt (notifications)."""
 
 SectionBuilder = Callable[[BulletinContext], Sequence[BulletinTable]]
-SECTIONS: list[SectionBuilder] = []
+"""A section: the context in, its tables out (listed, in order, in ``exchange_hub.bulletin``)."""
 
 
-def register_section(builder: SectionBuilder) -> SectionBuilder:
-    """Add a builder (usable as a decorator); tables appear in registration order."""
-    if builder not in SECTIONS:
-        SECTIONS.append(builder)
-    return builder
-
-
-def build_bulletin(
+def bulletin_context(
     session: Session,
     caller: Caller,
     *,
@@ -65,17 +55,13 @@ def build_bulletin(
     level: str | None = None,
     as_of: str | None = None,
     now: datetime | None = None,
-) -> Bulletin:
+) -> BulletinContext:
+    """Check the request (scope, period, level) and roll up the figures every section reads."""
     request = service.prepare(
         session, caller, region=region, period=period, level=level,
         role="responder", as_of=as_of, now=now,
     )  # fmt: skip
-    context = _context(session, caller, request)
-    tables = [table for builder in SECTIONS for table in builder(context)]
-    return Bulletin(
-        region=request.region.code, name=request.region.name, period=request.period.label,
-        as_of=request.as_of, level=request.level, tables=tables,  # type: ignore[arg-type]
-    )  # fmt: skip
+    return _context(session, caller, request)
 
 
 def _context(session: Session, caller: Caller, request: service.Request) -> BulletinContext:
@@ -169,7 +155,6 @@ def ranked(
 
 
 # -- the exchange sections ----------------------------------------------------------------
-@register_section
 def summary_section(context: BulletinContext) -> list[BulletinTable]:
     region = context.request.region
     roles = (("作为被查询地", context.responder), ("作为查询发起地", context.requester))
@@ -190,7 +175,6 @@ RANKINGS = (
 )
 
 
-@register_section
 def ranking_sections(context: BulletinContext) -> list[BulletinTable]:
     """Regions ranked by each rate (best first; 查无此人率 lowest first) and by volume."""
     rows = item_rows(context.responder)
@@ -206,7 +190,6 @@ def ranking_sections(context: BulletinContext) -> list[BulletinTable]:
     return tables
 
 
-@register_section
 def latency_section(context: BulletinContext) -> list[BulletinTable]:
     """Hours from submission to feedback (queries) and to receipt (notifications)."""
     columns = [
@@ -242,7 +225,6 @@ def _hours(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 3600, 2)
 
 
-@register_section
 def matrix_section(context: BulletinContext) -> list[BulletinTable]:
     """Origin × destination: each region under the admin against each requesting province."""
     provinces = context.province_names
@@ -269,7 +251,6 @@ def matrix_section(context: BulletinContext) -> list[BulletinTable]:
     return [BulletinTable(key="matrix", title="来源去向矩阵", columns=columns, rows=rows)]
 
 
-@register_section
 def requester_section(context: BulletinContext) -> list[BulletinTable]:
     """Queries sent: a high 查无此人率 points at a county routing to the wrong origin."""
     columns = [*REGION_COLUMNS, column("routed", "发出查询"), column("due", "应获反馈"),
@@ -282,7 +263,6 @@ def requester_section(context: BulletinContext) -> list[BulletinTable]:
     return [table]
 
 
-@register_section
 def quality_section(context: BulletinContext) -> list[BulletinTable]:
     """数据质量: shares of flagged ID numbers, missing hukou regions and unmatched inflows."""
     from exchange_hub.metrics.quality import QualityCounts, quality_by_region
@@ -322,9 +302,3 @@ def _quality_row(code: str, name: str, counts: Any) -> dict[str, Any]:
         "unmatched_inflows": counts.unmatched_inflows,
         "unmatched_rate": rate_cell(counts.unmatched_inflows, counts.inflows),
     }  # fmt: skip
-
-
-# Sections of other domains register themselves when imported; the bulletin shows them after
-# the exchange sections, in this order.
-from exchange_hub.reports import bulletin as _reports_bulletin  # noqa: E402, F401
-from exchange_hub.scorecard import bulletin as _scorecard_bulletin  # noqa: E402, F401

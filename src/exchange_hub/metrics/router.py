@@ -1,7 +1,7 @@
-"""Figures API (SPEC §9): exchange rates, latency and the monthly bulletin.
+"""Figures API (SPEC §9): exchange rates and latency (the bulletin is ``bulletin/router.py``).
 
 These read through the read session (``HUB_READ_DATABASE_URL`` when set) and
-write nothing; the bulletin's CSV or XLSX is built after that session closed.
+write nothing.
 """
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
 
 from exchange_hub.deps import CurrentCaller, ReadSession
-from exchange_hub.metrics import bulletin as bulletins
-from exchange_hub.metrics import exports, service
+from exchange_hub.metrics import service
 from exchange_hub.metrics.freshness import refresh_after_reading
-from exchange_hub.metrics.schemas import Bulletin, ExchangeReport, LatencyReport
+from exchange_hub.metrics.schemas import ExchangeReport, LatencyReport
 from exchange_hub.params import AsOfQuery, Level, PeriodQuery, RegionQuery
 
 router = APIRouter(tags=["metrics"], dependencies=[Depends(refresh_after_reading)])
@@ -52,30 +50,3 @@ def latency_figures(
     session: ReadSession, caller: CurrentCaller, request: FiguresRequest
 ) -> LatencyReport:
     return service.latency_report(session, caller, **request)
-
-
-@router.get(
-    "/api/v1/bulletin",
-    response_model=Bulletin,
-    responses={200: {"content": {exports.CSV_MEDIA_TYPE: {}, exports.XLSX_MEDIA_TYPE: {}}}},
-)
-def monthly_bulletin(
-    session: ReadSession,
-    caller: CurrentCaller,
-    region: RegionQuery,
-    period: PeriodQuery,
-    format: Literal["json", "csv", "xlsx"] = Query("json", description="json, csv or xlsx"),
-    level: Level | None = LevelQuery,
-    as_of: AsOfQuery = None,
-) -> Bulletin | Response:
-    """每月通报: regions under the caller ranked by each rate and by volume."""
-    result = bulletins.build_bulletin(
-        session, caller, region=region, period=period, level=level, as_of=as_of
-    )
-    if format == "json":
-        return result
-    session.close()  # the export is built outside any transaction
-    content, media_type = exports.export(result, format)
-    filename = f"bulletin-{result.region}-{result.period}.{format}"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    return Response(content, media_type=media_type, headers=headers)

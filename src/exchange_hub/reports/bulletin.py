@@ -9,7 +9,6 @@ from exchange_hub.metrics.bulletin import (
     column,
     ranked,
     rate_cell,
-    register_section,
 )
 from exchange_hub.metrics.schemas import BulletinTable
 from exchange_hub.reports.rates import REPORT_RATE_COLUMNS, ReportRateRow, compute_report_rates
@@ -27,7 +26,6 @@ def report_row(row: ReportRateRow) -> dict[str, Any]:
     return values
 
 
-@register_section
 def reports_section(context: BulletinContext) -> list[BulletinTable]:
     """Who reported, how many on time, ranked by reporting rate (denominator: expected)."""
     request = context.request

@@ -10,7 +10,6 @@ from exchange_hub.metrics.bulletin import (
     column,
     ranked,
     rate_cell,
-    register_section,
 )
 from exchange_hub.metrics.schemas import BulletinTable
 from exchange_hub.scorecard.config import default_config
@@ -57,7 +56,6 @@ def _columns() -> list:  # type: ignore[type-arg]
     ]  # fmt: skip
 
 
-@register_section
 def scorecard_section(context: BulletinContext) -> list[BulletinTable]:
     """双向考核: each region as destination and origin, ranked by its overall score."""
     request = context.request

@@ -1,7 +1,7 @@
 """每月通报: the month's bulletin of the regions under an admin, with XLSX and CSV downloads.
 
-The tables and the files are the metrics domain's own (``build_bulletin``,
-``exports.export``): the page shows exactly what the download holds, with
+The tables and the files are the bulletin's own (``exchange_hub.bulletin``,
+``metrics.exports.export``): the page shows exactly what the download holds, with
 the bulletin's Chinese headings in both languages, as it is circulated.
 """
 
@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
+from exchange_hub.bulletin import build_bulletin
 from exchange_hub.members.scope import require_role
-from exchange_hub.metrics import bulletin as bulletins
 from exchange_hub.metrics import exports
 from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.metrics.schemas import Bulletin, BulletinColumn
@@ -33,7 +33,7 @@ def _bulletin(
     caller = account.caller
     require_role(caller, "admin")
     with unit_of_work(request) as session:
-        return bulletins.build_bulletin(
+        return build_bulletin(
             session, caller, region=region or caller.region, period=common.chosen_period(period)
         )
 

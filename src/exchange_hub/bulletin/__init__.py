@@ -1,0 +1,58 @@
+"""每月通报: the monthly bulletin that ranks the regions under an admin, in one list of sections.
+
+A bulletin is a list of tables; each comes from a *section builder*
+(``metrics.bulletin.SectionBuilder``) that reads one ``BulletinContext``. The
+builders live in their domains — the exchange rates in metrics, department
+reporting in reports, the two-way assessment in scorecard — and this module
+is the only place that lists them, in the order their tables appear, so a
+table is in the bulletin because it is written here, not because some module
+happened to be imported. The API route, the ``bulletin`` command and the
+console page all build the bulletin here; ``metrics.exports`` turns any
+bulletin into CSV or XLSX without knowing what its tables hold.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from exchange_hub.members.scope import Caller
+from exchange_hub.metrics import bulletin as metrics_bulletin
+from exchange_hub.metrics.bulletin import SectionBuilder
+from exchange_hub.metrics.schemas import Bulletin
+from exchange_hub.reports import bulletin as reports_bulletin
+from exchange_hub.scorecard import bulletin as scorecard_bulletin
+
+SECTIONS: tuple[SectionBuilder, ...] = (
+    metrics_bulletin.summary_section,
+    metrics_bulletin.ranking_sections,
+    metrics_bulletin.latency_section,
+    metrics_bulletin.matrix_section,
+    metrics_bulletin.requester_section,
+    metrics_bulletin.quality_section,
+    reports_bulletin.reports_section,
+    scorecard_bulletin.scorecard_section,
+)
+
+
+def build_bulletin(
+    session: Session,
+    caller: Caller,
+    *,
+    region: str,
+    period: str,
+    level: str | None = None,
+    as_of: str | None = None,
+    now: datetime | None = None,
+) -> Bulletin:
+    """The tables of every section in ``SECTIONS`` order, for ``region`` and ``period``."""
+    context = metrics_bulletin.bulletin_context(
+        session, caller, region=region, period=period, level=level, as_of=as_of, now=now
+    )
+    tables = [table for builder in SECTIONS for table in builder(context)]
+    request = context.request
+    return Bulletin(
+        region=request.region.code, name=request.region.name, period=request.period.label,
+        as_of=request.as_of, level=request.level, tables=tables,  # type: ignore[arg-type]
+    )  # fmt: skip
