@@ -145,7 +145,7 @@ def downgrade() -> None:
 
 def _load_catalogue() -> None:
     """The catalogue ships with the software (python-stdnum's cn/loc.dat)."""
-    from exchange_hub.regions.catalogue import (
+    from exchange_hub.region_codes import (
         NATION,
         NATION_NAME,
         bundled_catalogue,
