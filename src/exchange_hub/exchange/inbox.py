@@ -23,7 +23,7 @@ from exchange_hub.changes import changes_for
 from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.repository import InboxOrder
-from exchange_hub.members.scope import Caller, require_role
+from exchange_hub.members.scope import Caller, require_admin_over, require_role
 from exchange_hub.models import Message
 from exchange_hub.params import page_maximum
 
@@ -146,3 +146,20 @@ def _parse_since(since: str | None) -> int:
     if not since.isdigit() or len(since) > 18:
         raise InvalidInput("since is a cursor (a whole number) from an earlier page", field="since")
     return int(since)
+
+
+def open_queries_of(
+    session: Session, caller: Caller, county: str, *, limit: int
+) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """An admin's look at a county's open queries, earliest deadline first: each one's
+    summary and decrypted content (the caller masks it). Unlike ``pull_inbox`` it marks
+    nothing delivered: the county has not seen them."""
+    require_admin_over(caller, county)
+    now = clock.now()
+    query = repository.inbox_query(
+        county, state=None, kind="query", order="deadline", after=None, limit=limit
+    )
+    return [
+        (service.summary_of(message, now), service.decrypt_content(session, message))
+        for message in session.scalars(query)
+    ]

@@ -14,9 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from exchange_hub import clock
-from exchange_hub.exchange import repository as exchange_repository
-from exchange_hub.exchange import service as exchange
+from exchange_hub.exchange import inbox
 from exchange_hub.members.scope import Caller, require_admin_over, require_role
 from exchange_hub.metrics import service as metrics
 from exchange_hub.metrics.freshness import refresh_after_reading
@@ -174,16 +172,11 @@ def drilldown_page(
 
 def _open_queries(session: Session, caller: Caller, county: str) -> list[dict[str, Any]]:
     """The county's open queries, overdue first; person data masked unless granted (audited)."""
-    now = clock.now()
-    query = exchange_repository.inbox_query(
-        county, state=None, kind="query", order="deadline", after=None, limit=OPEN_QUERY_LIMIT
-    )
-    messages = session.scalars(query).all()
-    items = []
-    for message in messages:
-        summary = exchange.summary_of(message, now)
-        content = exchange.decrypt_content(session, message)
-        items.append({**summary, "subject": common.subject_for(caller, content)})
-    common.audit_person_data_read(session, caller, [m.id for m in messages], page="drilldown")
+    found = inbox.open_queries_of(session, caller, county, limit=OPEN_QUERY_LIMIT)
+    items = [
+        {**summary, "subject": common.subject_for(caller, content)} for summary, content in found
+    ]
+    ids = [summary["id"] for summary, _ in found]
+    common.audit_person_data_read(session, caller, ids, page="drilldown")
     items.sort(key=lambda item: (not item["overdue"], item["deadline"]))
     return items
