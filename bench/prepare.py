@@ -54,10 +54,10 @@ from typing import Any
 from bench._support import add_smoke_argument, announce, stop_on_sigterm
 from bench.ingest import COUNTY, generate
 from exchange_hub import clock, crypto, identity
-from exchange_hub.members.scope import Caller
 from exchange_hub.records import values
 from exchange_hub.records.schemas import RecordIn
 from exchange_hub.region_codes import bundled_catalogue, level_of
+from exchange_hub.scope import Caller
 
 CHUNK = 250
 

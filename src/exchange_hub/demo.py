@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock, identity
 from exchange_hub.context import HubContext
 from exchange_hub.members import service as members
-from exchange_hub.members.scope import Caller
 from exchange_hub.metrics.demo_traffic import MONTHS, seed_demo_traffic
 from exchange_hub.models import Member, Record
 from exchange_hub.records import schemas as records_schemas
 from exchange_hub.records import service as records
 from exchange_hub.reports.demo import seed_demo_reports
 from exchange_hub.reports.periods import month_of
+from exchange_hub.scope import Caller
 
 DEMO_MEMBERS: list[dict[str, str]] = [
     {"name": "北京市朝阳区人口计生局", "role": "county", "region": "110105"},

@@ -37,9 +37,9 @@ from exchange_hub.crypto import signing_string
 from exchange_hub.db import transaction
 from exchange_hub.errors import BadRequest, HubError, InvalidInput, TooManyRequests, Unauthenticated
 from exchange_hub.members import service as members
-from exchange_hub.members.scope import Caller
 from exchange_hub.models import SeenSignature
 from exchange_hub.ratelimits import retry_after
+from exchange_hub.scope import Caller
 
 AUTHORIZATION, TIMESTAMP, SIGNATURE = "Authorization", "X-Hub-Timestamp", "X-Hub-Signature"
 IDEMPOTENCY_KEY = "Idempotency-Key"

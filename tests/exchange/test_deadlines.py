@@ -11,7 +11,7 @@ from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange import common, service
 from exchange_hub.exchange.schemas import MessageCreate
-from exchange_hub.members.scope import Caller
+from exchange_hub.scope import Caller
 from exchange_hub.workdays import SHANGHAI
 from tests.exchange.helpers import notification_body, query_body
 from tests.fixtures.hub import MemberKey

@@ -27,8 +27,8 @@ from exchange_hub.db import transaction
 from exchange_hub.errors import Conflict, NotFound
 from exchange_hub.exchange import inbox, service
 from exchange_hub.exchange.schemas import FeedbackCreate, MessageCreate
-from exchange_hub.members.scope import Caller
 from exchange_hub.models import Change, Message, MessageEvent
+from exchange_hub.scope import Caller
 from tests.exchange.helpers import id_number, notification_body, query_body
 from tests.fixtures.hub import make_member
 

@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from exchange_hub.context import HubContext
-from exchange_hub.members.scope import region_in_scope
 from exchange_hub.models import AuditEvent
+from exchange_hub.scope import region_in_scope
 from tests.fixtures.hub import MemberKey, make_member
 
 ADMIN_ONLY = [

@@ -14,8 +14,8 @@ from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.holidays import service
 from exchange_hub.holidays.service import LoadResult
-from exchange_hub.members.scope import NATION, Caller
 from exchange_hub.models import CalendarDay, CalendarYear
+from exchange_hub.scope import NATION, Caller
 from exchange_hub.workdays import SHANGHAI
 from exchange_hub.workdays_store import bump_revision
 from tests.fixtures.hub import MemberKey

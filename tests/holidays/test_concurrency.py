@@ -16,7 +16,7 @@ from exchange_hub.errors import Conflict
 from exchange_hub.exchange import service as exchange
 from exchange_hub.exchange.schemas import MessageCreate
 from exchange_hub.holidays import service
-from exchange_hub.members.scope import Caller
+from exchange_hub.scope import Caller
 from tests.exchange.helpers import query_body
 from tests.fixtures.hub import MemberKey
 from tests.holidays.helpers import FIXTURE, OPERATOR, end_of, load_fixture, shanghai

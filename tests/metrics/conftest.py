@@ -9,9 +9,9 @@ import pytest
 
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
-from exchange_hub.members.scope import Caller
 from exchange_hub.metrics import service
 from exchange_hub.metrics.schemas import ExchangeReport, LatencyReport
+from exchange_hub.scope import Caller
 from tests.metrics.factories import make_messages, message_row
 
 NATION_ADMIN = Caller(member_id=None, name="test admin", role="admin", region="000000")

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from exchange_hub import crypto
-from exchange_hub.members.scope import Caller
 from exchange_hub.records import values
 from exchange_hub.records.schemas import RecordIn
 from exchange_hub.region_codes import bundled_catalogue, level_of
+from exchange_hub.scope import Caller
 from tests.records.test_crypto_formats import RING, TOKEN, decrypt_as_before
 
 KNOWN = {e.code: (level_of(e.code), e.active) for e in bundled_catalogue()}

@@ -10,10 +10,10 @@ import pytest
 
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
-from exchange_hub.members.scope import Caller
 from exchange_hub.models import DepartmentReport
 from exchange_hub.reports import pairs, service
 from exchange_hub.reports.catalogue import load_catalogue
+from exchange_hub.scope import Caller
 from exchange_hub.workdays import SHANGHAI
 from tests.fixtures.hub import MemberKey, make_member
 

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from exchange_hub.clock import Clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
-from exchange_hub.members.scope import NATION, Caller
 from exchange_hub.models import AuditEvent, DepartmentReport
 from exchange_hub.reports import service
+from exchange_hub.scope import NATION, Caller
 from tests.fixtures.hub import MemberKey
 from tests.holidays.helpers import arrangement_until, end_of, load_fixture
 from tests.holidays.helpers import shanghai as beijing

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange_hub.context import HubContext
-from exchange_hub.members.scope import DEPARTMENTS
 from exchange_hub.reports.catalogue import CatalogueError, load_catalogue
+from exchange_hub.scope import DEPARTMENTS
 from tests.fixtures.hub import client_for, make_context, make_member
 
 EXTRA = """

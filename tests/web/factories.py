@@ -12,8 +12,8 @@ from exchange_hub.db import transaction
 from exchange_hub.exchange import service as exchange
 from exchange_hub.exchange.schemas import FeedbackCreate, MessageCreate
 from exchange_hub.identity import expected_check_character as check_character
-from exchange_hub.members.scope import Caller
 from exchange_hub.reports import pairs
+from exchange_hub.scope import Caller
 from exchange_hub.web.pages.common import last_month
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from exchange_hub.audit import service
 from exchange_hub.deps import CurrentCaller, Hub, ReadSession
-from exchange_hub.members.scope import require_role
+from exchange_hub.scope import require_role
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

@@ -17,11 +17,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from exchange_hub.members.scope import Caller
 from exchange_hub.metrics import bulletin as metrics_bulletin
 from exchange_hub.metrics.bulletin import SectionBuilder
 from exchange_hub.metrics.schemas import Bulletin
 from exchange_hub.reports import bulletin as reports_bulletin
+from exchange_hub.scope import Caller
 from exchange_hub.scorecard import bulletin as scorecard_bulletin
 
 SECTIONS: tuple[SectionBuilder, ...] = (

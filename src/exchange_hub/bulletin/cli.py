@@ -11,8 +11,8 @@ from exchange_hub.bulletin import build_bulletin
 from exchange_hub.commands import console, fail, open_hub
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
-from exchange_hub.members.scope import NATION, Caller
 from exchange_hub.metrics import exports
+from exchange_hub.scope import NATION, Caller
 
 OPERATOR = Caller(member_id=None, name="operator", role="admin", region=NATION)
 _FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}

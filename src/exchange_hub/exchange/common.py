@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
-from exchange_hub.members.scope import Caller
 from exchange_hub.models import Message
+from exchange_hub.scope import Caller
 
 BODY_CONTEXT = "messages.body"
 FEEDBACK_CONTEXT = "messages.feedback_body"

@@ -28,8 +28,8 @@ from exchange_hub.audit import service as audit
 from exchange_hub.changes import record_change
 from exchange_hub.exchange.common import settings_of
 from exchange_hub.exchange.service import deadline_for
-from exchange_hub.members.scope import Caller
 from exchange_hub.models import Message, MessageEvent
+from exchange_hub.scope import Caller
 from exchange_hub.workdays import WEEKENDS_ONLY, end_of_day_utc, start_of_day_utc
 from exchange_hub.workdays_store import calendar_of
 

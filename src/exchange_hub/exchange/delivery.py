@@ -42,8 +42,8 @@ from exchange_hub.db import transaction
 from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.push_urls import PushUrlError, check_push_url
 from exchange_hub.exchange.schemas import PushDeliveryList, PushDeliveryRead, PushRedrive
-from exchange_hub.members.scope import Caller, require_role, scope_prefix
 from exchange_hub.models import Member, Message, PushDelivery
+from exchange_hub.scope import Caller, require_role, scope_prefix
 
 log = logging.getLogger("exchange_hub.exchange.delivery")
 

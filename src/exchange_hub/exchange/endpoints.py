@@ -16,8 +16,8 @@ from exchange_hub.errors import InvalidInput, NotFound
 from exchange_hub.exchange.push_urls import PushUrlError, check_push_url
 from exchange_hub.exchange.service import forget_push_members
 from exchange_hub.members import service as members
-from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Member
+from exchange_hub.scope import Caller, require_role
 
 
 def set_push_url(

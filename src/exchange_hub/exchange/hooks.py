@@ -31,9 +31,9 @@ from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import common, routing, service
 from exchange_hub.exchange.directory import PersonDirectory, directory_of
 from exchange_hub.exchange.schemas import InflowInfo, MessageCreate, Subject
-from exchange_hub.members.scope import Caller
 from exchange_hub.models import Message, MessageEvent, Region
 from exchange_hub.models.base import UTCDateTime
+from exchange_hub.scope import Caller
 
 log = logging.getLogger("exchange_hub.exchange.hooks")
 

@@ -23,9 +23,9 @@ from exchange_hub.changes import changes_for
 from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.repository import InboxOrder
-from exchange_hub.members.scope import Caller, require_admin_over, require_role
 from exchange_hub.models import Message
 from exchange_hub.params import page_maximum
+from exchange_hub.scope import Caller, require_admin_over, require_role
 
 
 def encode_cursor(at: datetime, message_id: uuid.UUID) -> str:

@@ -33,8 +33,8 @@ from exchange_hub.exchange.schemas import (
 )
 from exchange_hub.members import service as members
 from exchange_hub.members.schemas import MemberRead, PushEndpoint
-from exchange_hub.members.scope import Caller
 from exchange_hub.params import IdempotencyKey
+from exchange_hub.scope import Caller
 
 router = APIRouter(prefix="/api/v1", tags=["exchange"])
 

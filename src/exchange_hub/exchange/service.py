@@ -49,9 +49,9 @@ from exchange_hub.exchange.schemas import (
     MessageCreate,
 )
 from exchange_hub.logging_setup import mask_text
-from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.models import Message, MessageEvent, PushDelivery
 from exchange_hub.models.base import new_id
+from exchange_hub.scope import Caller, require_role
 from exchange_hub.workdays import Basis, WorkingCalendar, local_date
 from exchange_hub.workdays_store import calendar_of
 

@@ -14,7 +14,7 @@ from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.holidays import service
 from exchange_hub.holidays.service import LoadResult, YearView
-from exchange_hub.members.scope import NATION, Caller
+from exchange_hub.scope import NATION, Caller
 
 calendar_app = typer.Typer(
     help="The holiday calendar: the State Council's yearly arrangement of rest and working days.",

@@ -20,10 +20,10 @@ from exchange_hub.audit import service as audit
 from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.exchange import deadlines as message_deadlines
 from exchange_hub.holidays.notice import FIRST_YEAR, LAST_YEAR, CalendarLine, read_calendar_csv
-from exchange_hub.members.scope import NATION, Caller, require_role
 from exchange_hub.metrics import aggregates
 from exchange_hub.models import CalendarDay, CalendarYear
 from exchange_hub.reports import deadlines as report_deadlines
+from exchange_hub.scope import NATION, Caller, require_role
 
 SOURCE_LENGTH = 120  # calendar_days.source
 

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from exchange_hub.members.scope import DEPARTMENTS, ROLES
 from exchange_hub.request_body import COUNTY_CODE, RegionCode, RequestBody
+from exchange_hub.scope import DEPARTMENTS, ROLES
 
 
 class MemberRead(BaseModel):

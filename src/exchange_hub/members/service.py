@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock, crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput, NotFound
-from exchange_hub.members.scope import (
+from exchange_hub.models import Member
+from exchange_hub.regions import service as regions
+from exchange_hub.scope import (
     DEPARTMENTS,
     ROLES,
     Caller,
@@ -21,8 +23,6 @@ from exchange_hub.members.scope import (
     require_admin_over,
     require_role,
 )
-from exchange_hub.models import Member
-from exchange_hub.regions import service as regions
 
 KEY_PREFIX = "hub"
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from exchange_hub.members.scope import Caller
 from exchange_hub.metrics import service
 from exchange_hub.metrics.definitions import Tally
 from exchange_hub.metrics.schemas import BulletinColumn, BulletinTable
+from exchange_hub.scope import Caller
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.errors import Forbidden, InvalidInput
-from exchange_hub.members.scope import Caller, require_admin_over
 from exchange_hub.metrics import histogram
 from exchange_hub.metrics.definitions import LEGS, Tally
 from exchange_hub.metrics.figures import Figures, Selection, code_range, load_figures
@@ -35,6 +34,7 @@ from exchange_hub.metrics.schemas import (
 )
 from exchange_hub.models import Region
 from exchange_hub.regions.service import get_region
+from exchange_hub.scope import Caller, require_admin_over
 
 LEVELS = ("nation", "province", "prefecture", "county")
 ROLES = ("responder", "requester")

@@ -30,10 +30,10 @@ from typing import IO, Any
 
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput, Unavailable, UnsupportedMediaType
-from exchange_hub.members.scope import Caller
 from exchange_hub.records import checking, repository, service
 from exchange_hub.records.bulk import BulkWriter, Tally
 from exchange_hub.records.checking import CSV_COLUMNS, MAX_LINE_BYTES, Rejection, Task
+from exchange_hub.scope import Caller
 
 BOM = b"\xef\xbb\xbf"
 SNIFF_BYTES = 65_536

@@ -46,9 +46,9 @@ from pydantic import ValidationError
 from exchange_hub import jsonbody
 from exchange_hub.crypto import KeyRing
 from exchange_hub.errors import HubError
-from exchange_hub.members.scope import Caller
 from exchange_hub.records import values
 from exchange_hub.records.schemas import RecordIn
+from exchange_hub.scope import Caller
 
 log = logging.getLogger("exchange_hub.records.checking")
 

@@ -24,9 +24,9 @@ from exchange_hub.config import Settings
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
-from exchange_hub.members.scope import Caller
 from exchange_hub.records import batch, repository, service, values
 from exchange_hub.regions import service as regions
+from exchange_hub.scope import Caller
 
 ROTATE_BATCH = 1_000
 

@@ -81,7 +81,7 @@ PERSON_REGIONS = ("registering_region", "other_region", "hukou_region", "residen
 def visible_within(prefix: str) -> ColumnElement[bool]:
     """The one scope rule of every read of records (SPEC §6): the record names a
     region whose code starts with ``prefix`` ("" is the nation). The prefix comes
-    from ``members.scope.person_scope``; it is digits only, so LIKE needs no escape."""
+    from ``scope.person_scope``; it is digits only, so LIKE needs no escape."""
     if not prefix:
         return true()
     return or_(*(RECORDS.c[name].startswith(prefix) for name in PERSON_REGIONS))

@@ -12,7 +12,7 @@ Who may do what:
   admins with the grant (within their region), with a stated purpose, audited.
 
 Every read — get, versions, change, deregister, look-up — finds records
-through one scope rule (``members.scope.person_scope`` and
+through one scope rule (``scope.person_scope`` and
 ``repository.visible_within``), so a record outside the caller's scope is
 answered exactly like a missing one.
 
@@ -52,11 +52,11 @@ from exchange_hub.db import is_lock_timeout, lock_wait
 from exchange_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange_hub.exchange import hooks
 from exchange_hub.logging_setup import mask_id_number
-from exchange_hub.members.scope import Caller, person_scope, require_role
 from exchange_hub.models import Record, RecordVersion
 from exchange_hub.models.base import new_id
 from exchange_hub.records import repository, values
 from exchange_hub.records.schemas import LookupRequest, RecordIn
+from exchange_hub.scope import Caller, person_scope, require_role
 
 Outcome = str  # "created" | "updated" | "unchanged"
 

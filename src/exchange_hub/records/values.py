@@ -17,9 +17,9 @@ import orjson
 from exchange_hub import identity
 from exchange_hub.crypto import KeyRing
 from exchange_hub.errors import Forbidden, InvalidInput
-from exchange_hub.members.scope import Caller
 from exchange_hub.records.schemas import Certificate, RecordIn
 from exchange_hub.region_codes import level_of, normalise_code
+from exchange_hub.scope import Caller
 
 if TYPE_CHECKING:  # the database layer is imported where it is used: the batch-checking
     # processes run ``prepare`` with a catalogue handed to them, and stay light

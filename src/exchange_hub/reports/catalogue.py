@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from exchange_hub.members.scope import DEPARTMENTS
+from exchange_hub.scope import DEPARTMENTS
 
 _ITEM_KEY = re.compile(r"[a-z][a-z0-9_]{0,59}")
 

@@ -14,10 +14,10 @@ from exchange_hub.commands import console, fail, open_hub
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
-from exchange_hub.members.scope import NATION, Caller
 from exchange_hub.reports import pairs as reporting_pairs
 from exchange_hub.reports import service
 from exchange_hub.reports.catalogue import CatalogueError, ReportCatalogue, load_catalogue
+from exchange_hub.scope import NATION, Caller
 from exchange_hub.workdays import SHANGHAI
 
 reports_app = typer.Typer(

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.errors import InvalidInput
-from exchange_hub.members.scope import scope_prefix
 from exchange_hub.models import Region, ReportingPair
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import repository
 from exchange_hub.reports.catalogue import ReportCatalogue
+from exchange_hub.scope import scope_prefix
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from exchange_hub.errors import InvalidInput
-from exchange_hub.members.scope import DEPARTMENTS, scope_prefix
 from exchange_hub.models import Region
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import repository
 from exchange_hub.reports.periods import Month, parse_period, report_deadline
+from exchange_hub.scope import DEPARTMENTS, scope_prefix
 from exchange_hub.workdays_store import calendar_of
 
 LEVELS = ("county", "prefecture", "province", "nation")

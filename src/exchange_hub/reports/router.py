@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 
 from exchange_hub import clock, idempotency
 from exchange_hub.deps import CurrentCaller, DbSession, Hub, PageSize, ReadSession
-from exchange_hub.members.scope import DEPARTMENTS, Caller
 from exchange_hub.params import (
     AsOfMoment,
     IdempotencyKey,
@@ -22,6 +21,7 @@ from exchange_hub.params import (
 from exchange_hub.reports import schemas, service
 from exchange_hub.reports.catalogue import load_catalogue
 from exchange_hub.request_body import PERIOD
+from exchange_hub.scope import DEPARTMENTS, Caller
 from exchange_hub.workdays import SHANGHAI
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])

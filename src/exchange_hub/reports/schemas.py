@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from exchange_hub.members.scope import DEPARTMENTS
 from exchange_hub.reports.catalogue import ReportCatalogue
 from exchange_hub.reports.rates import (
     DepartmentRateRow,
@@ -18,6 +17,7 @@ from exchange_hub.reports.rates import (
     ReportRates,
 )
 from exchange_hub.request_body import MONTH, WHOLE_NUMBER, CountyCode, RequestBody
+from exchange_hub.scope import DEPARTMENTS
 
 Count = Annotated[int, Field(ge=0, le=100_000_000), WHOLE_NUMBER]
 ItemKey = Annotated[str, Field(max_length=60)]

@@ -23,14 +23,6 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import Forbidden, InvalidInput, NotFound
-from exchange_hub.members.scope import (
-    DEPARTMENTS,
-    Caller,
-    require_admin_over,
-    require_role,
-    require_scope,
-    scope_prefix,
-)
 from exchange_hub.models import DepartmentReport, DepartmentReportVersion
 from exchange_hub.models.base import new_id
 from exchange_hub.regions import service as regions
@@ -44,6 +36,14 @@ from exchange_hub.reports.rates import (
     compute_report_rates,
     missing_reports,
     report_rates,
+)
+from exchange_hub.scope import (
+    DEPARTMENTS,
+    Caller,
+    require_admin_over,
+    require_role,
+    require_scope,
+    scope_prefix,
 )
 from exchange_hub.workdays_store import calendar_of
 

@@ -11,11 +11,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from exchange_hub.errors import InvalidInput
-from exchange_hub.members.scope import Caller
 from exchange_hub.metrics import service as metrics
 from exchange_hub.metrics.definitions import tally_message
 from exchange_hub.models import Message
 from exchange_hub.models.record import Record
+from exchange_hub.scope import Caller
 from exchange_hub.scorecard.config import default_config
 from exchange_hub.scorecard.parts import EXCHANGE_RATIOS, adult_born_by, month_of
 from exchange_hub.scorecard.schemas import BehindItem, BehindPage

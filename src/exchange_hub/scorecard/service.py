@@ -16,10 +16,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange_hub.members.scope import Caller
 from exchange_hub.metrics import service as metrics
 from exchange_hub.metrics.figures import code_range, level_key
 from exchange_hub.models import Region
+from exchange_hub.scope import Caller
 from exchange_hub.scorecard.config import (
     Indicator,
     ScoreConfig,

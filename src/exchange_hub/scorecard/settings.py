@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput
-from exchange_hub.members.scope import Caller, require_admin_over
 from exchange_hub.models.scorecard import ScorecardSetting
 from exchange_hub.regions import service as regions
+from exchange_hub.scope import Caller, require_admin_over
 from exchange_hub.scorecard.config import OVERALL_KEY, ROLE_KEYS, default_config
 
 OPERATOR = "operator:cli"

@@ -25,9 +25,9 @@ from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
 from exchange_hub.logging_setup import mask_text
-from exchange_hub.members.scope import Caller
 from exchange_hub.models import ConsoleSession, ConsoleSignInGuard, ConsoleUser
 from exchange_hub.regions import service as regions
+from exchange_hub.scope import Caller
 
 MAX_FAILURES = 5
 """Consecutive failed sign-ins that lock a user name."""

@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from exchange_hub import clock
-from exchange_hub.members.scope import NATION
+from exchange_hub.scope import NATION
 from exchange_hub.web.i18n import HTML_LANG, LANGUAGES, pick_language, translator
 from exchange_hub.web.navigation import nav_items
 from exchange_hub.workdays_store import calendar_status

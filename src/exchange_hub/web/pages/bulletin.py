@@ -14,10 +14,10 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from exchange_hub.bulletin import build_bulletin
-from exchange_hub.members.scope import require_role
 from exchange_hub.metrics import exports
 from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.metrics.schemas import Bulletin, BulletinColumn
+from exchange_hub.scope import require_role
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, format_number, format_rate, render
 from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.logging_setup import mask_id_number
-from exchange_hub.members.scope import NATION, Caller
 from exchange_hub.metrics.periods import parse_period
 from exchange_hub.regions import service as regions
+from exchange_hub.scope import NATION, Caller
 from exchange_hub.web.render import LOCAL_TIME
 
 CHILD_LEVEL = {"nation": "province", "province": "prefecture", "prefecture": "county"}

@@ -15,13 +15,13 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from exchange_hub.exchange import inbox
-from exchange_hub.members.scope import Caller, require_admin_over, require_role
 from exchange_hub.metrics import service as metrics
 from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.metrics.schemas import ExchangeReport, RegionFigures, make_rate
 from exchange_hub.models import Region
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import service as reports
+from exchange_hub.scope import Caller, require_admin_over, require_role
 from exchange_hub.web.i18n import translator
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render, request_language

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from exchange_hub.members.scope import Caller, require_role
 from exchange_hub.metrics.schemas import make_rate
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import service as reports
 from exchange_hub.reports.rates import ReportCounts
+from exchange_hub.scope import Caller, require_role
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render
 from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work

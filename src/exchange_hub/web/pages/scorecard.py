@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from exchange_hub.members.scope import require_role
 from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.regions import service as regions
+from exchange_hub.scope import require_role
 from exchange_hub.scorecard import behind
 from exchange_hub.scorecard import service as scorecards
 from exchange_hub.web.pages import common

@@ -19,8 +19,8 @@ from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import inbox
 from exchange_hub.exchange import service as exchange
 from exchange_hub.exchange.schemas import FeedbackCreate
-from exchange_hub.members.scope import require_role
 from exchange_hub.metrics.freshness import refresh_after_reading
+from exchange_hub.scope import require_role
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render
 from exchange_hub.web.session import Account, CheckedForm, ConsoleRoute, unit_of_work
