@@ -1,7 +1,7 @@
 """Concurrent bulletin exports: do ten XLSX exports wait for each other? (issue 16)
 
     .venv/bin/python -m bench.exports --n 1000000           # 10 exports, one server worker per CPU
-    .venv/bin/python -m bench.exports --smoke               # 20,000 messages, seconds
+    .venv/bin/python -m bench.exports --smoke               # 5,000 messages, seconds
 
 1. Loads N messages into a fresh PostgreSQL database (``bench.bulletin``'s
    generator: a year of skewed traffic over every county) and builds the
@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_smoke_argument(parser)
     args = parser.parse_args(argv)
     if args.smoke:
-        args.n, args.runs, args.exports, args.workers = 20_000, 1, 4, 2
+        args.n, args.runs, args.exports, args.workers = 5_000, 1, 3, 2
     args.period = last_complete_month(clock.now())
     return args
 
@@ -142,10 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     fair = args.exports * one / args.workers
     print(f"bulletin {args.region} {args.period} level {args.level}: "
           f"{singles[0][1]:,} bytes of XLSX")  # fmt: skip
-    print(f"one export alone                 : {one:8.2f} s (median of {args.runs})")
-    print(f"{args.exports} exports at once            : {batch:8.2f} s "
-          f"(each {min(each):.2f}–{max(each):.2f} s; {args.workers} server workers)")  # fmt: skip
-    print(f"time if they only share the CPUs : {fair:8.2f} s ({args.exports} × one / workers)")
+    rows = [
+        ("one export alone", f"{one:8.2f} s (median of {args.runs})"),
+        (f"{args.exports} exports at once", f"{batch:8.2f} s (each {min(each):.2f}–"
+         f"{max(each):.2f} s; {args.workers} server workers)"),
+        ("time if they only share the CPUs", f"{fair:8.2f} s ({args.exports} × one / workers)"),
+    ]  # fmt: skip
+    for label, value in rows:
+        print(f"{label:<33}: {value}")
     print(f"ratio batch / shared-CPU time    : {batch / fair:8.2f} "
           f"(1 = no serialisation; {args.workers} = one after another)")  # fmt: skip
     return 0
