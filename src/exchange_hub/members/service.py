@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock, crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput, NotFound
+from exchange_hub.members.schemas import MemberRead
 from exchange_hub.members.scope import (
     DEPARTMENTS,
     ROLES,
@@ -160,21 +161,21 @@ def caller_of(member: Member) -> Caller:
     )
 
 
-def member_read(member: Member) -> dict[str, object]:
-    return {
-        "id": member.id,
-        "name": member.name,
-        "role": member.role,
-        "region": member.region,
-        "department": member.department,
-        "key_id": member.key_id,
-        "signs_requests": member.public_key is not None,
-        "person_data_grant": member.person_data_grant,
-        "push_url": member.push_url,
-        "active": member.active,
-        "created_at": member.created_at,
-        "revoked_at": member.revoked_at,
-    }
+def member_read(member: Member) -> MemberRead:
+    return MemberRead(
+        id=member.id,
+        name=member.name,
+        role=member.role,
+        region=member.region,
+        department=member.department,
+        key_id=member.key_id,
+        signs_requests=member.public_key is not None,
+        person_data_grant=member.person_data_grant,
+        push_url=member.push_url,
+        active=member.active,
+        created_at=member.created_at,
+        revoked_at=member.revoked_at,
+    )
 
 
 # -- the same operations on behalf of an admin (API), scoped and audited ----------

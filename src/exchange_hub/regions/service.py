@@ -16,9 +16,9 @@ from exchange_hub.regions.catalogue import (
     CatalogueEntry,
     bundled_catalogue,
     level_of,
-    normalise_code,
     parent_of,
 )
+from exchange_hub.regions.catalogue import normalise_code as normalise_code  # part of this API
 
 
 def get_region(session: Session, code: str, *, field: str = "region") -> Region:

@@ -126,7 +126,7 @@ def _received(prefix: str, periods: Iterable[str], as_of: datetime):  # type: ig
 
 def received_reports(
     session: Session, prefix: str, periods: Iterable[str], as_of: datetime
-) -> Sequence[Row[tuple[str, str, str, bool, bool]]]:
+) -> Sequence[Row[str, str, str, bool, bool]]:
     """Reports first submitted by ``as_of``: region, department, period, on_time, and the
     latest version's ``zero``."""
     return session.execute(
@@ -150,7 +150,7 @@ def corrected_after(session: Session, prefix: str, periods: Iterable[str], as_of
 
 def received_department_reports(
     session: Session, prefix: str, periods: Iterable[str], as_of: datetime, department: str
-) -> Sequence[Row[tuple[uuid.UUID, str]]]:
+) -> Sequence[Row[uuid.UUID, str]]:
     """One department's reports first submitted by ``as_of``: id, region."""
     return session.execute(
         select(DepartmentReport.id, DepartmentReport.region).where(

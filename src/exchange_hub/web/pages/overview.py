@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.exchange import repository as exchange_repository
-from exchange_hub.exchange import service as exchange
+from exchange_hub.exchange.common import decrypt_content, summary_of
 from exchange_hub.members.scope import Caller, require_admin_over, require_role
 from exchange_hub.metrics import service as metrics
 from exchange_hub.metrics.freshness import refresh_after_reading
@@ -78,7 +78,9 @@ def _ranking(report: ExchangeReport) -> tuple[list[dict[str, Any]], set[str]]:
     return rated + unrated, {r["region"] for r in rated if r["feedback_rate"].rate == lowest}
 
 
-def _trend(session: Session, caller: Caller, code: str, level: str, period: str, t: Any) -> dict:
+def _trend(
+    session: Session, caller: Caller, code: str, level: str, period: str, t: Any
+) -> dict[str, Any]:
     """The four exchange rates of the region over the 12 months up to ``period``."""
     months = common.months_back(period)
     series: dict[str, list[float | None]] = {
@@ -100,7 +102,9 @@ def _trend(session: Session, caller: Caller, code: str, level: str, period: str,
     return common.line_chart(months, series)
 
 
-def _report_rates(session: Session, caller: Caller, code: str, period: str, level: str) -> dict:
+def _report_rates(
+    session: Session, caller: Caller, code: str, period: str, level: str
+) -> dict[str, Any]:
     found = reports.rates_for(session, caller, region=code, period=period, level=level)
     total = found.total
     return {
@@ -118,7 +122,7 @@ def _scoped_region(session: Session, caller: Caller, region: str | None) -> Regi
 
 def _overview(
     session: Session, caller: Caller, t: Any, region: str | None, period: str | None
-) -> dict:
+) -> dict[str, Any]:
     top = _scoped_region(session, caller, region)
     label = common.chosen_period(period)
     level = common.child_level(top.level)
@@ -144,7 +148,9 @@ def overview_page(
     return render(request, Page("overview.html", "nav.overview", values), account=account)
 
 
-def _drilldown(session: Session, caller: Caller, region: str | None, period: str | None) -> dict:
+def _drilldown(
+    session: Session, caller: Caller, region: str | None, period: str | None
+) -> dict[str, Any]:
     top = _scoped_region(session, caller, region)
     label = common.chosen_period(period)
     is_county = top.level == "county"
@@ -181,8 +187,8 @@ def _open_queries(session: Session, caller: Caller, county: str) -> list[dict[st
     messages = session.scalars(query).all()
     items = []
     for message in messages:
-        summary = exchange.summary_of(message, now)
-        content = exchange.decrypt_content(session, message)
+        summary = summary_of(message, now)
+        content = decrypt_content(session, message)
         items.append({**summary, "subject": common.subject_for(caller, content)})
     common.audit_person_data_read(session, caller, [m.id for m in messages], page="drilldown")
     items.sort(key=lambda item: (not item["overdue"], item["deadline"]))
