@@ -202,9 +202,21 @@ def _member_in_scope(session: Session, caller: Caller, member_id: uuid.UUID) -> 
     return member
 
 
-def add_member_as(session: Session, caller: Caller, **values: str | None) -> IssuedKey:
-    require_admin_over(caller, regions.normalise_code(values.get("region") or ""), field="region")
-    issued = add_member(session, **values)  # type: ignore[arg-type]
+def add_member_as(
+    session: Session,
+    caller: Caller,
+    *,
+    name: str,
+    role: str,
+    region: str,
+    department: str | None = None,
+    public_key: str | None = None,
+) -> IssuedKey:
+    require_admin_over(caller, regions.normalise_code(region or ""), field="region")
+    issued = add_member(
+        session, name=name, role=role, region=region, department=department,
+        public_key=public_key,
+    )  # fmt: skip
     audit_member_change(session, caller, "member.add", issued.member)
     return issued
 
