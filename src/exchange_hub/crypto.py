@@ -28,12 +28,15 @@ from binascii import b2a_base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
 
 CIPHER_ALG = "A256GCM"
 INDEX_ALG = "HS256"
@@ -134,7 +137,7 @@ class KeyRing:
     audit_key: tuple[str, bytes]
     signing_key: tuple[str, Ed25519PrivateKey]
     _aead: dict[str, tuple[AESGCM, str]] = field(default_factory=dict, repr=False)
-    _hmac: dict[str, tuple[Any, Any, str]] = field(default_factory=dict, repr=False)
+    _hmac: dict[str, tuple[HASH, HASH, str]] = field(default_factory=dict, repr=False)
 
     # -- encryption at rest ---------------------------------------------------
     def encrypt(self, plaintext: str, context: str) -> str:
@@ -199,7 +202,7 @@ class KeyRing:
         outer.update(inner.digest())
         return prefix + outer.hexdigest()
 
-    def _keyed(self, kid: str | None) -> tuple[Any, Any, str]:
+    def _keyed(self, kid: str | None) -> tuple[HASH, HASH, str]:
         """HMAC-SHA256 (RFC 2104) with the key schedule done once per key: the
         hashes of the padded key, copied for each value (as ``hmac`` does
         inside, without its per-call Python objects)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
@@ -19,22 +20,26 @@ from exchange_hub.reports.demo import seed_demo_reports
 from exchange_hub.reports.periods import month_of
 from exchange_hub.scope import Caller
 
-DEMO_MEMBERS: list[dict[str, str]] = [
-    {"name": "北京市朝阳区人口计生局", "role": "county", "region": "110105"},
-    {"name": "深圳市南山区卫生健康局", "role": "county", "region": "440305"},
-    {"name": "广州市天河区卫生健康局", "role": "county", "region": "440106"},
-    {"name": "成都市双流区卫生健康局", "role": "county", "region": "510116"},
-    {"name": "镇平县卫生健康委", "role": "county", "region": "411324"},
-    {"name": "南山区公安分局", "role": "department", "region": "440305", "department": "police"},
-    {
-        "name": "南山区卫生健康局(医院)",
-        "role": "department",
-        "region": "440305",
-        "department": "health",
-    },
-    {"name": "广东省卫生健康委", "role": "admin", "region": "440000"},
-    {"name": "河南省卫生健康委", "role": "admin", "region": "410000"},
-    {"name": "国家卫生健康委流动人口司", "role": "admin", "region": "000000"},
+
+@dataclass(frozen=True)
+class DemoMember:
+    name: str
+    role: str
+    region: str
+    department: str | None = None
+
+
+DEMO_MEMBERS: list[DemoMember] = [
+    DemoMember("北京市朝阳区人口计生局", "county", "110105"),
+    DemoMember("深圳市南山区卫生健康局", "county", "440305"),
+    DemoMember("广州市天河区卫生健康局", "county", "440106"),
+    DemoMember("成都市双流区卫生健康局", "county", "510116"),
+    DemoMember("镇平县卫生健康委", "county", "411324"),
+    DemoMember("南山区公安分局", "department", "440305", "police"),
+    DemoMember("南山区卫生健康局(医院)", "department", "440305", "health"),
+    DemoMember("广东省卫生健康委", "admin", "440000"),
+    DemoMember("河南省卫生健康委", "admin", "410000"),
+    DemoMember("国家卫生健康委流动人口司", "admin", "000000"),
 ]
 
 
@@ -53,12 +58,15 @@ def seed_demo(session: Session, hub: HubContext) -> dict[str, str]:
     """Create the demo members, or give the existing ones fresh keys; returns name → key."""
     keys: dict[str, str] = {}
     for spec in DEMO_MEMBERS:
-        existing = session.scalar(select(Member).where(Member.name == spec["name"]))
+        existing = session.scalar(select(Member).where(Member.name == spec.name))
         if existing is None:
-            issued = members.add_member(session, **spec)
+            issued = members.add_member(
+                session, name=spec.name, role=spec.role, region=spec.region,
+                department=spec.department,
+            )  # fmt: skip
         else:
             issued = members.rotate_key(session, existing.id)
-        keys[spec["name"]] = issued.api_key
+        keys[spec.name] = issued.api_key
     seed_demo_traffic(session, hub.keyring)
     seed_demo_records(session)
     seed_demo_reports(session, counties=DEMO_COUNTIES)

@@ -192,6 +192,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         cls = _HTTP_ERRORS.get(exc.status_code)
+        error: HubError
         if cls is None:
             error = BadRequest(str(exc.detail))
             error.status, error.title = exc.status_code, "HTTP error"

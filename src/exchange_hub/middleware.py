@@ -62,6 +62,8 @@ class BodyTooLarge(PayloadTooLarge, HTTPException):
     answers it with a 413 problem document wherever the body is read.
     """
 
+    headers: dict[str, str]  # HubError's: set by its __init__, never None
+
     def __init__(self, limit: int) -> None:
         PayloadTooLarge.__init__(self, f"the body exceeds the limit of {limit} bytes", field="body")
         self.status_code = self.status

@@ -140,7 +140,10 @@ IsoDateTime = Annotated[
 
 
 def _json_number(value: Any, info: ValidationInfo) -> Any:
-    if info.mode == "string" or (isinstance(value, int | float) and not isinstance(value, bool)):
+    # pydantic-core's stub names only "python" and "json"; model_validate_strings
+    # validates in a third mode, "string".
+    mode: str = info.mode
+    if mode == "string" or (isinstance(value, int | float) and not isinstance(value, bool)):
         return value
     raise PydanticCustomError("int_type", "Input should be a whole number")
 
@@ -155,8 +158,9 @@ class WholeNumber:
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        number = handler(source)
-        number["strict"] = False  # type: ignore[typeddict-unknown-key]  # the check above is strict
+        # The check above is strict. (For mypy, pydantic-core types a schema as a
+        # read-only Mapping, so the int schema is copied, not changed in place.)
+        number = {**handler(source), "strict": False}
         return core_schema.with_info_before_validator_function(_json_number, number)
 
 

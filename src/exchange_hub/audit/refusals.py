@@ -18,9 +18,9 @@ the same transaction makes sure it is written once, also with several nodes.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, Row, delete, update
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_hub import clock
 from exchange_hub.audit.service import AuditEntry, record
+from exchange_hub.db import rowcount
 from exchange_hub.models import AuthFailureCount
 
 ACTION = "auth.refused"
@@ -75,7 +76,7 @@ def _count_repeat(session: Session, kind: str, start: datetime, at: datetime) ->
         .where(AuthFailureCount.kind == kind, AuthFailureCount.window_start == start)
         .values(repeats=AuthFailureCount.repeats + 1, last_at=at)
     )
-    return bool(counted.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(counted))
 
 
 def _open_window(session: Session, kind: str, start: datetime, entry: AuditEntry) -> bool:
@@ -114,7 +115,9 @@ def _flush(session: Session, *where: ColumnElement[bool]) -> int:
     return written
 
 
-def _summary(row: Row[Any]) -> AuditEntry:
+def _summary(
+    row: Row[datetime, str | None, str, uuid.UUID | None, str, str | None, int, datetime],
+) -> AuditEntry:
     detail = {
         "reason": row.reason,
         "count": row.repeats,

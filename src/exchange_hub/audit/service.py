@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange_hub import clock
 from exchange_hub.changes import lock_journals
 from exchange_hub.crypto import KeyRing
+from exchange_hub.db import rowcount
 from exchange_hub.logging_setup import mask_values
 from exchange_hub.models import AuditEvent
 from exchange_hub.scope import Caller, scope_prefix
@@ -201,7 +202,7 @@ def purge_before(session: Session, cutoff: datetime) -> int:
     if last is None:
         return 0
     through_id, last_hash = last.id, last.hash
-    purged = session.execute(delete(AuditEvent).where(AuditEvent.id <= through_id)).rowcount
+    purged = rowcount(session.execute(delete(AuditEvent).where(AuditEvent.id <= through_id)))
     record(
         session,
         AuditEntry(

@@ -38,7 +38,7 @@ from exchange_hub import clock, crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
-from exchange_hub.db import transaction
+from exchange_hub.db import rowcount, transaction
 from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.push_urls import PushUrlError, check_push_url
 from exchange_hub.exchange.schemas import PushDeliveryList, PushDeliveryRead, PushRedrive
@@ -115,7 +115,7 @@ def verify_push(public_key_b64: str, path_qs: str, headers: dict[str, str], body
 
 
 # -- claiming -------------------------------------------------------------------------
-def _heads_of_queues() -> Select[tuple[int]]:
+def _heads_of_queues() -> Select[int]:
     """Each member's oldest open push: only it may be sent, so items reach a member in the
     order they were queued, one at a time (a head waiting to be retried holds the rest
     back; once it is given up as failed, the next one goes).
@@ -349,7 +349,7 @@ def release(factory: sessionmaker[Session], items: list[Claimed]) -> int:
             .values(state="pending", claimed_by=None, claimed_until=None)
             .execution_options(synchronize_session=False)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
 
 def _count(stats: DeliveryStats, state: str | None, error: str | None) -> None:
@@ -441,7 +441,7 @@ def redrive(
         ).execution_options(synchronize_session=False)
     )
     session.flush()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 def deliveries_in_scope(

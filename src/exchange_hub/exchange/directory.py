@@ -73,4 +73,4 @@ NOBODY: PersonDirectory = _Nobody()
 
 def directory_of(session: Session) -> PersonDirectory:
     """The directory the hub wired into this session, or ``NOBODY``."""
-    return session.info.get(SESSION_KEY) or NOBODY  # type: ignore[no-any-return]
+    return session.info.get(SESSION_KEY) or NOBODY

@@ -127,7 +127,7 @@ def inflows_registered(
     inflows = _routed(session, people, keyring, caller, records)
     numbers = [i.id_number for i in inflows]
     outflows = people.active_outflow_regions(session, keyring, numbers) if numbers else {}
-    payloads = []
+    payloads: list[MessageCreate] = []
     for inflow in inflows:
         subject = Subject(
             id_number=inflow.id_number,

@@ -41,7 +41,7 @@ def inbox_query(
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
     for_update: bool = False,
-) -> Select[tuple[Message]]:
+) -> Select[Message]:
     """Messages addressed to ``county`` in keyset order (deadline or arrival, then id)."""
     sort = Message.deadline if order == "deadline" else Message.submitted_at
     query = select(Message).where(Message.to_region == county)
@@ -70,7 +70,7 @@ def outbox_query(
     kind: str | None,
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
-) -> Select[tuple[Message]]:
+) -> Select[Message]:
     """Messages sent by ``county``, newest first."""
     query = select(Message).where(Message.from_region == county)
     if state:

@@ -13,7 +13,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from exchange_hub import clock
 from exchange_hub.context import HubContext
@@ -25,7 +25,7 @@ PURGED = "purged"
 BATCH = 2_000
 
 
-def _closed():  # type: ignore[no-untyped-def]
+def _closed() -> ColumnElement[bool]:
     return or_(
         Message.state.in_(("answered", "withdrawn")),
         and_(Message.state == "received", Message.needs_feedback.is_(False)),

@@ -237,4 +237,4 @@ def set_push_endpoint(
 ) -> MemberRead:
     """A county system registers where the hub pushes its new inbox items (signed)."""
     member = endpoints.set_own_push_url_as(session, caller, body.url, hub.settings)
-    return MemberRead(**members.member_read(member))  # type: ignore[arg-type]
+    return members.member_read(member)

@@ -79,7 +79,7 @@ def route(session: Session, keyring: KeyRing, *, to_region: str | None, id_numbe
 
 def region_facts(session: Session, code: str) -> tuple[str, bool] | None:
     """(level, active) of a catalogue code, or None when unknown; cached briefly."""
-    key = (str(session.get_bind().url), code)
+    key = (str(session.get_bind().engine.url), code)
     now = time.monotonic()
     cached = _region_cache.get(key)
     if cached is not None and now - cached[0] < _REGION_TTL_SECONDS:

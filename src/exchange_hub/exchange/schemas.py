@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict, JsonValue
 
 from exchange_hub.request_body import (
     NOT_BLANK,
@@ -101,25 +102,25 @@ class InflowInfo(RequestBody):
     certificate_checked: bool | None = None
 
 
-NULL = {"type": "null"}
+NULL: JsonDict = {"type": "null"}
 
 
-def _shape(kind: str, tag: str, value: str, carries: set[str], needs: str | None) -> dict[str, Any]:
+def _shape(kind: str, tag: str, value: str, carries: set[str], needs: str | None) -> JsonDict:
     """One allowed shape of a message: its ``kind``, its urgency or type, the one
     detail object it needs (if any) and the details it may carry; others are null."""
     other_tag = "type" if tag == "urgency" else "urgency"
-    properties: dict[str, Any] = {"kind": {"const": kind}, tag: {"const": value}, other_tag: NULL}
+    properties: JsonDict = {"kind": {"const": kind}, tag: {"const": value}, other_tag: NULL}
     properties |= {name: NULL for name in DETAIL_FIELDS if name not in carries}
     if needs:
         properties[needs] = {"type": "object"}
     return {"properties": properties, "required": [tag, *([needs] if needs else [])]}
 
 
-def message_shapes() -> list[dict[str, Any]]:
+def message_shapes() -> list[JsonValue]:
     """SPEC §4, as ``exchange.service._check_shape`` enforces it: a query has an urgency
     (a certificate query may carry the certificate); a notification has a type and
     exactly the detail object of that type."""
-    shapes = [
+    shapes: list[JsonValue] = [
         _shape("query", "urgency", u, {"certificate"} if u == "certificate" else set(), None)
         for u in ("urgent", "normal", "certificate")
     ]

@@ -299,7 +299,7 @@ _push_cache: dict[tuple[str, str], tuple[float, list[uuid.UUID]]] = {}
 
 
 def push_member_ids(session: Session, county: str) -> list[uuid.UUID]:
-    key = (str(session.get_bind().url), county)
+    key = (str(session.get_bind().engine.url), county)
     cached = _push_cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < _PUSH_TTL_SECONDS:
         return cached[1]
@@ -399,9 +399,9 @@ def mark_delivered(
 
 
 def _advance_to_received(session: Session, caller: Caller, message: Message, now: datetime) -> None:
-    actor = {"actor": caller.label, "actor_member_id": caller.member_id, "now": now}
-    mark_delivered(session, message, **actor)
-    _move(session, message, "received", **actor)
+    actor, actor_member_id = caller.label, caller.member_id
+    mark_delivered(session, message, actor=actor, actor_member_id=actor_member_id, now=now)
+    _move(session, message, "received", actor=actor, actor_member_id=actor_member_id, now=now)
 
 
 def _load_addressed(session: Session, caller: Caller, message_id: uuid.UUID) -> Message:

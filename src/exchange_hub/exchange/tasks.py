@@ -12,7 +12,7 @@ from sqlalchemy import delete
 
 from exchange_hub import clock
 from exchange_hub.context import HubContext
-from exchange_hub.db import transaction
+from exchange_hub.db import rowcount, transaction
 from exchange_hub.exchange import delivery
 from exchange_hub.models import SeenSignature
 
@@ -32,4 +32,4 @@ def purge_seen_signatures(hub: HubContext) -> dict[str, Any]:
     cutoff = clock.now() - timedelta(seconds=2 * hub.settings.signature_window_seconds)
     with transaction(hub.sessions) as session:
         result = session.execute(delete(SeenSignature).where(SeenSignature.seen_at < cutoff))
-        return {"purged": int(result.rowcount or 0)}  # type: ignore[attr-defined]
+        return {"purged": rowcount(result)}

@@ -26,10 +26,6 @@ class Me(BaseModel):
     department: str | None
 
 
-def _read(member: object) -> MemberRead:
-    return MemberRead(**service.member_read(member))  # type: ignore[arg-type]
-
-
 @router.get("/me", response_model=Me)
 def read_me(caller: CurrentCaller) -> Me:
     return Me(
@@ -39,18 +35,23 @@ def read_me(caller: CurrentCaller) -> Me:
 
 @router.get("", response_model=MemberList)
 def list_members(session: DbSession, caller: CurrentCaller) -> MemberList:
-    return MemberList(items=[_read(m) for m in service.list_members_as(session, caller)])
+    return MemberList(
+        items=[service.member_read(m) for m in service.list_members_as(session, caller)]
+    )
 
 
 @router.post("", response_model=MemberIssued, status_code=201)
 def add_member(body: MemberCreate, session: DbSession, caller: CurrentCaller) -> MemberIssued:
-    issued = service.add_member_as(session, caller, **body.model_dump())
-    return MemberIssued(member=_read(issued.member), api_key=issued.api_key)
+    issued = service.add_member_as(
+        session, caller, name=body.name, role=body.role, region=body.region,
+        department=body.department, public_key=body.public_key,
+    )  # fmt: skip
+    return MemberIssued(member=service.member_read(issued.member), api_key=issued.api_key)
 
 
 @router.post("/{member_id}/revoke", response_model=MemberRead)
 def revoke_member(member_id: uuid.UUID, session: DbSession, caller: CurrentCaller) -> MemberRead:
-    return _read(service.revoke_as(session, caller, member_id))
+    return service.member_read(service.revoke_as(session, caller, member_id))
 
 
 @router.post("/{member_id}/rotate-key", response_model=MemberIssued)
@@ -58,4 +59,4 @@ def rotate_member_key(
     member_id: uuid.UUID, session: DbSession, caller: CurrentCaller
 ) -> MemberIssued:
     issued = service.rotate_key_as(session, caller, member_id)
-    return MemberIssued(member=_read(issued.member), api_key=issued.api_key)
+    return MemberIssued(member=service.member_read(issued.member), api_key=issued.api_key)

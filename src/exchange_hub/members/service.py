@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from exchange_hub import clock, crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput, NotFound
+from exchange_hub.members.schemas import MemberRead
 from exchange_hub.models import Member
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import (
@@ -160,21 +161,21 @@ def caller_of(member: Member) -> Caller:
     )
 
 
-def member_read(member: Member) -> dict[str, object]:
-    return {
-        "id": member.id,
-        "name": member.name,
-        "role": member.role,
-        "region": member.region,
-        "department": member.department,
-        "key_id": member.key_id,
-        "signs_requests": member.public_key is not None,
-        "person_data_grant": member.person_data_grant,
-        "push_url": member.push_url,
-        "active": member.active,
-        "created_at": member.created_at,
-        "revoked_at": member.revoked_at,
-    }
+def member_read(member: Member) -> MemberRead:
+    return MemberRead(
+        id=member.id,
+        name=member.name,
+        role=member.role,
+        region=member.region,
+        department=member.department,
+        key_id=member.key_id,
+        signs_requests=member.public_key is not None,
+        person_data_grant=member.person_data_grant,
+        push_url=member.push_url,
+        active=member.active,
+        created_at=member.created_at,
+        revoked_at=member.revoked_at,
+    )
 
 
 # -- the same operations on behalf of an admin (API), scoped and audited ----------
@@ -201,9 +202,21 @@ def _member_in_scope(session: Session, caller: Caller, member_id: uuid.UUID) -> 
     return member
 
 
-def add_member_as(session: Session, caller: Caller, **values: str | None) -> IssuedKey:
-    require_admin_over(caller, regions.normalise_code(values.get("region") or ""), field="region")
-    issued = add_member(session, **values)  # type: ignore[arg-type]
+def add_member_as(
+    session: Session,
+    caller: Caller,
+    *,
+    name: str,
+    role: str,
+    region: str,
+    department: str | None = None,
+    public_key: str | None = None,
+) -> IssuedKey:
+    require_admin_over(caller, regions.normalise_code(region or ""), field="region")
+    issued = add_member(
+        session, name=name, role=role, region=region, department=department,
+        public_key=public_key,
+    )  # fmt: skip
     audit_member_change(session, caller, "member.add", issued.member)
     return issued
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from exchange_hub.metrics.figures import code_range, level_column
@@ -53,9 +53,9 @@ def quality_by_region(
     start, end = period_bounds(period)
     outflow = aliased(Record)
     is_inflow = Record.kind == "inflow"
-    same_person = any_status(outflow, outflow.id_index == Record.id_index)
+    same_person = any_status(outflow.status, outflow.id_index == Record.id_index)
     matched = exists().where(outflow.kind == "outflow", same_person)
-    item = level_column(Record.registering_region, level).label("item")
+    item = level_column(Record.registering_region.expression, level).label("item")
     query = select(
         item,
         func.count(),
@@ -73,5 +73,6 @@ def quality_by_region(
     return {row[0]: QualityCounts(*(int(value) for value in row[1:])) for row in rows}
 
 
-def _count(condition):  # type: ignore[no-untyped-def]
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many rows of the group meet ``condition`` (0, not NULL, for none)."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)

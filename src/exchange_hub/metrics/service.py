@@ -165,8 +165,8 @@ def build_exchange_report(session: Session, request: Request, rollup: Rollup) ->
     region = request.region
     return ExchangeReport(
         region=region.code, name=region.name, period=request.period.label,
-        months=list(request.period.months), as_of=request.as_of, role=request.role,  # type: ignore[arg-type]
-        level=request.level,  # type: ignore[arg-type]
+        months=list(request.period.months), as_of=request.as_of, role=request.role,
+        level=request.level,
         total=_region_figures(region.code, region.name, region.level, rollup.total),
         items=items, matrix=matrix,
     )  # fmt: skip
@@ -215,8 +215,8 @@ def build_latency_report(request: Request, rollup: Rollup) -> LatencyReport:
     codes = sorted(set(rollup.names) | set(rollup.latency))
     return LatencyReport(
         region=region.code, name=region.name, period=request.period.label,
-        months=list(request.period.months), as_of=request.as_of, role=request.role,  # type: ignore[arg-type]
-        level=request.level,  # type: ignore[arg-type]
+        months=list(request.period.months), as_of=request.as_of, role=request.role,
+        level=request.level,
         relative_error=histogram.RELATIVE_ERROR,
         total=_region_latency(region.code, region.name, region.level, rollup.total_latency),
         items=[_region_latency(code, rollup.names.get(code, code), request.level,

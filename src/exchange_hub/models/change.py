@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -27,4 +28,4 @@ class Change(Base):
     action: Mapped[str] = mapped_column(String(30))
     region_a: Mapped[str] = mapped_column(String(6), index=True)
     region_b: Mapped[str | None] = mapped_column(String(6), index=True)
-    summary: Mapped[dict | None] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
@@ -51,8 +52,8 @@ class Message(Base):
     record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     body: Mapped[str] = mapped_column(Text)
     body_digest: Mapped[str] = mapped_column(String(64))
-    sender_signature: Mapped[dict | None] = mapped_column(JSON)
-    hub_receipt: Mapped[dict | None] = mapped_column(JSON)
+    sender_signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    hub_receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     period: Mapped[str] = mapped_column(String(7), index=True)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     deadline: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -81,7 +82,7 @@ class MessageEvent(Base):
     actor: Mapped[str] = mapped_column(String(200))
     from_state: Mapped[str | None] = mapped_column(String(12))
     to_state: Mapped[str] = mapped_column(String(12))
-    detail: Mapped[dict | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 PUSH_STATES = ("pending", "sending", "delivered", "failed", "cancelled")

@@ -63,7 +63,8 @@ class PendingCount(Base):
 class LatencyHistogram(Base):
     """Mergeable latency histogram of one leg (``delivered``, ``received``, ``answered``).
 
-    ``buckets`` maps a bucket index (``metrics/histogram.py``) to a count.
+    ``buckets`` maps a bucket index (``metrics/histogram.py``), as a string
+    (JSON object keys are strings), to a count.
     """
 
     __tablename__ = "metrics_latency"
@@ -74,7 +75,7 @@ class LatencyHistogram(Base):
     kind: Mapped[str] = mapped_column(String(12), primary_key=True)
     leg: Mapped[str] = mapped_column(String(10), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
-    buckets: Mapped[dict] = mapped_column(JSON)
+    buckets: Mapped[dict[str, int]] = mapped_column(JSON)
 
 
 class RefreshState(Base):

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -39,6 +38,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SQLColumnExpression,
     String,
     Text,
     Uuid,
@@ -163,19 +163,23 @@ class Record(Base):
     updated_by: Mapped[str] = mapped_column(String(200))
 
 
-def is_active(record: Any) -> ColumnElement[bool]:
+def is_active(status: SQLColumnExpression[str]) -> ColumnElement[bool]:
     """``status = 'active'`` with the value written into the SQL: a bound
     parameter proves no partial index's predicate in a generic plan (psycopg
-    prepares a statement after five runs). ``record``: ``Record`` or an alias."""
-    return record.status == literal_column("'active'")
+    prepares a statement after five runs). ``status``: the ``status`` column
+    of ``Record``, of an alias of it or of the records table."""
+    return status == literal_column("'active'")
 
 
-def any_status(record: Any, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    """``condition`` on ``record.id_index`` over every status, phrased as the
-    two halves the partial indexes cover so that PostgreSQL can combine them
-    (BitmapOr); a bare ``id_index IN …`` implies neither predicate."""
-    retired = record.status != literal_column("'active'")
-    return or_(and_(is_active(record), condition), and_(retired, condition))
+def any_status(
+    status: SQLColumnExpression[str], condition: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """``condition`` on ``id_index`` over every status (``status``: as in
+    ``is_active``), phrased as the two halves the partial indexes cover so that
+    PostgreSQL can combine them (BitmapOr); a bare ``id_index IN …`` implies
+    neither predicate."""
+    retired = status != literal_column("'active'")
+    return or_(and_(is_active(status), condition), and_(retired, condition))
 
 
 class RecordVersion(Base):

@@ -86,7 +86,7 @@ async def spool(chunks: AsyncIterator[bytes]) -> SpooledBody:
         file.write(chunk)
         size += len(chunk)
     file.seek(0)
-    return SpooledBody(file, hasher.hexdigest(), size)  # type: ignore[arg-type]
+    return SpooledBody(file, hasher.hexdigest(), size)
 
 
 def sniff_encoding(source: IO[bytes], fmt: BodyFormat) -> str:

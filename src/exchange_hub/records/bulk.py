@@ -161,7 +161,8 @@ class BulkWriter:
 
 def _parts(checked: checking.Checked) -> Iterator[range]:
     """The chunk's rows in runs where no person (kind, ID number) comes twice."""
-    start, seen = 0, set()
+    start = 0
+    seen: set[tuple[str, str]] = set()
     for i, (kind, indexes) in enumerate(zip(checked.kinds, checked.id_indexes, strict=True)):
         key = (kind, indexes[0])
         if key in seen:

@@ -40,8 +40,8 @@ from exchange_hub.models import Record, RecordVersion
 from exchange_hub.models.base import UTCDateTime
 from exchange_hub.models.record import any_status, is_active
 
-RECORDS: Table = Record.__table__  # type: ignore[assignment]
-VERSIONS: Table = RecordVersion.__table__  # type: ignore[assignment]
+RECORDS: Table = Record.__table__
+VERSIONS: Table = RecordVersion.__table__
 
 RECORD_COLUMNS = tuple(c.name for c in RECORDS.columns)
 VERSION_COLUMNS = ("record_id", "version", "action", "at", "actor", "data_key_id", "snapshot")
@@ -101,7 +101,7 @@ def find_active(
         select(Record).where(
             Record.registering_region == registering_region,
             Record.kind == kind,
-            is_active(Record),
+            is_active(Record.status),
             Record.id_index.in_(id_indexes),
         )
     ).first()
@@ -110,7 +110,7 @@ def find_active(
 def by_id_indexes(session: Session, id_indexes: Sequence[str], *, within: str) -> Sequence[Record]:
     """Every record of a person visible within the scope ``within``, whatever its status."""
     query = select(Record).where(
-        any_status(Record, Record.id_index.in_(id_indexes)), visible_within(within)
+        any_status(Record.status, Record.id_index.in_(id_indexes)), visible_within(within)
     )
     return session.scalars(query.order_by(Record.updated_at.desc())).all()
 
@@ -128,7 +128,7 @@ def newest_active_hukou(session: Session, id_indexes: Sequence[str]) -> str | No
         select(Record.hukou_region)
         .where(
             Record.id_index.in_(id_indexes),
-            is_active(Record),
+            is_active(Record.status),
             Record.hukou_region.is_not(None),
         )
         .order_by(Record.updated_at.desc())
@@ -142,7 +142,7 @@ def active_outflow_exists(session: Session, id_indexes: Sequence[str], origin: s
         .where(
             Record.id_index.in_(id_indexes),
             Record.kind == "outflow",
-            is_active(Record),
+            is_active(Record.status),
             Record.registering_region == origin,
         )
         .limit(1)
@@ -160,22 +160,24 @@ def _index_in(session: Session, indexes: Sequence[str]) -> Any:
     return RECORDS.c.id_index.in_(list(indexes))
 
 
-def newest_active_hukous(session: Session, id_indexes: Sequence[str]) -> list[Row[Any]]:
+def newest_active_hukous(
+    session: Session, id_indexes: Sequence[str]
+) -> list[Row[str, str, datetime]]:
     """(id_index, hukou_region, updated_at) of the active records naming a hukou_region."""
     query = select(RECORDS.c.id_index, RECORDS.c.hukou_region, RECORDS.c.updated_at).where(
         _index_in(session, id_indexes),
-        is_active(RECORDS.c),
+        is_active(RECORDS.c.status),
         RECORDS.c.hukou_region.is_not(None),
     )
     return list(session.execute(query).all())
 
 
-def active_outflow_regions(session: Session, id_indexes: Sequence[str]) -> list[Row[Any]]:
+def active_outflow_regions(session: Session, id_indexes: Sequence[str]) -> list[Row[str, str]]:
     """(id_index, registering_region) of the active outflow records among the indexes."""
     query = select(RECORDS.c.id_index, RECORDS.c.registering_region).where(
         _index_in(session, id_indexes),
         RECORDS.c.kind == "outflow",
-        is_active(RECORDS.c),
+        is_active(RECORDS.c.status),
     )
     return list(session.execute(query).all())
 
@@ -204,7 +206,7 @@ def active_in_chunk(
         return {}
     names = ("id", "kind", "id_index", "content_index", "version", "registering_region")
     query = select(*(RECORDS.c[n] for n in names)).where(
-        _index_in(session, list(by_index)), is_active(RECORDS.c)
+        _index_in(session, list(by_index)), is_active(RECORDS.c.status)
     )
     return {
         (r.kind, r.id_index): r
@@ -293,7 +295,7 @@ def bulk_insert(
 def _copy(
     session: Session, table: Table, columns: Sequence[str], rows: list[dict[str, Any]]
 ) -> None:
-    raw = session.connection().connection.driver_connection
+    raw = _driver_connection(session)
     types = [pg_type(table, name) for name in columns]
     pick = itemgetter(*columns)
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
@@ -301,18 +303,26 @@ def _copy(
         _as_sqlalchemy_errors(sql),
         raw.cursor() as cursor,
         cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy,
-    ):  # type: ignore[union-attr]
+    ):
         # The queued writer sends to the server from its own thread while we build rows.
         copy.set_types(types)
         for row in rows:
             copy.write_row(pick(row))
 
 
+def _driver_connection(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under the session's, for COPY (PostgreSQL only)."""
+    raw = session.connection().connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        raise TypeError(f"COPY needs a psycopg connection, not {type(raw).__name__}")
+    return raw
+
+
 def copy_encoded(session: Session, table: Table, columns: Sequence[str], rows: list[bytes]) -> None:
     """Binary COPY of rows already encoded (``records/checking.py``), PostgreSQL only."""
-    raw = session.connection().connection.driver_connection
+    raw = _driver_connection(session)
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    with _as_sqlalchemy_errors(sql), raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+    with _as_sqlalchemy_errors(sql), raw.cursor() as cursor, cursor.copy(sql) as copy:
         copy.write(COPY_SIGNATURE)
         for start in range(0, len(rows), 1_000):
             copy.write(b"".join(rows[start : start + 1_000]))

@@ -15,9 +15,9 @@ from exchange_hub.region_codes import (
     CatalogueEntry,
     bundled_catalogue,
     level_of,
-    normalise_code,
     parent_of,
 )
+from exchange_hub.region_codes import normalise_code as normalise_code  # part of this API
 from exchange_hub.regions import repository
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Row, or_, select
+from sqlalchemy import ColumnElement, Row, SQLColumnExpression, or_, select
 from sqlalchemy.orm import Session
 
 from exchange_hub.models import DepartmentReport, DepartmentReportVersion, Region, ReportingPair
@@ -19,7 +19,7 @@ class CurrentVersion:
     counts: dict[str, int]
 
 
-def _under(column, prefix: str):  # type: ignore[no-untyped-def]
+def _under(column: SQLColumnExpression[str], prefix: str) -> ColumnElement[bool]:
     """``column`` inside the region whose codes share ``prefix`` ("" = everywhere)."""
     return column.like(f"{prefix}%") if prefix else column.is_not(None)
 
@@ -116,7 +116,9 @@ ReportKey = tuple[str, str, str]
 """(county, department, period): what identifies a report."""
 
 
-def _received(prefix: str, periods: Iterable[str], as_of: datetime):  # type: ignore[no-untyped-def]
+def _received(
+    prefix: str, periods: Iterable[str], as_of: datetime
+) -> tuple[ColumnElement[bool], ...]:
     return (
         _under(DepartmentReport.region, prefix),
         DepartmentReport.period.in_(list(periods)),
@@ -126,7 +128,7 @@ def _received(prefix: str, periods: Iterable[str], as_of: datetime):  # type: ig
 
 def received_reports(
     session: Session, prefix: str, periods: Iterable[str], as_of: datetime
-) -> Sequence[Row[tuple[str, str, str, bool, bool]]]:
+) -> Sequence[Row[str, str, str, bool, bool]]:
     """Reports first submitted by ``as_of``: region, department, period, on_time, and the
     latest version's ``zero``."""
     return session.execute(
@@ -150,7 +152,7 @@ def corrected_after(session: Session, prefix: str, periods: Iterable[str], as_of
 
 def received_department_reports(
     session: Session, prefix: str, periods: Iterable[str], as_of: datetime, department: str
-) -> Sequence[Row[tuple[uuid.UUID, str]]]:
+) -> Sequence[Row[uuid.UUID, str]]:
     """One department's reports first submitted by ``as_of``: id, region."""
     return session.execute(
         select(DepartmentReport.id, DepartmentReport.region).where(

@@ -12,7 +12,6 @@ from exchange_hub.reports.catalogue import ReportCatalogue
 from exchange_hub.reports.rates import (
     DepartmentRateRow,
     MissingReport,
-    ReportCounts,
     ReportRateRow,
     ReportRates,
 )
@@ -195,24 +194,22 @@ def rate_read(numerator: int, denominator: int) -> ReportRate:
 
 def rate_row_read(row: ReportRateRow) -> ReportRateRowRead:
     return ReportRateRowRead(
-        region=row.region,
-        name=row.name,
-        level=row.level,
-        **_counts_read(row),  # type: ignore[arg-type]
-    )
-
-
-def _counts_read(row: ReportCounts) -> dict[str, object]:
-    return {
-        "expected": row.expected, "received": row.received, "on_time": row.on_time,
-        "zero": row.zero, "unexpected": row.unexpected,
-        "reporting_rate": rate_read(row.received, row.expected),
-        "on_time_rate": rate_read(row.on_time, row.expected),
-    }  # fmt: skip
+        region=row.region, name=row.name, level=row.level,
+        expected=row.expected, received=row.received, on_time=row.on_time,
+        zero=row.zero, unexpected=row.unexpected,
+        reporting_rate=rate_read(row.received, row.expected),
+        on_time_rate=rate_read(row.on_time, row.expected),
+    )  # fmt: skip
 
 
 def department_rate_read(row: DepartmentRateRow) -> DepartmentRateRead:
-    return DepartmentRateRead(department=row.department, **_counts_read(row))  # type: ignore[arg-type]
+    return DepartmentRateRead(
+        department=row.department,
+        expected=row.expected, received=row.received, on_time=row.on_time,
+        zero=row.zero, unexpected=row.unexpected,
+        reporting_rate=rate_read(row.received, row.expected),
+        on_time_rate=rate_read(row.on_time, row.expected),
+    )  # fmt: skip
 
 
 def rates_read(rates: ReportRates) -> ReportRatesRead:

@@ -66,7 +66,7 @@ def behind(
     page = items[cursor : cursor + limit]
     following = cursor + limit if cursor + limit < len(items) else None
     return BehindPage(
-        indicator=indicator, part=part, items=page,  # type: ignore[arg-type]
+        indicator=indicator, part=part, items=page,
         next_cursor=None if following is None else str(following),
     )  # fmt: skip
 

@@ -7,6 +7,7 @@ table); a province's changes are rows of ``scorecard_settings``.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -78,7 +79,7 @@ def config_for(session: Session, province: str) -> ScoreConfig:
     return apply_settings(base, rows)
 
 
-def apply_settings(base: ScoreConfig, rows: list[ScorecardSetting] | tuple) -> ScoreConfig:  # type: ignore[type-arg]
+def apply_settings(base: ScoreConfig, rows: Iterable[ScorecardSetting]) -> ScoreConfig:
     by_key = {row.key: row for row in rows}
     indicators = tuple(
         replace(

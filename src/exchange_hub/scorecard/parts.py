@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from exchange_hub.metrics.definitions import Tally
@@ -69,7 +69,7 @@ def adult_born_by(day: date) -> date:
         return day.replace(year=day.year - ADULT_AGE, day=28)
 
 
-def _in_scope(column, scope: str) -> list:  # type: ignore[no-untyped-def]
+def _in_scope(column: SQLColumnExpression[str], scope: str) -> list[ColumnElement[bool]]:
     bounds = code_range(scope)
     return [] if bounds is None else [column >= bounds[0], column < bounds[1]]
 
@@ -77,7 +77,10 @@ def _in_scope(column, scope: str) -> list:  # type: ignore[no-untyped-def]
 def record_counts(session: Session, scope: str, month: Month) -> dict[str, dict[str, int]]:
     """Per registering county: records registered in the month, adults, checked, certified."""
     adult = Record.birth_date <= adult_born_by(month.last_day)
-    count = lambda condition: func.sum(case((condition, 1), else_=0))  # noqa: E731
+
+    def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.sum(case((condition, 1), else_=0))
+
     query = (
         select(
             Record.registering_region,
@@ -181,8 +184,8 @@ def _add_month(
     records = record_counts(session, scope, month)
     births = birth_notifications(session, scope, month)
     for county, counted in records.items():
-        for key, (numerator, denominator) in RECORD_RATIOS.items():
-            parts[county][key].add(Part(counted[numerator], counted[denominator]))
+        for key, (numerator_key, denominator_key) in RECORD_RATIOS.items():
+            parts[county][key].add(Part(counted[numerator_key], counted[denominator_key]))
     for indicator in config.indicators:
         if indicator.report is None:
             continue

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
+from exchange_hub.db import rowcount
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
 from exchange_hub.logging_setup import mask_text
 from exchange_hub.models import ConsoleSession, ConsoleSignInGuard, ConsoleUser
@@ -241,7 +242,7 @@ def purge_idle_sessions(session: Session, *, idle_minutes: int) -> int:
     """Remove sessions idle past the time-out (abandoned browsers never come back to expire)."""
     cutoff = clock.now() - timedelta(minutes=idle_minutes)
     result = session.execute(delete(ConsoleSession).where(ConsoleSession.last_seen_at < cutoff))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 def sign_in(

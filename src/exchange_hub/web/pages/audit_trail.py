@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -35,7 +35,7 @@ ACTIONS = (
 OUTCOMES = ("ok", "refused", "locked")
 
 
-def _detail_text(detail: dict | None) -> str:
+def _detail_text(detail: dict[str, Any] | None) -> str:
     """Details as compact JSON; any ID number inside is masked (SPEC §7)."""
     return mask_text(json.dumps(detail, ensure_ascii=False, default=str)) if detail else ""
 

@@ -102,7 +102,9 @@ def percent(value: float | None) -> float | None:
     return None if value is None else round(value * 100, 1)
 
 
-def line_chart(months: list[str], series: dict[str, list[float | None]], unit: str = "%") -> dict:
+def line_chart(
+    months: list[str], series: dict[str, list[float | None]], unit: str = "%"
+) -> dict[str, Any]:
     """A Plotly spec for rates over months; a month with no denominator leaves a gap."""
     data = [
         {
@@ -119,7 +121,9 @@ def line_chart(months: list[str], series: dict[str, list[float | None]], unit: s
     return {"data": data, "layout": layout}
 
 
-def bar_chart(categories: list[str], series: dict[str, list[float | None]], unit: str) -> dict:
+def bar_chart(
+    categories: list[str], series: dict[str, list[float | None]], unit: str
+) -> dict[str, Any]:
     data = [
         {"type": "bar", "name": name, "x": categories, "y": values}
         for name, values in series.items()

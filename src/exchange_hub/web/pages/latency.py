@@ -31,7 +31,7 @@ def _hours(value: float | None) -> float | None:
     return None if value is None else round(value / HOUR, 1)
 
 
-def _leg_chart(total: RegionLatency, kind: str, t: Any) -> dict:
+def _leg_chart(total: RegionLatency, kind: str, t: Any) -> dict[str, Any]:
     legs: list[LegLatency] = getattr(total, kind)
     names = [t("leg." + leg.leg) for leg in legs]
     series = {
@@ -66,7 +66,7 @@ def _slowest_first(items: list[RegionLatency]) -> list[dict[str, Any]]:
 
 def _latency(
     session: Session, caller: Caller, t: Any, region: str | None, period: str | None, role: str
-) -> dict:
+) -> dict[str, Any]:
     require_role(caller, "admin")
     top = regions.get_region(session, region or caller.region)
     require_admin_over(caller, top.code)

@@ -76,7 +76,9 @@ def _ranking(report: ExchangeReport) -> tuple[list[dict[str, Any]], set[str]]:
     return rated + unrated, {r["region"] for r in rated if r["feedback_rate"].rate == lowest}
 
 
-def _trend(session: Session, caller: Caller, code: str, level: str, period: str, t: Any) -> dict:
+def _trend(
+    session: Session, caller: Caller, code: str, level: str, period: str, t: Any
+) -> dict[str, Any]:
     """The four exchange rates of the region over the 12 months up to ``period``."""
     months = common.months_back(period)
     series: dict[str, list[float | None]] = {
@@ -98,7 +100,9 @@ def _trend(session: Session, caller: Caller, code: str, level: str, period: str,
     return common.line_chart(months, series)
 
 
-def _report_rates(session: Session, caller: Caller, code: str, period: str, level: str) -> dict:
+def _report_rates(
+    session: Session, caller: Caller, code: str, period: str, level: str
+) -> dict[str, Any]:
     found = reports.rates_for(session, caller, region=code, period=period, level=level)
     total = found.total
     return {
@@ -116,7 +120,7 @@ def _scoped_region(session: Session, caller: Caller, region: str | None) -> Regi
 
 def _overview(
     session: Session, caller: Caller, t: Any, region: str | None, period: str | None
-) -> dict:
+) -> dict[str, Any]:
     top = _scoped_region(session, caller, region)
     label = common.chosen_period(period)
     level = common.child_level(top.level)
@@ -142,7 +146,9 @@ def overview_page(
     return render(request, Page("overview.html", "nav.overview", values), account=account)
 
 
-def _drilldown(session: Session, caller: Caller, region: str | None, period: str | None) -> dict:
+def _drilldown(
+    session: Session, caller: Caller, region: str | None, period: str | None
+) -> dict[str, Any]:
     top = _scoped_region(session, caller, region)
     label = common.chosen_period(period)
     is_county = top.level == "county"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -42,7 +42,9 @@ def _with_rates(row: ReportCounts) -> dict[str, object]:
     }
 
 
-def _reports(session: Session, caller: Caller, region: str | None, period: str | None) -> dict:
+def _reports(
+    session: Session, caller: Caller, region: str | None, period: str | None
+) -> dict[str, Any]:
     require_role(caller, "admin")
     code = regions.get_region(session, region or caller.region).code
     label = common.chosen_period(period)
