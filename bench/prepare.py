@@ -53,7 +53,7 @@ from typing import Any
 
 from bench._support import add_smoke_argument, announce, stop_on_sigterm
 from bench.ingest import COUNTY, generate
-from exchange_hub import clock, crypto, identity
+from exchange_hub import clock, crypto, id_numbers
 from exchange_hub.records import values
 from exchange_hub.records.schemas import RecordIn
 from exchange_hub.region_codes import bundled_catalogue, level_of
@@ -125,10 +125,10 @@ def stages(ctx: values.WriteContext, bodies: list[RecordIn], repeat: int) -> dic
             values._content_index(ring, forms[0])
 
     def id_checks(body: RecordIn) -> None:
-        number = identity.parse_id_number(
+        number = id_numbers.parse_id_number(
             body.person.id_number, policy=ctx.policy, regions=ctx.regions, today=ctx.today
         )
-        identity.require_agreement(number, birth_date=body.person.birth_date, sex=body.person.sex)
+        id_numbers.require_agreement(number, birth_date=body.person.birth_date, sex=body.person.sex)
 
     return {
         "encrypt x4": best_us(plains, encrypt4, repeat),

@@ -50,7 +50,7 @@ from bench._support import (
     stop_on_sigterm,
 )
 from exchange_hub.exchange.schemas import MessageCreate
-from exchange_hub.identity import expected_check_character
+from exchange_hub.id_numbers import expected_check_character
 
 # -- (a) the bare endpoint -------------------------------------------------------------
 bare_app = FastAPI()

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from exchange_hub import clock, identity
+from exchange_hub import clock, id_numbers
 from exchange_hub.context import HubContext
 from exchange_hub.members import service as members
 from exchange_hub.metrics.demo_traffic import MONTHS, seed_demo_traffic
@@ -102,7 +102,7 @@ def _demo_person(rng: random.Random, hukou: str) -> dict[str, object]:
     sequence = f"{rng.randint(0, 99):02d}{rng.choice('02468')}"  # women: an even 17th digit
     first17 = f"{hukou}{born:%Y%m%d}{sequence}"
     return {
-        "id_number": first17 + identity.expected_check_character(first17),
+        "id_number": first17 + id_numbers.expected_check_character(first17),
         "name": rng.choice(_SURNAMES) + rng.choice(_GIVEN),
         "sex": "F",
         "birth_date": born.isoformat(),

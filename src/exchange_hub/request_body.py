@@ -41,7 +41,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
-from exchange_hub import identity
+from exchange_hub import id_numbers
 from exchange_hub.errors import InvalidInput
 from exchange_hub.region_codes import normalise_code
 
@@ -92,7 +92,7 @@ def _code_problem(value: str) -> str | None:
 
 
 def _id_number_problem(value: str) -> str | None:
-    return identity.form_problem(value.strip().upper())
+    return id_numbers.form_problem(value.strip().upper())
 
 
 RegionCode = Annotated[str, Field(pattern=REGION_CODE), _explained(_code_problem)]

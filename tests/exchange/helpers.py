@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from exchange_hub.identity import expected_check_character as check_character
+from exchange_hub.id_numbers import expected_check_character as check_character
 from tests.fixtures.hub import MemberKey
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange_hub import identity
+from exchange_hub import id_numbers
 from exchange_hub.errors import InvalidInput
 from exchange_hub.region_codes import bundled_catalogue
 from tests.records.factories import id_number, wrong_check
@@ -18,8 +18,8 @@ TODAY = date(2026, 11, 23)
 WEIGHTS = [2 ** (17 - i) % 11 for i in range(17)]
 
 
-def parse(raw: object, policy: str = "lenient") -> identity.IdNumber:
-    return identity.parse_id_number(raw, policy=policy, regions=REGIONS, today=TODAY)
+def parse(raw: object, policy: str = "lenient") -> id_numbers.IdNumber:
+    return id_numbers.parse_id_number(raw, policy=policy, regions=REGIONS, today=TODAY)
 
 
 @pytest.mark.parametrize(
@@ -95,10 +95,10 @@ def test_birth_date_and_sex_must_agree(
 ) -> None:
     parsed = parse("11010519491231002X")
     with pytest.raises(InvalidInput) as caught:
-        identity.require_agreement(parsed, birth_date=birth, sex=sex)
+        id_numbers.require_agreement(parsed, birth_date=birth, sex=sex)
     assert caught.value.field == field
     assert all(name in caught.value.detail for name in names)
-    identity.require_agreement(parsed, birth_date=date(1949, 12, 31), sex="F")
+    id_numbers.require_agreement(parsed, birth_date=date(1949, 12, 31), sex="F")
 
 
 digits17 = st.text(alphabet="0123456789", min_size=17, max_size=17)
@@ -106,7 +106,7 @@ digits17 = st.text(alphabet="0123456789", min_size=17, max_size=17)
 
 @given(digits17)
 def test_check_character_satisfies_iso_7064_mod_11_2(first17: str) -> None:
-    check = identity.expected_check_character(first17)
+    check = id_numbers.expected_check_character(first17)
     value = 10 if check == "X" else int(check)
     assert (sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) + value) % 11 == 1
 
@@ -117,7 +117,9 @@ def test_any_single_digit_change_changes_the_check_character(
 ) -> None:
     changed = str((int(first17[position]) + shift) % 10)
     other = first17[:position] + changed + first17[position + 1 :]
-    assert identity.expected_check_character(other) != identity.expected_check_character(first17)
+    assert id_numbers.expected_check_character(other) != id_numbers.expected_check_character(
+        first17
+    )
 
 
 @given(st.dates(date(1900, 1, 1), date(1999, 12, 31)), st.integers(0, 999))

@@ -22,7 +22,7 @@ from typing import Any
 from faker import Faker
 from sqlalchemy import Column, Engine, MetaData, Table, Text, cast, select, types
 
-from exchange_hub.identity import convert_legacy
+from exchange_hub.id_numbers import convert_legacy
 
 # Columns that may hold text are every column except these kinds.
 _NOT_TEXT = (

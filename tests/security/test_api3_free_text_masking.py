@@ -24,7 +24,8 @@ from sqlalchemy import select
 
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
-from exchange_hub.logging_setup import JsonFormatter, mask_text
+from exchange_hub.logging_setup import JsonFormatter
+from exchange_hub.masking import mask_text
 from exchange_hub.members import service as members
 from exchange_hub.models import AuditEvent, ConsoleSignInGuard, Message
 from tests.fixtures.hub import MemberKey

@@ -11,7 +11,7 @@ from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange import service as exchange
 from exchange_hub.exchange.schemas import FeedbackCreate, MessageCreate
-from exchange_hub.identity import expected_check_character as check_character
+from exchange_hub.id_numbers import expected_check_character as check_character
 from exchange_hub.reports import pairs
 from exchange_hub.scope import Caller
 from exchange_hub.web.pages.common import last_month

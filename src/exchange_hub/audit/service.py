@@ -27,7 +27,7 @@ from exchange_hub import clock
 from exchange_hub.changes import lock_journals
 from exchange_hub.crypto import KeyRing
 from exchange_hub.db import rowcount
-from exchange_hub.logging_setup import mask_values
+from exchange_hub.masking import mask_values
 from exchange_hub.models import AuditEvent
 from exchange_hub.scope import Caller, scope_prefix
 

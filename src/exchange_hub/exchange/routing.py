@@ -16,7 +16,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from exchange_hub import identity
+from exchange_hub import id_numbers
 from exchange_hub.crypto import KeyRing
 from exchange_hub.errors import RoutingError
 from exchange_hub.exchange.directory import directory_of
@@ -50,8 +50,8 @@ class _KnownPrefixes:
 
 
 def normalise_id_number(session: Session, value: str, *, policy: str, field: str) -> str:
-    """公民身份号码 in its 18-character form, checked exactly as records are (``identity``)."""
-    checked = identity.parse_id_number(
+    """公民身份号码 in its 18-character form, checked exactly as records are (``id_numbers``)."""
+    checked = id_numbers.parse_id_number(
         value, policy=policy, regions=_KnownPrefixes(session), field=field
     )
     return checked.number

@@ -48,7 +48,7 @@ from exchange_hub.exchange.schemas import (
     FeedbackCreate,
     MessageCreate,
 )
-from exchange_hub.logging_setup import mask_text
+from exchange_hub.masking import mask_text
 from exchange_hub.models import Message, MessageEvent, PushDelivery
 from exchange_hub.models.base import new_id
 from exchange_hub.scope import Caller, require_role

@@ -44,14 +44,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from exchange_hub import changes, clock, identity
+from exchange_hub import changes, clock, id_numbers
 from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
 from exchange_hub.db import is_lock_timeout, lock_wait
 from exchange_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange_hub.exchange import hooks
-from exchange_hub.logging_setup import mask_id_number
+from exchange_hub.masking import mask_id_number
 from exchange_hub.models import Record, RecordVersion
 from exchange_hub.models.base import new_id
 from exchange_hub.records import repository, values
@@ -315,7 +315,7 @@ def lookup(session: Session, caller: Caller, *, request: LookupRequest) -> list[
     ctx = write_context(session, caller)
     exact: list[Record] = []
     if request.id_number:
-        number = identity.parse_id_number(
+        number = id_numbers.parse_id_number(
             request.id_number, policy=ctx.policy, regions=ctx.regions, today=ctx.today,
             field="id_number",
         ).number  # fmt: skip
@@ -406,7 +406,7 @@ def _audit_lookup(session: Session, caller: Caller, request: LookupRequest, foun
 def _indexes_for(keyring: KeyRing, id_number: str) -> list[str]:
     number = id_number.strip().upper()
     if len(number) == 15 and number.isdigit():
-        number = identity.convert_legacy(number)
+        number = id_numbers.convert_legacy(number)
     return keyring.all_blind_indexes(number)
 
 

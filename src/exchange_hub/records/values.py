@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from exchange_hub import identity
+from exchange_hub import id_numbers
 from exchange_hub.crypto import KeyRing
 from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.records.schemas import Certificate, RecordIn
@@ -186,8 +186,8 @@ def prepare(ctx: WriteContext, body: RecordIn) -> Prepared:
     regions, today = ctx.regions, ctx.today
     own = ctx.caller.region
     hukou, residence, other = _regions(regions, own, kind, hukou_sent, residence_sent)
-    number = identity.parse_id_number(raw_id, policy=ctx.policy, regions=regions, today=today)
-    identity.require_agreement(number, birth_date=birth_sent, sex=sex_sent)
+    number = id_numbers.parse_id_number(raw_id, policy=ctx.policy, regions=regions, today=today)
+    id_numbers.require_agreement(number, birth_date=birth_sent, sex=sex_sent)
     id_number, birth, sex, prefix, flagged, converted = number
     hukou_missing = kind == "inflow" and hukou is None
     if hukou_missing and prefix != own:

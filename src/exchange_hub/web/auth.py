@@ -25,7 +25,7 @@ from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.db import rowcount
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
-from exchange_hub.logging_setup import mask_text
+from exchange_hub.masking import mask_text
 from exchange_hub.models import ConsoleSession, ConsoleSignInGuard, ConsoleUser
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import Caller

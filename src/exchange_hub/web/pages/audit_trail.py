@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from exchange_hub.audit import service as audit
 from exchange_hub.context import HubContext
 from exchange_hub.deps import Hub
-from exchange_hub.logging_setup import mask_text
+from exchange_hub.masking import mask_text
 from exchange_hub.models import AuditEvent
 from exchange_hub.scope import require_role
 from exchange_hub.web.render import Page, render

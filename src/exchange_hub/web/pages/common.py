@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
-from exchange_hub.logging_setup import mask_id_number
+from exchange_hub.masking import mask_id_number
 from exchange_hub.metrics.periods import parse_period
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import NATION, Caller
