@@ -120,7 +120,7 @@ def declare_problems(router: APIRouter) -> None:
 def route_kind(route: APIRoute) -> str:
     if not _calls(route.dependant, AUTHENTICATION):
         return "public"
-    if route.methods <= {"GET", "HEAD"}:
+    if (route.methods or set()) <= {"GET", "HEAD"}:
         return "read"
     has_body = route.body_field is not None or "requestBody" in (route.openapi_extra or {})
     return "write with body" if has_body else "write"

@@ -16,8 +16,10 @@ from rich.console import Console
 from exchange_hub.config import Settings
 from exchange_hub.context import HubContext, build_context
 
-console = Console()
-err = Console(stderr=True)
+# soft_wrap: a message is one line however long (a file path, a log collector's column
+# width): Rich would otherwise break it at the terminal's width, or at 80 when piped.
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

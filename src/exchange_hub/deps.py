@@ -192,6 +192,8 @@ async def _verify_signature(
     signed = signing_string(request.method, _path_qs(request), timestamp, body_digest)
     if not crypto.verify_ed25519(public_key, signed, signature):
         raise _Refusal("signature does not verify", SIGNATURE)
+    if caller.member_id is None:  # a key always belongs to a member; never trust otherwise
+        raise _Refusal("unknown or revoked API key")
     if not await run_in_threadpool(_remember, hub, replay_key(caller.member_id, signed)):
         raise _Refusal("signature replayed", SIGNATURE)
 

@@ -61,7 +61,7 @@ class HttpMetrics:
         http = self.registry
         if http is None:
             http = CollectorRegistry()
-            multiprocess.MultiProcessCollector(http)
+            multiprocess.MultiProcessCollector(http)  # type: ignore[no-untyped-call]  # untyped library
         database = CollectorRegistry()
         _database_gauges(hub, database)
         return generate_latest(http) + generate_latest(database)

@@ -54,5 +54,5 @@ def build_bulletin(
     request = context.request
     return Bulletin(
         region=request.region.code, name=request.region.name, period=request.period.label,
-        as_of=request.as_of, level=request.level, tables=tables,  # type: ignore[arg-type]
+        as_of=request.as_of, level=request.level, tables=tables,
     )  # fmt: skip

@@ -160,6 +160,6 @@ def open_queries_of(
         county, state=None, kind="query", order="deadline", after=None, limit=limit
     )
     return [
-        (service.summary_of(message, now), service.decrypt_content(session, message))
+        (common.summary_of(message, now), common.decrypt_content(session, message))
         for message in session.scalars(query)
     ]

@@ -65,7 +65,7 @@ def year_read(view: YearView) -> CalendarYearRead:
         covered_until=view.covered_until,
         days=[
             CalendarDayRead(date=d.date, weekday=d.date.isoweekday(), kind=d.kind, name=d.name,
-                            source=d.source)  # type: ignore[arg-type]
+                            source=d.source)
             for d in view.days
         ],
     )  # fmt: skip
@@ -76,7 +76,7 @@ def loaded_read(result: LoadResult) -> CalendarLoaded:
         source=result.source, **result.counts,
         days=[
             CalendarDayChange(date=d.day, kind=d.kind, name=d.name, outcome=d.outcome,
-                              previous_kind=d.previous_kind, previous_name=d.previous_name)  # type: ignore[arg-type]
+                              previous_kind=d.previous_kind, previous_name=d.previous_name)
             for d in result.days
         ],
         years_covered=result.years_covered, newly_covered=result.newly_covered,

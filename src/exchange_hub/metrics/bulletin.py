@@ -88,7 +88,7 @@ def matrix_level(region_level: str) -> str:
 
 # -- columns ------------------------------------------------------------------------------
 def column(key: str, title: str, kind: str = "int") -> BulletinColumn:
-    return BulletinColumn(key=key, title=title, type=kind)  # type: ignore[arg-type]
+    return BulletinColumn(key=key, title=title, type=kind)
 
 
 REGION_COLUMNS = [column("rank", "名次"), column("region", "地区代码", "text"),

@@ -119,10 +119,13 @@ def _message(rng, keyring, live, home, profile, submitted, now, calendar) -> dic
     }  # fmt: skip
 
 
-def _events(rng, submitted, now, needs_feedback, answer_share, answer_days):  # type: ignore[no-untyped-def]
+def _events(
+    rng: random.Random, submitted: datetime, now: datetime, needs_feedback: bool,
+    answer_share: float, answer_days: float,
+) -> dict[str, datetime | None]:  # fmt: skip
     delivered = submitted + timedelta(minutes=rng.expovariate(1 / 20))
     received = delivered + timedelta(hours=rng.expovariate(1 / 10))
-    answered = None
+    answered: datetime | None = None
     if needs_feedback and rng.random() < answer_share:
         answered = received + timedelta(days=rng.expovariate(1 / answer_days))
     moments = {"delivered_at": delivered, "received_at": received, "answered_at": answered}

@@ -61,7 +61,7 @@ def bulletin_csv(bulletin: Bulletin) -> bytes:
 
 def bulletin_xlsx(bulletin: Bulletin) -> bytes:
     workbook = Workbook()
-    workbook.remove(workbook.active)  # type: ignore[arg-type]
+    workbook.remove(workbook.active)
     used: set[str] = set()
     for table in bulletin.tables:
         _write_sheet(workbook, _sheet_name(table.title, used), table)
