@@ -74,6 +74,10 @@ class Settings(BaseSettings):
         default_factory=lambda: {"query": 730, "notification": 365}
     )
     """Days after submission that a closed message's person data is kept, per kind (0: always)."""
+    idempotency_answer_days: int = Field(30, ge=1)
+    """Days a write's stored answer (person data, encrypted) is kept for replays under its
+    ``Idempotency-Key``; afterwards the key still refuses to run twice (409), it no
+    longer replays the answer (job ``idempotency.expire_answers``)."""
     log_json: bool = True
     session_idle_minutes: int = 30
     secure_cookies: bool | None = None

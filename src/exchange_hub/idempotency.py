@@ -8,8 +8,9 @@ leaves no stale marker behind):
 - same key, other body → 422;
 - same key, first request still running → 409 (PostgreSQL waits a few
   seconds for it first; SQLite serialises writers, so it simply waits);
-- same key, answer no longer kept (stored in clear before migration 0010, or
-  its data key retired) → 409: never run twice, never another answer;
+- same key, answer no longer kept (stored in clear before migration 0010, its
+  data key retired, or older than ``HUB_IDEMPOTENCY_ANSWER_DAYS``: job
+  ``idempotency.expire_answers``) → 409: never run twice, never another answer;
 - no key → the work runs as usual.
 
 Answers hold person data (a record's name, ID number, phone, address), so
@@ -28,16 +29,19 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
+from exchange_hub.context import HubContext
 from exchange_hub.crypto import CryptoError, KeyRing
-from exchange_hub.db import is_lock_timeout, lock_wait
+from exchange_hub.db import is_lock_timeout, lock_wait, rowcount, transaction
 from exchange_hub.errors import Conflict, InvalidInput
 from exchange_hub.models import IdempotencyKey
 
@@ -179,3 +183,22 @@ def to_response(outcome: Outcome) -> JSONResponse:
     """The stored or fresh result; a replay says so in ``Idempotent-Replayed: true``."""
     headers = {REPLAYED_HEADER: "true"} if outcome.replayed else None
     return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+def expire_answers(session: Session, older_than: datetime) -> int:
+    """Drop the stored answers of keys created before ``older_than``: the key stays, so a
+    late retry is refused (409), never run again."""
+    result = session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.state == "done", IdempotencyKey.created_at < older_than)
+        .values(state="expired", response_enc=None)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
+
+
+def expire_answers_job(hub: HubContext) -> dict[str, Any]:
+    """Drop stored answers older than ``HUB_IDEMPOTENCY_ANSWER_DAYS`` (they hold person data)."""
+    older_than = clock.now() - timedelta(days=hub.settings.idempotency_answer_days)
+    with transaction(hub.sessions) as session:
+        return {"expired": expire_answers(session, older_than)}

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from exchange_hub import clock as hub_clock
 from exchange_hub import idempotency
 from exchange_hub.audit import service as audit
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import Conflict, InvalidInput
-from exchange_hub.models import AuditEvent
+from exchange_hub.jobs import JOBS
+from exchange_hub.models import AuditEvent, IdempotencyKey
 
 MEMBER = uuid.uuid4()
 
@@ -107,3 +110,27 @@ def test_a_key_still_in_flight_is_409(hub: HubContext, is_postgres: bool) -> Non
         release.set()
         first.join()
     assert _write(hub, "k-4", {"a": 1}, []).body == {"first": True}
+
+
+def test_old_answers_are_dropped_and_their_keys_still_never_run_twice(
+    hub: HubContext, clock: hub_clock.Clock
+) -> None:
+    """Stored answers hold person data: kept ``HUB_IDEMPOTENCY_ANSWER_DAYS`` (30), then
+    dropped by the job; a retry with the key is then a 409, not a second write."""
+    clock.pin(datetime(2026, 11, 1, 4, 0, tzinfo=UTC), tick=False)
+    calls: list[int] = []
+    _write(hub, "old", {"a": 1}, calls)
+    clock.advance(timedelta(days=29))
+    _write(hub, "recent", {"a": 2}, calls)
+    clock.advance(timedelta(days=1, seconds=1))  # "old" is 30 days and a second old
+    assert JOBS["idempotency.expire_answers"](hub) == {"expired": 1}
+    with hub.sessions() as session:
+        rows = {row.key: row for row in session.scalars(select(IdempotencyKey))}
+    assert rows["old"].state == "expired" and rows["old"].response_enc is None
+    assert rows["recent"].state == "done" and rows["recent"].response_enc
+    with pytest.raises(Conflict) as refused:
+        _write(hub, "old", {"a": 1}, calls)
+    assert refused.value.field == "Idempotency-Key"
+    assert _write(hub, "recent", {"a": 2}, calls).replayed
+    assert len(calls) == 2 and _work_rows(hub) == 2
+    assert JOBS["idempotency.expire_answers"](hub) == {"expired": 0}  # nothing twice

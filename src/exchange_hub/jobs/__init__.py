@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from exchange_hub import idempotency
 from exchange_hub.audit import tasks as audit
 from exchange_hub.context import HubContext
 from exchange_hub.exchange import tasks as exchange
@@ -32,6 +33,7 @@ JOBS: Mapping[str, Job] = MappingProxyType(
         "metrics.refresh": metrics.refresh_job,
         "audit.flush_refusals": audit.flush_refusals,
         "audit.purge": audit.purge_audit,
+        "idempotency.expire_answers": idempotency.expire_answers_job,
     }
 )
 
