@@ -78,9 +78,9 @@ def retry_after(wait: float) -> dict[str, str]:
 class RateLimiter:
     """Token bucket per member: ``per_minute`` sustained, bursts of a sixth of it."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, now: Callable[[], float] = time.monotonic) -> None:
         self.rate = per_minute / 60.0
-        self._buckets = TokenBuckets(self.rate, max(10.0, per_minute / 6.0))
+        self._buckets = TokenBuckets(self.rate, max(10.0, per_minute / 6.0), now)
 
     def check(self, member: str) -> None:
         wait = self._buckets.take(member)
