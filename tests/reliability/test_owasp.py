@@ -323,6 +323,7 @@ def page_requests(max_page: int) -> list[tuple[str, str, dict[str, Any]]]:
     """(who, path, query) of every list with a page size."""
     too_big = max_page + 1
     period = {"region": "440000", "period": "2026-10"}
+    county_items = {"region": "440305", "period": "2026-10", "indicator": "query_feedback_rate"}
     return [
         ("county", "/api/v1/inbox", {"limit": HUGE}),
         ("county", "/api/v1/inbox", {"limit": too_big}),
@@ -332,11 +333,9 @@ def page_requests(max_page: int) -> list[tuple[str, str, dict[str, Any]]]:
         ("admin", "/api/v1/audit", {"limit": HUGE}),
         ("admin", "/api/v1/reports", {**period, "limit": HUGE}),
         ("admin", "/api/v1/reports", {**period, "limit": too_big}),
-        (
-            "admin",
-            "/api/v1/scorecard/items",
-            {**period, "indicator": "query_feedback_rate", "limit": HUGE},
-        ),
+        # the items behind a scorecard figure are a county's
+        ("admin", "/api/v1/scorecard/items", {**county_items, "limit": HUGE}),
+        ("admin", "/api/v1/scorecard/items", {**county_items, "limit": too_big}),
     ]
 
 
