@@ -23,6 +23,7 @@ from exchange_hub.changes import changes_for
 from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.repository import InboxOrder
+from exchange_hub.metrics.periods import parse_period
 from exchange_hub.models import Message
 from exchange_hub.params import page_maximum
 from exchange_hub.scope import Caller, require_admin_over, require_role
@@ -149,16 +150,23 @@ def _parse_since(since: str | None) -> int:
 
 
 def open_queries_of(
-    session: Session, caller: Caller, county: str, *, limit: int
+    session: Session, caller: Caller, county: str, *, limit: int, period: str | None = None
 ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
     """An admin's look at a county's open queries, earliest deadline first: each one's
     summary and decrypted content (the caller masks it). Unlike ``pull_inbox`` it marks
-    nothing delivered: the county has not seen them."""
+    nothing delivered: the county has not seen them.
+
+    ``period`` (a month ``2026-11``, quarter ``2026-Q4`` or year ``2026``; refused naming
+    ``period`` otherwise) keeps the queries submitted in it, the ones the figures of that
+    period count.
+    """
     require_admin_over(caller, county)
+    months = parse_period(period).months if period is not None else None
     now = clock.now()
     query = repository.inbox_query(
-        county, state=None, kind="query", order="deadline", after=None, limit=limit
-    )
+        county, state=None, kind="query", order="deadline", after=None, limit=limit,
+        periods=months,
+    )  # fmt: skip
     return [
         (common.summary_of(message, now), common.decrypt_content(session, message))
         for message in session.scalars(query)

@@ -41,10 +41,14 @@ def inbox_query(
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
     for_update: bool = False,
+    periods: Sequence[str] | None = None,
 ) -> Select[Message]:
-    """Messages addressed to ``county`` in keyset order (deadline or arrival, then id)."""
+    """Messages addressed to ``county`` in keyset order (deadline or arrival, then id);
+    with ``periods``, only those submitted in these Asia/Shanghai months (``2026-11``)."""
     sort = Message.deadline if order == "deadline" else Message.submitted_at
     query = select(Message).where(Message.to_region == county)
+    if periods is not None:
+        query = query.where(Message.period.in_(list(periods)))
     if state:
         query = query.where(Message.state == state)
     else:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
+from exchange_hub.errors import InvalidInput
 from exchange_hub.masking import mask_id_number
 from exchange_hub.metrics.periods import parse_period
+from exchange_hub.metrics.schemas import Rate
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import NATION, Caller
 from exchange_hub.web.render import LOCAL_TIME
@@ -30,6 +34,84 @@ def last_month(now: datetime | None = None) -> str:
 def chosen_period(period: str | None) -> str:
     """The period asked for (validated: a bad one is a 422 naming ``period``), or last month."""
     return parse_period(period).label if period else last_month()
+
+
+def previous_period(period: str) -> str | None:
+    """The period just before (环比): 2026-11 → 2026-10, 2026-Q1 → 2025-Q4, 2026 → 2025.
+
+    None when it would fall outside the years the hub accepts.
+    """
+    parsed = parse_period(period)
+    year, month = int(parsed.months[0][:4]), int(parsed.months[0][5:])
+    if parsed.kind == "year":
+        return _valid_period(str(year - 1))
+    if parsed.kind == "quarter":
+        quarter = (month - 1) // 3 + 1
+        before = f"{year}-Q{quarter - 1}" if quarter > 1 else f"{year - 1}-Q4"
+        return _valid_period(before)
+    return _valid_period(f"{year:04d}-{month - 1:02d}" if month > 1 else f"{year - 1:04d}-12")
+
+
+def year_before(period: str) -> str | None:
+    """The same period a year earlier (同比): 2026-11 → 2025-11, 2026-Q4 → 2025-Q4."""
+    label = parse_period(period).label
+    return _valid_period(f"{int(label[:4]) - 1:04d}{label[4:]}")
+
+
+def _valid_period(label: str) -> str | None:
+    try:
+        return parse_period(label).label
+    except InvalidInput:
+        return None
+
+
+MONTH_ABBREVIATIONS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
+
+
+def period_name(period: str, t: Callable[..., str]) -> str:
+    """2026-11 → 2026年11月 / Nov 2026; 2026-Q4 → 2026年第4季度 / Q4 2026; 2026 → 2026年."""
+    parsed = parse_period(period)
+    year, month = int(parsed.months[0][:4]), int(parsed.months[0][5:])
+    if parsed.kind == "year":
+        return t("period.year", year=year)
+    if parsed.kind == "quarter":
+        return t("period.quarter", year=year, quarter=(month - 1) // 3 + 1)
+    return t("period.month", year=year, month=month, abbr=MONTH_ABBREVIATIONS[month - 1])
+
+
+def point_change(current: Rate, before: Rate | None) -> float | None:
+    """``current`` minus ``before`` in percentage points, to one decimal; None ("—") when
+    either side has no denominator."""
+    if before is None or current.rate is None or before.rate is None:
+        return None
+    return round((current.rate - before.rate) * 100, 1)
+
+
+def signed_points(value: float | None) -> str:
+    """+1.2 / −0.5 / 0.0; "—" for no comparison."""
+    if value is None:
+        return "—"
+    if value == 0:
+        return "0.0"
+    return f"+{value:.1f}" if value > 0 else f"−{-value:.1f}"
+
+
+def page_url(path: str, params: Mapping[str, str | None]) -> str:
+    """``path?…`` with the given parameters, leaving out empty ones."""
+    kept = {key: value for key, value in params.items() if value}
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def period_choices(period: str, t: Callable[..., str]) -> list[dict[str, str]]:
+    """Suggestions for the period field: the last 12 months, 4 quarters and 2 years up to
+    the chosen period's end (and the default, last month)."""
+    months = months_back(period)
+    labels = list(reversed(months))
+    quarters = sorted({f"{m[:4]}-Q{(int(m[5:]) - 1) // 3 + 1}" for m in months}, reverse=True)
+    years = sorted({m[:4] for m in months}, reverse=True)
+    return [{"value": label, "name": period_name(label, t)} for label in
+            [*labels, *quarters[:4], *years[:2]]]  # fmt: skip
 
 
 def months_back(period: str, count: int = TREND_MONTHS) -> list[str]:
