@@ -226,6 +226,7 @@ def test_month_on_month_and_year_on_year_in_percentage_points(
     feedback = _card(_section(page, "direction-responder"), "feedback_rate")
     assert "50.0%" in feedback and "1 / 2" in feedback
     assert "环比 −25.0 个百分点" in feedback  # 50.0% against 75.0%
+    assert 'class="delta worse"' in feedback  # a lower feedback rate is worse
     assert "同比 −50.0 个百分点" in feedback  # 50.0% against 100.0%
     assert common.period_name(three_comparable_months["earlier"], ZH) in feedback
     asking = _card(_section(page, "direction-requester"), "feedback_rate")
