@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the test's parameters are the fixtures imported from test_browser.py)
 """In a real browser: a destination province's admin sees what its counties asked.
 
 Same machinery as ``test_browser.py`` (Debian's Chromium through Playwright, the hub under
@@ -37,7 +38,7 @@ def guangdong_asks(hub: HubContext, console_day: datetime) -> None:
 def test_a_destination_province_sees_its_requester_figures(
     browser_page,
     served_hub: str,
-    guangdong_asks: None,  # noqa: F811  (the imported fixtures)
+    guangdong_asks: None,
 ) -> None:  # type: ignore[no-untyped-def]
     page, requests, problems = browser_page
     ARTIFACTS.mkdir(exist_ok=True)

@@ -281,6 +281,7 @@ def test_months_without_data_say_so_and_targets_are_drawn(
     assert feedback["y"][:-1] == [None] * 11
     assert [a["x"] for a in trend["layout"]["annotations"]] == feedback["x"][:-1]
     assert {a["text"] for a in trend["layout"]["annotations"]} == {"无数据"}
+    assert trend["layout"]["xaxis"]["ticktext"][-1] == common.period_name(feedback["x"][-1], ZH)
     targets = [s for s in trend["data"] if s.get("line", {}).get("dash") == "dot"]
     assert [s["name"] for s in targets] == ["查询反馈率目标 95%"]  # requester_feedback_rate
     assert set(targets[0]["y"]) == {95.0}

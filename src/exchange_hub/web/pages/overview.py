@@ -173,6 +173,8 @@ def _trend(
         for rate, label, _ in RATES
     }
     chart = common.line_chart(months, series)
+    names = [common.period_name(month, t) for month in months]
+    chart["layout"]["xaxis"].update(tickvals=months, ticktext=names)
     for trace, colour in zip(chart["data"], TREND_COLOURS, strict=True):
         trace["line"] = {"color": colour}
     targets = scorecard_targets.exchange_targets(session, caller, region=top.code, role=role)
@@ -186,9 +188,9 @@ def _trend(
         for month in idle_months
     ]  # fmt: skip
     table = [
-        {"name": common.period_name(month, t), "no_data": is_idle(total),
+        {"name": name, "no_data": is_idle(total),
          "rates": [rate_of(total, rate) for rate, _, _ in RATES]}
-        for month, total in zip(months, totals, strict=True)
+        for name, total in zip(names, totals, strict=True)
     ]  # fmt: skip
     return {"chart": chart, "table": table, "targets": _target_texts(targets, t)}
 
