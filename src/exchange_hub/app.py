@@ -38,6 +38,7 @@ from exchange_hub.records.router import router as records_router
 from exchange_hub.regions.router import router as regions_router
 from exchange_hub.reports.router import router as reports_router
 from exchange_hub.scorecard.router import router as scorecard_router
+from exchange_hub.web.api_docs import router as docs_router
 from exchange_hub.web.router import router as web_router
 
 ROUTERS = (
@@ -54,6 +55,7 @@ ROUTERS = (
     scorecard_router,
     holidays_router,
     web_router,
+    docs_router,
 )
 
 STREAMING_PATHS = frozenset({"/api/v1/records/batch"})  # their routes spool the body to disk
@@ -81,7 +83,8 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
         summary="Floating-population data exchange between county population offices",
         lifespan=lifespan,
         # FastAPI's /docs and /redoc pages load their scripts from a CDN; an intranet
-        # hub serves nothing from outside, so only the OpenAPI document itself is offered.
+        # hub serves nothing from outside: its own /docs (web/api_docs.py) serves a
+        # packaged Swagger UI behind the console's Content-Security-Policy.
         docs_url=None,
         redoc_url=None,
     )

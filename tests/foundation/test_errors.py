@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from exchange_hub.context import HubContext
@@ -87,7 +89,10 @@ def test_integers_beyond_64_bits_are_refused(client: TestClient, admin_nation: M
 
 
 def test_no_page_loads_assets_from_outside(client: TestClient) -> None:
-    """FastAPI's Swagger/ReDoc pages pull scripts from a CDN; the hub does not offer them."""
-    assert client.get("/docs").status_code == 404
+    """FastAPI's Swagger/ReDoc pages pull scripts from a CDN; the hub's own /docs (a packaged
+    Swagger UI, tests/web/test_api_docs.py) refers only to itself, and there is no /redoc."""
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert not re.search(r'(src|href)="(https?:)?//', docs.text), "no asset from outside the hub"
     assert client.get("/redoc").status_code == 404
     assert client.get("/openapi.json").status_code == 200

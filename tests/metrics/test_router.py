@@ -129,7 +129,7 @@ def test_bad_input_is_a_problem_with_its_field(client, admin_gd, params, status,
 def test_bulletin_format_must_be_known(client, admin_gd):
     response = client.get(
         BULLETIN,
-        params={"region": "44", "period": "2026-10", "format": "pdf"},
+        params={"region": "44", "period": "2026-10", "format": "docx"},
         headers=admin_gd.headers,
     )
     problem(response, 422, "format")
@@ -237,7 +237,8 @@ def test_cli_writes_the_bulletin(hub, october, tmp_path, monkeypatch):
     )
     assert result.exit_code == 0 and csv_out.read_bytes().startswith(b"\xef\xbb\xbf")
     bad = runner.invoke(
-        app, ["bulletin", "--region", "44", "--period", "2026-10", "--out", str(tmp_path / "b.pdf")]
+        app,
+        ["bulletin", "--region", "44", "--period", "2026-10", "--out", str(tmp_path / "b.docx")],
     )
     assert bad.exit_code == 1
     wrong = runner.invoke(app, ["bulletin", "--region", "44", "--period", "13", "--out", str(out)])

@@ -169,7 +169,7 @@ def test_bulletin_page_and_its_downloads(
     assert workbook.sheetnames
     csv = client.get(f"/console/bulletin/download?region=440000&period={period}&format=csv")
     assert csv.content.startswith(b"\xef\xbb\xbf")
-    assert client.get("/console/bulletin/download?format=pdf").status_code == 422
+    assert client.get("/console/bulletin/download?format=docx").status_code == 422
     assert client.get("/console/bulletin/download?format=csv&region=110000").status_code == 403
 
 

@@ -78,3 +78,21 @@ def parse_as_of(text: str | None, now: datetime, *, field: str = "as_of") -> dat
     if moment > now + _FUTURE_TOLERANCE:
         raise InvalidInput(f"{text} lies in the future; figures need a past time", field=field)
     return min(moment, now)
+
+
+def previous_period(period: Period) -> Period | None:
+    """The period before ``period``, of the same kind (环比: last month, quarter or year);
+    None before 2000, where no period exists."""
+    first = period.months[0]
+    year, month = int(first[:4]), int(first[5:])
+    step = len(period.months)
+    month -= step
+    if month < 1:
+        year, month = year - 1, month + 12
+    if year < 2000:
+        return None
+    if period.kind == "month":
+        return parse_period(f"{year:04d}-{month:02d}")
+    if period.kind == "quarter":
+        return parse_period(f"{year:04d}-Q{(month + 2) // 3}")
+    return parse_period(f"{year:04d}")

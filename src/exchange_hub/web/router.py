@@ -11,7 +11,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from exchange_hub.deps import hub_context
 from exchange_hub.errors import NotFound
@@ -33,18 +33,20 @@ from exchange_hub.web.session import (
     set_cookie,
     unit_of_work,
 )
+from exchange_hub.web.static_files import static_response
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
 STATIC_MAX_AGE = 86_400
 
 
 @router.get("/static/{name}", include_in_schema=False)
-def static_file(name: str) -> FileResponse:
-    """Our CSS and JS, and the chart library shipped inside the plotly package."""
+def static_file(request: Request, name: str) -> Response:
+    """Our CSS and JS, and the chart library shipped inside the plotly package (gzipped
+    for a client that accepts it: ``static_files``)."""
     path = assets().get(name)
     if path is None:
         raise NotFound(f"no static file {name}", field="name")
-    return FileResponse(path, headers={"Cache-Control": f"max-age={STATIC_MAX_AGE}"})
+    return static_response(request, path, max_age=STATIC_MAX_AGE)
 
 
 @router.get("", include_in_schema=False)

@@ -1,4 +1,4 @@
-"""每月通报: the month's bulletin of the regions under an admin, with XLSX and CSV downloads.
+"""每月通报: the month's bulletin of the regions under an admin, with XLSX, CSV and PDF downloads.
 
 The tables and the files are the bulletin's own (``exchange_hub.bulletin``,
 ``metrics.exports.export``): the page shows exactly what the download holds, with
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
-from exchange_hub.bulletin import build_bulletin
+from exchange_hub.bulletin import build_bulletin, bulletin_file, read_bulletin
 from exchange_hub.metrics import exports
 from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.metrics.schemas import Bulletin, BulletinColumn
@@ -100,7 +100,7 @@ def bulletin_page(
         "bulletin": bulletin,
         "tables": _tables(bulletin),
         "period": bulletin.period,
-        "formats": ("xlsx", "csv"),
+        "formats": ("xlsx", "csv", "pdf"),
     }
     return render(request, Page("bulletin.html", "nav.bulletin", values), account=account)
 
@@ -109,14 +109,20 @@ def bulletin_page(
 def bulletin_download(
     request: Request,
     account: Account,
-    format: Literal["xlsx", "csv"],
+    format: Literal["xlsx", "csv", "pdf"],
     region: RegionParam = None,
     period: PeriodParam = None,
 ) -> Response:
-    """The same files as ``GET /api/v1/bulletin?format=…``, for a signed-in admin."""
-    bulletin = _bulletin(request, account, region, period)
-    content, media_type = exports.export(bulletin, format)
-    filename = f"bulletin-{bulletin.region}-{bulletin.period}.{format}"
+    """The same files as ``GET /api/v1/bulletin?format=…``, for a signed-in admin; built
+    after the page's read session closed."""
+    caller = account.caller
+    require_role(caller, "admin")
+    with unit_of_work(request) as session:
+        read = read_bulletin(
+            session, caller, format=format, region=region or caller.region,
+            period=common.chosen_period(period),
+        )  # fmt: skip
+    content, media_type, filename = bulletin_file(read, format)
     headers = {
         "Content-Disposition": f'attachment; filename="{filename}"',
         "Cache-Control": "no-store",
