@@ -42,15 +42,26 @@ def verdict_label(card: RegionScorecard, lang: str) -> str:
 
 
 def verdict_text(card: RegionScorecard, lang: str) -> str:
-    """``未达标：重要信息登录率 2.3% 低于目标 95%；…`` — the verdict and every reason."""
-    lines = [reason_text(reason, card, lang) for reason in card.reasons]
+    """``未达标：重要信息登录率 2.3% 低于目标 95%；…`` — the verdict and every reason.
+
+    Data problems of the same kind share one line (``另：A、B 未通报…``); a region
+    without a score lists only its inconsistent figures (its missing reports say
+    nothing more than "no score")."""
+    decisive = [r for r in card.reasons if r.code != "data_problem"]
+    lines = [reason_text(reason, lang) for reason in decisive]
+    for status in ("inconsistent", "no_report"):
+        if status == "no_report" and card.overall_met is None:
+            continue
+        grouped = [r for r in card.reasons if r.code == "data_problem" and r.status == status]
+        if grouped:
+            lines.append(_problem_text(status, grouped, lang))
     separator = "; " if lang == "en" else "；"
     colon = ": " if lang == "en" else "："
     return verdict_label(card, lang) + colon + separator.join(lines)
 
 
-def reason_text(reason: VerdictReason, card: RegionScorecard, lang: str) -> str:
-    name = _name(reason.key, lang)
+def reason_text(reason: VerdictReason, lang: str) -> str:
+    """One decisive reason in words (data problems: ``verdict_text``)."""
     if reason.code in ("all_met", "score_below_target"):
         assert reason.rate is not None and reason.target is not None
         score = percent(reason.rate, against=reason.target)
@@ -62,12 +73,18 @@ def reason_text(reason: VerdictReason, card: RegionScorecard, lang: str) -> str:
         assert reason.rate is not None and reason.target is not None
         rate = percent(reason.rate, against=reason.target)
         key = f"reason.below_target.{reason.direction}"
+        name = _name(reason.key, lang)
         return label(key, lang, name=name, rate=rate, target=target_text(reason.target))
-    if reason.code == "data_problem":
-        return label(
-            f"reason.data_problem.{reason.status}", lang, name=name, numerator=reason.numerator
-        )
     return label("reason.no_score", lang)
+
+
+def _problem_text(status: str, reasons: list[VerdictReason], lang: str) -> str:
+    joiner = ", " if lang == "en" else "、"
+    if status == "inconsistent":
+        names = joiner.join(f"{_name(r.key, lang)} {r.numerator}/0" for r in reasons)
+    else:
+        names = joiner.join(_name(r.key, lang) for r in reasons)
+    return label(f"reason.data_problem.{status}", lang, names=names)
 
 
 def _name(key: str | None, lang: str) -> str:
