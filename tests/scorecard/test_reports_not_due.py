@@ -112,3 +112,19 @@ def test_the_report_rates_tell_owed_from_due(
     total = response.json()["total"]
     assert (total["expected"], total["not_yet_due"], total["received"]) == (0, 2, 0)
     assert total["reporting_rate"] == {"numerator": 0, "denominator": 0, "rate": None}
+
+
+def test_a_county_no_department_owes_a_report_has_no_data_not_no_report(
+    client: TestClient, hub: HubContext, clock: Clock, admin_gd: MemberKey, period: Month
+) -> None:
+    clock.pin(_deadline(hub, period) + timedelta(days=1))
+    response = client.get(
+        "/api/v1/scorecard", params={"region": "440306", "period": period.label},
+        headers=admin_gd.headers,
+    )  # fmt: skip
+    found = {i["key"]: i for i in response.json()["total"]["indicators"]}
+    for key in ("inflow_registration_rate", "information_submission_rate"):
+        assert found[key]["status"] == "no_data", key  # no reporting pair: nothing was owed
+    assert _indicators(client, admin_gd, period)["inflow_registration_rate"]["status"] == (
+        "no_report"
+    )  # Nanshan's police owed one and sent none

@@ -227,6 +227,13 @@ def _due_months(session: Session, months: list[Month], as_of: datetime) -> list[
     return [_DueMonth(m, report_due(session, m, as_of)) for m in months]
 
 
+def owing_pairs(session: Session, region: str, month: Month) -> set[tuple[str, str]]:
+    """(county, department) inside ``region`` that owe a report for ``month`` (pair active
+    for the whole month), whether or not it is due yet."""
+    prefix = scope_prefix(regions.get_region(session, region).code)
+    return repository.pairs_active_all_month(session, prefix, month.first_day, month.last_day)
+
+
 def report_due(session: Session, month: Month, as_of: datetime) -> bool:
     """Were the reports for ``month`` due at ``as_of`` (their deadline before it)?"""
     due_day = getattr(session.info.get("settings"), "report_due_day", 3)

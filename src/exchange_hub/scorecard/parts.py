@@ -2,7 +2,9 @@
 
 A county's part of an indicator is ``(numerator, denominator)``. For an
 indicator whose denominator is a department's count (``report``), a month
-without that report contributes nothing and is counted in ``missing`` when
+without that report contributes nothing and, when the department owes the
+county a report that month (its reporting pair was active all month), is
+counted in ``missing`` when
 the report's deadline (the 3rd of the next month, moved off rest days) is
 before the evaluation time, in ``pending`` when it is not (not yet due is
 not missing); a region is "no report" when none of its county-months
@@ -189,11 +191,13 @@ def _add_month(
 ) -> None:
     records = record_counts(session, scope, month)
     births = birth_notifications(session, scope, month)
+    report_month = parse_month(month.label)
     gap = (
         Part(missing=1)
-        if report_rates.report_due(session, parse_month(month.label), as_of)
+        if report_rates.report_due(session, report_month, as_of)
         else Part(pending=1)
     )
+    owing = report_rates.owing_pairs(session, scope, report_month)
     for county, counted in records.items():
         for key, (numerator_key, denominator_key) in RECORD_RATIOS.items():
             parts[county][key].add(Part(counted[numerator_key], counted[denominator_key]))
@@ -207,7 +211,9 @@ def _add_month(
         for county in counties:
             found = reported.get(county)
             if found is None:
-                parts[county][indicator.key].add(gap)
+                # A department that owes this county no report leaves it without data.
+                if (county, REPORT_ITEMS[indicator.report].department) in owing:
+                    parts[county][indicator.key].add(gap)
                 continue
             source = REPORT_NUMERATORS[indicator.key]
             numerator = births.get(county, 0) if source == "birth_notifications" else (
