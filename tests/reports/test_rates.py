@@ -144,7 +144,13 @@ def test_pair_activated_mid_month_is_expected_from_the_next_month(hub: HubContex
         november = service.report_rates(
             session, region="410302", period="2026-11", level="county", as_of=AS_OF
         )
-    assert november[0].expected == 1
+        # November's report is owed, but not due before 2026-12-03: not yet expected.
+        assert (november[0].expected, november[0].not_yet_due) == (0, 1)
+        november = service.report_rates(
+            session, region="410302", period="2026-11", level="county",
+            as_of=shanghai(2026, 12, 4, 0),
+        )  # fmt: skip
+    assert (november[0].expected, november[0].not_yet_due) == (1, 0)
 
 
 def test_zero_report_counts_as_received(hub: HubContext) -> None:
@@ -162,7 +168,14 @@ def test_quarter_sums_its_months(hub: HubContext) -> None:
         rows = service.report_rates(
             session, region="110105", period="2026-Q4", level="county", as_of=AS_OF
         )
-    assert _counts(rows[0]) == (3, 1, 1, 1, 0)
+        # On 20 November only October is due: November (due 3 December) and December
+        # are owed but not missing yet.
+        assert _counts(rows[0]) == (1, 1, 1, 1, 0) and rows[0].not_yet_due == 2
+        rows = service.report_rates(
+            session, region="110105", period="2026-Q4", level="county",
+            as_of=shanghai(2027, 1, 20, 12),
+        )  # fmt: skip
+    assert _counts(rows[0]) == (3, 1, 1, 1, 0) and rows[0].not_yet_due == 0
 
 
 @pytest.mark.usefixtures("henan_october")

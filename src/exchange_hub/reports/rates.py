@@ -3,7 +3,11 @@
 For a region R, a period P (a month, quarter or year) and an evaluation time T:
 
 - ``expected``  — (county, department, month) triples whose reporting pair was
-  active for the whole month (a pair activated mid-month owes nothing that month);
+  active for the whole month (a pair activated mid-month owes nothing that month)
+  and that are due at T: the month's deadline (the 3rd of the next month, moved
+  off rest days) is before T, or the report was received by T. A report not yet
+  due and not yet sent is not held against the region (as ``due`` for queries,
+  SPEC §5); it is counted in ``not_yet_due`` instead;
 - ``received``  — reports first submitted by T (zero reports included);
 - ``on_time``   — of those, first submitted by their deadline (corrections never
   change it);
@@ -59,6 +63,7 @@ class ReportCounts:
     on_time: int = 0
     zero: int = 0
     unexpected: int = 0
+    not_yet_due: int = 0
 
     @property
     def reporting_rate(self) -> RateValue:
@@ -74,6 +79,7 @@ class ReportCounts:
         self.on_time += other.on_time
         self.zero += other.zero
         self.unexpected += other.unexpected
+        self.not_yet_due += other.not_yet_due
 
     def count_received(self, *, on_time: bool, zero: bool, expected: bool) -> None:
         self.received += 1
@@ -181,24 +187,57 @@ def _row_for(rows: dict[str, ReportRateRow], known: dict[str, Region], code: str
 def _count_month(
     session: Session,
     prefix: str,
-    month: Month,
+    month: _DueMonth,
     received: Iterable[tuple[str, str, bool, bool]],
     add: _Adder,
 ) -> None:
-    expected = repository.pairs_active_all_month(session, prefix, month.first_day, month.last_day)
-    for county, department in expected:
-        add.row(county).expected += 1
-        add.department(department).expected += 1
+    received = list(received)
+    pairs = repository.pairs_active_all_month(
+        session, prefix, month.month.first_day, month.month.last_day
+    )
+    arrived = {(county, department) for county, department, _, _ in received}
+    for county, department in pairs:
+        owed = month.due or (county, department) in arrived
+        for counts in (add.row(county), add.department(department)):
+            if owed:
+                counts.expected += 1
+            else:
+                counts.not_yet_due += 1
     for county, department, on_time, zero in received:
-        was_expected = (county, department) in expected
+        was_expected = (county, department) in pairs
         for row in (add.row(county), add.department(department)):
             row.count_received(on_time=on_time, zero=zero, expected=was_expected)
         if not was_expected:
             add.inconsistencies.append(
                 Inconsistency(
-                    county, department, month.label, "report received but none was expected"
+                    county, department, month.month.label, "report received but none was expected"
                 )
             )
+
+
+@dataclass(frozen=True)
+class _DueMonth:
+    """A month of the period and whether its reports were due at T (deadline before T)."""
+
+    month: Month
+    due: bool
+
+
+def _due_months(session: Session, months: list[Month], as_of: datetime) -> list[_DueMonth]:
+    return [_DueMonth(m, report_due(session, m, as_of)) for m in months]
+
+
+def owing_pairs(session: Session, region: str, month: Month) -> set[tuple[str, str]]:
+    """(county, department) inside ``region`` that owe a report for ``month`` (pair active
+    for the whole month), whether or not it is due yet."""
+    prefix = scope_prefix(regions.get_region(session, region).code)
+    return repository.pairs_active_all_month(session, prefix, month.first_day, month.last_day)
+
+
+def report_due(session: Session, month: Month, as_of: datetime) -> bool:
+    """Were the reports for ``month`` due at ``as_of`` (their deadline before it)?"""
+    due_day = getattr(session.info.get("settings"), "report_due_day", 3)
+    return report_deadline(month, calendar_of(session), due_day) < as_of
 
 
 @dataclass
@@ -245,8 +284,8 @@ def compute_report_rates(
     grouping = _Grouping(known, level)
     adder = _Adder(_empty_rows(known, grouping), known, grouping)
     received = _received_by_month(session, prefix, months, as_of)
-    for month in months:
-        _count_month(session, prefix, month, received[month.label], adder)
+    for month in _due_months(session, months, as_of):
+        _count_month(session, prefix, month, received[month.month.label], adder)
     rows = sorted(adder.rows.values(), key=lambda row: row.region)
     total = ReportRateRow(region=top.code, name=top.name, level=top.level)
     for row in rows:

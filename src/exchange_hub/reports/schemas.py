@@ -115,6 +115,10 @@ class ReportRateRowRead(BaseModel):
     on_time: int
     zero: int
     unexpected: int = Field(description="received for pairs that were not expected")
+    not_yet_due: int = Field(
+        0, description="owed for the period, but their deadline is not before as_of and "
+        "nothing came yet: not in expected, not missing",
+    )  # fmt: skip
     reporting_rate: ReportRate
     on_time_rate: ReportRate
 
@@ -126,6 +130,7 @@ class DepartmentRateRead(BaseModel):
     on_time: int
     zero: int
     unexpected: int
+    not_yet_due: int = 0
     reporting_rate: ReportRate
     on_time_rate: ReportRate
 
@@ -196,7 +201,7 @@ def rate_row_read(row: ReportRateRow) -> ReportRateRowRead:
     return ReportRateRowRead(
         region=row.region, name=row.name, level=row.level,
         expected=row.expected, received=row.received, on_time=row.on_time,
-        zero=row.zero, unexpected=row.unexpected,
+        zero=row.zero, unexpected=row.unexpected, not_yet_due=row.not_yet_due,
         reporting_rate=rate_read(row.received, row.expected),
         on_time_rate=rate_read(row.on_time, row.expected),
     )  # fmt: skip
@@ -206,7 +211,7 @@ def department_rate_read(row: DepartmentRateRow) -> DepartmentRateRead:
     return DepartmentRateRead(
         department=row.department,
         expected=row.expected, received=row.received, on_time=row.on_time,
-        zero=row.zero, unexpected=row.unexpected,
+        zero=row.zero, unexpected=row.unexpected, not_yet_due=row.not_yet_due,
         reporting_rate=rate_read(row.received, row.expected),
         on_time_rate=rate_read(row.on_time, row.expected),
     )  # fmt: skip

@@ -1,4 +1,6 @@
-"""The two-way assessment as a bulletin table (one XLSX sheet, one CSV block)."""
+"""The two-way assessment as bulletin tables (XLSX sheets, CSV blocks): the scores with each
+region's verdict and its reasons, and the indicators' definitions (指标口径), in the same
+words as the console (``scorecard.explain``)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,23 @@ from exchange_hub.metrics.bulletin import (
     rate_cell,
 )
 from exchange_hub.metrics.schemas import BulletinTable
+from exchange_hub.scorecard import explain
 from exchange_hub.scorecard.config import default_config
 from exchange_hub.scorecard.schemas import IndicatorResult, RegionScorecard
 from exchange_hub.scorecard.service import build_scorecard
 
+LANG = "zh"
+NO_REPORT = "无报表"
+"""The sheets' word for a missing report (the console says 未通报)."""
+
 
 def _indicator_cell(result: IndicatorResult) -> dict[str, Any] | str:
     if result.status == "no_report":
-        return "无报表"
+        return NO_REPORT
+    if result.status == "inconsistent":
+        return f"{explain.status_label(result, LANG)} {result.numerator}/0"
+    if result.status == "not_due":
+        return explain.status_label(result, LANG)
     return rate_cell(result.numerator, result.denominator)
 
 
@@ -38,6 +49,7 @@ def scorecard_row(card: RegionScorecard) -> dict[str, Any]:
         "destination_score": _percent(card.destination_score),
         "origin_score": _percent(card.origin_score), "overall_score": _percent(card.overall_score),
         "overall_met": _met_text(card.overall_met),
+        "verdict": explain.verdict_text(card, LANG),
         "unmet": sum(1 for r in card.indicators if r.met is False),
         "volume": 0,
     }  # fmt: skip
@@ -53,7 +65,41 @@ def _columns() -> list:  # type: ignore[type-arg]
         column("origin_score", "流出地得分(%)", "number"),
         column("overall_score", "综合得分(%)", "number"),
         column("overall_met", "综合达标", "text"), column("unmet", "未达标指标数"), *indicators,
+        column("verdict", "结论及原因", "text"),
     ]  # fmt: skip
+
+
+DEFINITION_COLUMNS = [
+    column("name", "指标", "text"), column("role", "考核角色", "text"),
+    column("weight", "权重", "number"), column("target", "目标(%)", "text"),
+    column("formula", "计算公式", "text"), column("numerator", "分子", "text"),
+    column("denominator", "分母", "text"), column("counts", "统计范围", "text"),
+]  # fmt: skip
+ROLE_NAMES = {"destination": "流入地", "origin": "流出地", "both": "双向"}
+
+
+def definitions_table(card: RegionScorecard) -> BulletinTable:
+    """指标口径: every indicator's formula, numerator, denominator and what counts, with the
+    weight and target in force for ``card``, then the rules of the score."""
+    words = explain.definitions(LANG)
+    rows: list[dict[str, Any]] = [
+        {
+            "name": words[r.key].name, "role": ROLE_NAMES[r.role], "weight": r.weight,
+            "target": ("≤ " if r.direction == "lower" else "≥ ") + explain.target_text(r.target),
+            "formula": words[r.key].formula, "numerator": words[r.key].numerator,
+            "denominator": words[r.key].denominator, "counts": words[r.key].counts,
+        }
+        for r in card.indicators
+    ]  # fmt: skip
+    rows += [
+        {"name": "评分规则", "role": "", "weight": None, "target": "", "formula": line,
+         "numerator": "", "denominator": "", "counts": ""}
+        for line in explain.rules(card, LANG)
+    ]  # fmt: skip
+    return BulletinTable(
+        key="scorecard_definitions", title="双向考核指标口径", columns=DEFINITION_COLUMNS,
+        rows=rows,
+    )  # fmt: skip
 
 
 def scorecard_section(context: BulletinContext) -> list[BulletinTable]:
@@ -69,5 +115,6 @@ def scorecard_section(context: BulletinContext) -> list[BulletinTable]:
     return [
         BulletinTable(
             key="scorecard", title="双向考核", columns=_columns(), rows=[total, *ranked_rows]
-        )
+        ),
+        definitions_table(report.total),
     ]

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,10 +32,23 @@ class Indicator:
     target: float
     weight: float
     direction: Literal["higher", "lower"]
-    numerator: str
-    denominator: str
+    formula_zh: str
+    formula_en: str
+    numerator_zh: str
+    numerator_en: str
+    denominator_zh: str
+    denominator_en: str
+    counts_zh: str
+    counts_en: str
+    """What counts (指标口径): which records, messages or reports, and what is left out."""
     report: str | None = None
     """``department.item`` whose count is the denominator, when it comes from a report."""
+
+    def text(self, part: str, lang: str) -> str:
+        """One part of the definition (``formula``, ``numerator``, ``denominator``,
+        ``counts``, or ``name``) in ``lang`` (``zh`` or ``en``, anything else is ``zh``)."""
+        suffix = "en" if lang == "en" else "zh"
+        return str(getattr(self, suffix if part == "name" else f"{part}_{suffix}"))
 
 
 @dataclass(frozen=True)
@@ -54,9 +67,26 @@ class ScoreConfig:
 
 
 @cache
-def default_config() -> ScoreConfig:
+def _document() -> dict[str, Any]:
     text = resources.files("exchange_hub.scorecard").joinpath("indicators.toml").read_text("utf-8")
-    document = tomllib.loads(text)
+    return tomllib.loads(text)
+
+
+def rule_text(name: str, lang: str) -> str:
+    """A rule of the score (``attainment``, ``role_score``, ``overall_score``, ``pass_rule``,
+    ``statuses``) in ``lang``, with its ``{placeholders}`` still to fill."""
+    return str(_document()["rules"][f"{name}_{'en' if lang == 'en' else 'zh'}"])
+
+
+def label(key: str, lang: str, /, **values: object) -> str:
+    """A label or verdict line of ``[text]`` in ``lang``, its placeholders filled."""
+    entry = _document()["text"][key]
+    return str(entry["en" if lang == "en" else "zh"]).format(**values)
+
+
+@cache
+def default_config() -> ScoreConfig:
+    document = _document()
     score = document["score"]
     return ScoreConfig(
         indicators=tuple(Indicator(**entry) for entry in document["indicator"]),

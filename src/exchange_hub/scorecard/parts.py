@@ -2,8 +2,13 @@
 
 A county's part of an indicator is ``(numerator, denominator)``. For an
 indicator whose denominator is a department's count (``report``), a month
-without that report contributes nothing and is counted in ``missing``; a
-region is "no report" when none of its county-months reported.
+without that report contributes nothing and, when the department owes the
+county a report that month (its reporting pair was active all month), is
+counted in ``missing`` when
+the report's deadline (the 3rd of the next month, moved off rest days) is
+before the evaluation time, in ``pending`` when it is not (not yet due is
+not missing); a region is "no report" when none of its county-months
+reported and one was due.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from exchange_hub.metrics.figures import Selection, code_range, load_figures
 from exchange_hub.models import Message
 from exchange_hub.models.record import Record
 from exchange_hub.reports import rates as report_rates
+from exchange_hub.reports.periods import parse_month
 from exchange_hub.scorecard.config import ScoreConfig
 from exchange_hub.workdays import SHANGHAI
 
@@ -33,12 +39,14 @@ class Part:
     denominator: int = 0
     missing: int = 0
     reported: int = 0
+    pending: int = 0
 
     def add(self, other: Part) -> None:
         self.numerator += other.numerator
         self.denominator += other.denominator
         self.missing += other.missing
         self.reported += other.reported
+        self.pending += other.pending
 
 
 Parts = dict[str, dict[str, Part]]  # county → indicator key → part
@@ -183,6 +191,13 @@ def _add_month(
 ) -> None:
     records = record_counts(session, scope, month)
     births = birth_notifications(session, scope, month)
+    report_month = parse_month(month.label)
+    gap = (
+        Part(missing=1)
+        if report_rates.report_due(session, report_month, as_of)
+        else Part(pending=1)
+    )
+    owing = report_rates.owing_pairs(session, scope, report_month)
     for county, counted in records.items():
         for key, (numerator_key, denominator_key) in RECORD_RATIOS.items():
             parts[county][key].add(Part(counted[numerator_key], counted[denominator_key]))
@@ -196,7 +211,9 @@ def _add_month(
         for county in counties:
             found = reported.get(county)
             if found is None:
-                parts[county][indicator.key].add(Part(missing=1))
+                # A department that owes this county no report leaves it without data.
+                if (county, REPORT_ITEMS[indicator.report].department) in owing:
+                    parts[county][indicator.key].add(gap)
                 continue
             source = REPORT_NUMERATORS[indicator.key]
             numerator = births.get(county, 0) if source == "birth_notifications" else (

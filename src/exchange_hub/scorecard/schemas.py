@@ -10,7 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from exchange_hub.request_body import PROVINCE_CODE, RequestBody
 from exchange_hub.scorecard.config import OVERALL_KEY, ROLE_KEYS, default_config
 
-Status = Literal["ok", "no_data", "no_report"]
+Status = Literal["ok", "no_data", "no_report", "not_due", "inconsistent"]
+ReasonCode = Literal[
+    "all_met", "score_below_target", "indicator_below_target", "no_score", "data_problem"
+]
 
 
 class IndicatorResult(BaseModel):
@@ -26,10 +29,34 @@ class IndicatorResult(BaseModel):
     direction: Literal["higher", "lower"]
     met: bool | None = Field(description="null when there is no rate to judge")
     status: Status = Field(
-        description="no_report: the department report behind the denominator is missing"
+        description="ok: there is a rate; no_data: 0/0; no_report: the department report "
+        "behind the denominator is past its deadline and missing; not_due: that report is "
+        "not due yet; inconsistent: a numerator above 0 over a denominator of 0 (e.g. 4/0)"
     )
     report: str | None = Field(None, description="department.item behind the denominator, if any")
     months_without_report: int = 0
+
+
+class VerdictReason(BaseModel):
+    """Why a region is 达标 or not: one line of the verdict.
+
+    ``all_met``: the score reaches the pass mark and every indicator with a rate
+    meets its target (``count`` of them); ``score_below_target``: the overall
+    score (``rate``) is below the pass mark (``target``); ``indicator_below_target``:
+    the indicator ``key`` (``rate``) misses its ``target``; ``no_score``: no
+    indicator has a rate; ``data_problem``: the indicator ``key`` has no rate
+    because of its data (``status`` no_report or inconsistent) — shown, not decisive.
+    """
+
+    code: ReasonCode
+    key: str | None = None
+    rate: float | None = Field(None, description="fraction; the score for score_below_target")
+    target: float | None = Field(None, description="percent")
+    direction: Literal["higher", "lower"] | None = None
+    status: Status | None = None
+    numerator: int | None = None
+    denominator: int | None = None
+    count: int | None = None
 
 
 class RegionScorecard(BaseModel):
@@ -40,8 +67,14 @@ class RegionScorecard(BaseModel):
     destination_score: float | None = Field(description="weighted attainment as destination, 0–1")
     origin_score: float | None
     overall_score: float | None
-    overall_target: float = Field(description="percent")
-    overall_met: bool | None
+    destination_weight: float = Field(description="weight of the destination score in overall")
+    origin_weight: float
+    overall_target: float = Field(description="pass mark of the overall score, percent")
+    overall_met: bool | None = Field(
+        description="the score reaches overall_target and every indicator with a rate meets "
+        "its target; null when there is no score"
+    )
+    reasons: list[VerdictReason] = Field(description="why overall_met is what it is")
 
 
 class ScorecardReport(BaseModel):

@@ -2,10 +2,15 @@
 
 Scores: an indicator's attainment is rate / target capped at 1 (for a
 "lower is better" indicator, target / rate capped at 1); a role's score is
-the weighted mean attainment of its indicators that have a rate; the overall
-score weighs the two roles (destination more, by default) and is met at the
-overall target. Rates themselves are never averaged: every region's rates
-come from its summed numerators and denominators.
+the weighted mean attainment of its own and the shared indicators that have a
+rate, on the weights of those indicators only (no data is never 100%), and
+there is none when none of the role's own indicators has a rate; the overall
+score weighs the roles that have a score (destination more, by default).
+A region is 达标 only when the overall score reaches the pass mark **and**
+every indicator that has a rate meets its target: a good average never hides
+an unmet indicator. ``reasons`` says why, line by line. Rates themselves are
+never averaged: every region's rates come from its summed numerators and
+denominators. The rules in words are ``indicators.toml`` ``[rules]``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ from exchange_hub.scorecard.config import (
     province_of,
 )
 from exchange_hub.scorecard.parts import Part, compute_parts
-from exchange_hub.scorecard.schemas import IndicatorResult, RegionScorecard, ScorecardReport
+from exchange_hub.scorecard.schemas import (
+    IndicatorResult,
+    RegionScorecard,
+    ScorecardReport,
+    Status,
+    VerdictReason,
+)
 
 
 def scorecard_report(
@@ -109,21 +120,46 @@ def evaluate(
     destination = role_score(results, "destination")
     origin = role_score(results, "origin")
     overall = _weighted([(destination, config.destination_weight), (origin, config.origin_weight)])
+    met, reasons = verdict(results, overall, config.overall_target)
     return RegionScorecard(
         region=code, name=name, level=level, indicators=results,
         destination_score=destination, origin_score=origin, overall_score=overall,
-        overall_target=config.overall_target,
-        overall_met=None if overall is None else overall * 100 >= config.overall_target,
+        destination_weight=config.destination_weight, origin_weight=config.origin_weight,
+        overall_target=config.overall_target, overall_met=met, reasons=reasons,
     )  # fmt: skip
 
 
+def verdict(
+    results: list[IndicatorResult], overall: float | None, pass_mark: float
+) -> tuple[bool | None, list[VerdictReason]]:
+    """达标 or not, and why: the score must reach the pass mark and no indicator may miss."""
+    problems = [
+        VerdictReason(code="data_problem", key=r.key, status=r.status, numerator=r.numerator,
+                      denominator=r.denominator)
+        for r in results
+        if r.status in ("no_report", "inconsistent")
+    ]  # fmt: skip
+    if overall is None:
+        return None, [VerdictReason(code="no_score"), *problems]
+    failing: list[VerdictReason] = []
+    if overall * 100 < pass_mark:
+        failing.append(VerdictReason(code="score_below_target", rate=overall, target=pass_mark))
+    failing += [
+        VerdictReason(code="indicator_below_target", key=r.key, rate=r.rate, target=r.target,
+                      direction=r.direction)
+        for r in results
+        if r.met is False
+    ]  # fmt: skip
+    if failing:
+        return False, [*failing, *problems]
+    judged = sum(1 for r in results if r.met is not None)
+    passed = VerdictReason(code="all_met", rate=overall, target=pass_mark, count=judged)
+    return True, [passed, *problems]
+
+
 def judge(indicator: Indicator, part: Part) -> IndicatorResult:
-    if indicator.report is not None and part.reported == 0:
-        status, rate = "no_report", None
-    elif part.denominator == 0:
-        status, rate = "no_data", None
-    else:
-        status, rate = "ok", part.numerator / part.denominator
+    status = _status(indicator, part)
+    rate = part.numerator / part.denominator if status == "ok" else None
     return IndicatorResult(
         key=indicator.key, role=indicator.role, zh=indicator.zh, en=indicator.en,
         numerator=part.numerator, denominator=part.denominator, rate=rate,
@@ -131,6 +167,15 @@ def judge(indicator: Indicator, part: Part) -> IndicatorResult:
         met=None if rate is None else _meets(indicator, rate), status=status,
         report=indicator.report, months_without_report=part.missing if indicator.report else 0,
     )  # fmt: skip
+
+
+def _status(indicator: Indicator, part: Part) -> Status:
+    """Why an indicator has no rate, or ``ok``: a 4/0 is a data problem, not "no data"."""
+    if indicator.report is not None and part.reported == 0:
+        return "no_report" if part.missing else "not_due" if part.pending else "no_data"
+    if part.denominator == 0:
+        return "inconsistent" if part.numerator else "no_data"
+    return "ok"
 
 
 def _meets(indicator: Indicator, rate: float) -> bool:
@@ -152,6 +197,10 @@ def attainment(result: IndicatorResult) -> float | None:
 
 
 def role_score(results: list[IndicatorResult], role: str) -> float | None:
+    """Weighted attainment of the role's own and the shared indicators that have a rate;
+    ``None`` when none of the role's own has one (shared figures alone judge no role)."""
+    if all(r.rate is None for r in results if r.role == role):
+        return None
     return _weighted([(attainment(r), r.weight) for r in results if r.role in (role, "both")])
 
 

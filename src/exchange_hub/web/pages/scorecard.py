@@ -1,7 +1,11 @@
 """双向考核: each region judged as destination (流入地) and as origin (流出地) against targets.
 
-Unmet indicators are highlighted; for one county, a numerator or denominator
-opens the records or messages behind it (``scorecard.behind``, no person data).
+Every rate stands next to its definition (指标口径: formula, numerator,
+denominator, what counts), weight and target; the page states how the score
+is made and, per region, why it is 达标 or not (``scorecard.explain``, the
+same words as the bulletin's sheet). Unmet indicators are highlighted; for
+one county, a numerator or denominator opens the records or messages behind
+it (``scorecard.behind``, no person data).
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ from fastapi.responses import HTMLResponse
 from exchange_hub.metrics.freshness import refresh_after_reading
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import require_role
-from exchange_hub.scorecard import behind
+from exchange_hub.scorecard import behind, explain
 from exchange_hub.scorecard import service as scorecards
 from exchange_hub.web.pages import common
-from exchange_hub.web.render import Page, render
+from exchange_hub.web.render import Page, render, request_language
 from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
@@ -43,7 +47,14 @@ def scorecard_page(
             level=common.child_level(top.level),
             as_of=None,
         )
-    values = {"report": report, "period": label, "is_county": top.level == "county"}
+    lang = request_language(request)
+    values = {
+        "report": report, "period": label, "is_county": top.level == "county",
+        "definitions": explain.definitions(lang), "rules": explain.rules(report.total, lang),
+        "verdict": lambda card: explain.verdict_text(card, lang),
+        "verdict_label": lambda card: explain.verdict_label(card, lang),
+        "status_label": lambda result: explain.status_label(result, lang),
+    }  # fmt: skip
     return render(request, Page("scorecard.html", "nav.scorecard", values), account=account)
 
 
