@@ -35,7 +35,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from exchange_hub import changes
+from exchange_hub import changes_repository as changes
 from exchange_hub.models import Record, RecordVersion
 from exchange_hub.models.base import UTCDateTime
 from exchange_hub.models.record import any_status, is_active
