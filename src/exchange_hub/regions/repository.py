@@ -22,3 +22,9 @@ def children(session: Session, parent: str) -> Sequence[Region]:
 
 def all_regions(session: Session) -> Sequence[Region]:
     return session.scalars(select(Region)).all()
+
+
+def level_and_activity_by_code(session: Session) -> dict[str, tuple[str, bool]]:
+    """The whole catalogue as ``code → (level, active)``."""
+    rows = session.execute(select(Region.code, Region.level, Region.active))
+    return {code: (level, active) for code, level, active in rows}

@@ -41,6 +41,11 @@ def require_current_county(session: Session, code: str, *, field: str) -> Region
     return region
 
 
+def catalogue_facts(session: Session) -> dict[str, tuple[str, bool]]:
+    """The whole catalogue, current and abolished, as ``code → (level, active)``."""
+    return repository.level_and_activity_by_code(session)
+
+
 def list_children(session: Session, parent: str) -> Sequence[Region]:
     return repository.children(session, get_region(session, parent, field="parent").code)
 
