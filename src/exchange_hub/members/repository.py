@@ -17,3 +17,8 @@ def members_by_region(session: Session) -> Sequence[Member]:
 
 def member_with_key_id(session: Session, key_id: str) -> Member | None:
     return session.scalar(select(Member).where(Member.key_id == key_id))
+
+
+def member_named(session: Session, name: str) -> Member | None:
+    """The member called ``name`` (the first one, should several share it)."""
+    return session.scalar(select(Member).where(Member.name == name))

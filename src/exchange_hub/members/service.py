@@ -109,6 +109,11 @@ def get_member(session: Session, member_id: uuid.UUID | str) -> Member:
     return member
 
 
+def find_by_name(session: Session, name: str) -> Member | None:
+    """The member called ``name``, None when there is none."""
+    return repository.member_named(session, name)
+
+
 def list_members(session: Session, *, within: str | None = None) -> Sequence[Member]:
     members = repository.members_by_region(session)
     if within is None:

@@ -346,3 +346,8 @@ def pg_type(table: Table, name: str) -> str:
 
 
 RECORD_COPY_TYPES = tuple(pg_type(RECORDS, name) for name in RECORD_COLUMNS)
+
+
+def has_records(session: Session) -> bool:
+    """Whether the hub holds any record at all."""
+    return session.scalar(select(func.count()).select_from(Record)) != 0
