@@ -17,7 +17,8 @@ two partitions dirty (unless ``metrics_applied`` says that exact version was
 already counted); dirty partitions are recomputed from the raw rows with the
 same GROUP BY a full rebuild uses, so a refresh is idempotent and any number
 of runs, concurrent or repeated, converge on the figures of a raw scan.
-On PostgreSQL an advisory lock serialises refreshes; SQLite's write lock does.
+On PostgreSQL an advisory lock serialises refreshes; SQLite's write lock does. The
+statements themselves are in ``aggregates_repository.py``.
 
 Reading never refreshes (``unapplied`` is read-only): ``figures.load_figures``
 reads the partitions that changes made dirty from the raw rows, with the same
