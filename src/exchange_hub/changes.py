@@ -10,8 +10,8 @@ locks taken in different orders by different transactions would deadlock.
 Pending rows are flushed before the lock is taken, so a transaction holding
 the lock never waits for a row lock held by another one.
 
-Batches append their rows server-side instead (``append_selected``): one
-INSERT … SELECT over the rows they wrote, under the same lock.
+Batches append their rows server-side instead (``changes_repository.append_selected``):
+one INSERT … SELECT over the rows they wrote, under the same lock.
 """
 
 from __future__ import annotations
@@ -21,14 +21,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, event, func, insert, or_, select, text
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from exchange_hub import changes_repository as repository
 from exchange_hub import clock
+from exchange_hub.changes_repository import changes_for
 from exchange_hub.models.change import Change
 
+__all__ = ["CHANGE_COLUMNS", "changes_for", "lock_feed", "lock_journals", "record_change"]
+
 _PENDING = "changes_pending"
-CHANGE_COLUMNS = ("at", "object_type", "object_id", "action", "region_a", "region_b", "summary")
+CHANGE_COLUMNS = repository.CHANGE_COLUMNS
 # Arbitrary constant naming the advisory lock that serialises journal appends.
 JOURNAL_LOCK = 724_200_101
 
@@ -66,8 +70,7 @@ def lock_journals(session: Session) -> None:
     PostgreSQL: a transaction-scoped advisory lock (re-entrant within the
     transaction). SQLite: the transaction already holds the write lock.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": JOURNAL_LOCK})
+    repository.take_advisory_lock(session, JOURNAL_LOCK)
 
 
 lock_feed = lock_journals
@@ -98,39 +101,3 @@ def _append_changes(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_changes(session: Session) -> None:
     session.info.pop(_PENDING, None)
-
-
-def changes_for(session: Session, county: str, *, since: int, limit: int) -> Sequence[Change]:
-    query = (
-        select(Change)
-        .where(Change.seq > since, or_(Change.region_a == county, Change.region_b == county))
-        .order_by(Change.seq)
-        .limit(limit)
-    )
-    return session.scalars(query).all()
-
-
-# -- server-side appends, for batches ----------------------------------------------
-def append_selected(session: Session, rows: Select[Any]) -> None:
-    """Append the change-feed rows ``rows`` selects (``CHANGE_COLUMNS``, in that
-    order), in the order it returns them, with one INSERT … SELECT. The caller
-    holds the feed lock (``lock_feed``)."""
-    session.execute(insert(Change.__table__).from_select(list(CHANGE_COLUMNS), rows))
-
-
-def id_text(session: Session, column: Any) -> Any:
-    """An id column as ``str(uuid)`` (SQLite stores it as 32 hex digits without dashes)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(column, Text)
-    parts = [func.substr(column, start, length) for start, length in _UUID_PARTS]
-    return func.lower(parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4])
-
-
-_UUID_PARTS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
-
-
-def json_object(session: Session, *names_and_values: Any) -> Any:
-    """A change summary built in SQL from alternating names and values."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    build = func.json_build_object if postgres else func.json_object
-    return build(*names_and_values)

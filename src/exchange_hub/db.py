@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,6 +74,11 @@ def make_engine(url: str, *, pool_size: int = 20, read_only: bool = False) -> En
     return create_engine(
         full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10
     )
+
+
+def ping(connection: Connection) -> None:
+    """A round trip to the database (``SELECT 1``); raises SQLAlchemy's errors."""
+    connection.execute(text("SELECT 1"))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -6,14 +6,12 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock, id_numbers
 from exchange_hub.context import HubContext
 from exchange_hub.members import service as members
 from exchange_hub.metrics.demo_traffic import MONTHS, seed_demo_traffic
-from exchange_hub.models import Member, Record
 from exchange_hub.records import schemas as records_schemas
 from exchange_hub.records import service as records
 from exchange_hub.reports.demo import seed_demo_reports
@@ -58,7 +56,7 @@ def seed_demo(session: Session, hub: HubContext) -> dict[str, str]:
     """Create the demo members, or give the existing ones fresh keys; returns name → key."""
     keys: dict[str, str] = {}
     for spec in DEMO_MEMBERS:
-        existing = session.scalar(select(Member).where(Member.name == spec.name))
+        existing = members.find_by_name(session, spec.name)
         if existing is None:
             issued = members.add_member(
                 session, name=spec.name, role=spec.role, region=spec.region,
@@ -114,7 +112,7 @@ def _demo_person(rng: random.Random, hukou: str) -> dict[str, object]:
 def seed_demo_records(session: Session, *, per_move: int = 12, seed: int = 7) -> int:
     """Outflows registered by origin counties and inflows by destinations, spread over
     the last months, so the scorecard's certificate rates have something to show."""
-    if session.scalar(select(func.count()).select_from(Record)):
+    if records.has_records(session):
         return 0
     rng = random.Random(seed)
     now = clock.now()

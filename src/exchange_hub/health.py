@@ -11,11 +11,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from exchange_hub import clock
 from exchange_hub.context import HubContext
+from exchange_hub.db import ping
 from exchange_hub.deps import Hub
 from exchange_hub.migrations_util import current_and_head
 from exchange_hub.workdays_store import calendar_status
@@ -45,7 +45,7 @@ class Readiness(BaseModel):
 def readyz(hub: Hub) -> JSONResponse:
     try:
         with hub.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            ping(conn)
             current, head = current_and_head(conn)
     except SQLAlchemyError:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)

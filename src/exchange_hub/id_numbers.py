@@ -21,15 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Container
 from datetime import date
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from stdnum.cn import ric
 
 from exchange_hub import clock
 from exchange_hub.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 ID_FIELD = "person.id_number"
 EARLIEST_BIRTH = date(1880, 1, 1)
@@ -48,15 +45,6 @@ class IdNumber(NamedTuple):
     region_prefix: str
     check_flagged: bool = False
     converted: bool = False
-
-
-def known_region_codes(session: Session) -> frozenset[str]:
-    """Every code of the catalogue, current and abolished, for checking prefixes."""
-    from sqlalchemy import select
-
-    from exchange_hub.models import Region
-
-    return frozenset(session.scalars(select(Region.code).where(Region.code != "000000")))
 
 
 def expected_check_character(first17: str) -> str:

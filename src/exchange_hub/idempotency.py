@@ -34,14 +34,14 @@ from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
+from exchange_hub import idempotency_repository as repository
 from exchange_hub.context import HubContext
 from exchange_hub.crypto import CryptoError, KeyRing
-from exchange_hub.db import is_lock_timeout, lock_wait, rowcount, transaction
+from exchange_hub.db import is_lock_timeout, lock_wait, transaction
 from exchange_hub.errors import Conflict, InvalidInput
 from exchange_hub.models import IdempotencyKey
 
@@ -188,13 +188,7 @@ def to_response(outcome: Outcome) -> JSONResponse:
 def expire_answers(session: Session, older_than: datetime) -> int:
     """Drop the stored answers of keys created before ``older_than``: the key stays, so a
     late retry is refused (409), never run again."""
-    result = session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.state == "done", IdempotencyKey.created_at < older_than)
-        .values(state="expired", response_enc=None)
-        .execution_options(synchronize_session=False)
-    )
-    return rowcount(result)
+    return repository.expire_answers_created_before(session, older_than)
 
 
 def expire_answers_job(hub: HubContext) -> dict[str, Any]:

@@ -26,13 +26,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from exchange_hub import clock
+from exchange_hub import observability_repository as repository
 from exchange_hub.context import HubContext
 from exchange_hub.errors import Forbidden
-from exchange_hub.models import Message
 from exchange_hub.workdays_store import calendar_status
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -71,34 +70,18 @@ def _database_gauges(hub: HubContext, registry: CollectorRegistry) -> None:
     open_states = ("submitted", "delivered", "received")
     now = clock.now()
     with hub.read_sessions() as session:
-        depth = session.scalar(select(func.count()).where(Message.state.in_(open_states)))
-        overdue = session.scalar(
-            select(func.count()).where(Message.state.in_(open_states), Message.deadline < now)
-        )
-        failed = _failed_pushes(session)
+        depth = repository.messages_in_states(session, open_states)
+        overdue = repository.messages_in_states_due_before(session, open_states, now)
+        failed = repository.failed_push_deliveries(session)
         calendar = calendar_status(session, clock.today())
-    Gauge("hub_inbox_depth", "Messages not yet answered or closed", registry=registry).set(
-        depth or 0
-    )
-    Gauge("hub_overdue_items", "Open messages past their deadline", registry=registry).set(
-        overdue or 0
-    )
+    Gauge("hub_inbox_depth", "Messages not yet answered or closed", registry=registry).set(depth)
+    Gauge("hub_overdue_items", "Open messages past their deadline", registry=registry).set(overdue)
     Gauge("hub_push_failures", "Push deliveries given up", registry=registry).set(failed)
     Gauge(
         "hub_calendar_covered_until",
         "Unix time at which the official holiday arrangement loaded runs out (0: none)",
         registry=registry,
     ).set(calendar.covered_until_timestamp)
-
-
-def _failed_pushes(session) -> int:  # type: ignore[no-untyped-def]
-    """Pushes marked failed, when the exchange keeps a delivery outbox."""
-    from exchange_hub import models
-
-    outbox = getattr(models, "Delivery", None)
-    if outbox is None or not hasattr(outbox, "state"):
-        return 0
-    return int(session.scalar(select(func.count()).where(outbox.state == "failed")) or 0)
 
 
 router = APIRouter(include_in_schema=False)

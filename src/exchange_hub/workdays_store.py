@@ -17,17 +17,16 @@ import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Engine, event, select, text, update
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from exchange_hub import workdays_repository as repository
 from exchange_hub.db import is_lock_timeout, lock_wait
 from exchange_hub.errors import Conflict
-from exchange_hub.models import CalendarDay, CalendarRevision, CalendarYear
 from exchange_hub.workdays import SHANGHAI, WorkingCalendar
 
 _SESSION_KEY = "working_calendar"
-_REVISION_ROW = 1
 LOAD_LOCK_WAIT = "10s"
 _by_engine: weakref.WeakKeyDictionary[Engine, tuple[int, WorkingCalendar]] = (
     weakref.WeakKeyDictionary()
@@ -64,8 +63,7 @@ def _forget(session: Session) -> None:
 
 
 def current_revision(session: Session) -> int:
-    query = select(CalendarRevision.revision).where(CalendarRevision.id == _REVISION_ROW)
-    return session.scalar(query) or 0
+    return repository.current_revision(session)
 
 
 def lock_for_load(session: Session) -> None:
@@ -83,7 +81,7 @@ def lock_for_load(session: Session) -> None:
         return
     try:
         with lock_wait(session, LOAD_LOCK_WAIT):
-            session.execute(text("LOCK TABLE calendar_revision IN ACCESS EXCLUSIVE MODE"))
+            repository.lock_revision_exclusively(session)
     except OperationalError as exc:
         if not is_lock_timeout(exc):
             raise  # a lost connection and the like: the app answers 503
@@ -98,20 +96,16 @@ def lock_for_load(session: Session) -> None:
 
 def bump_revision(session: Session, now: datetime) -> int:
     """Count a load (other processes re-read the table when they see it)."""
-    session.execute(
-        update(CalendarRevision)
-        .where(CalendarRevision.id == _REVISION_ROW)
-        .values(revision=CalendarRevision.revision + 1, changed_at=now)
-    )
+    repository.increment_revision(session, now)
     return current_revision(session)
 
 
 def read_calendar(session: Session) -> WorkingCalendar:
-    days = session.execute(select(CalendarDay.date, CalendarDay.kind)).all()
+    days = repository.arranged_days(session)
     return WorkingCalendar.of(
         holidays=[day for day, kind in days if kind == "holiday"],
         workdays=[day for day, kind in days if kind == "workday"],
-        covered_years=session.scalars(select(CalendarYear.year)),
+        covered_years=repository.covered_years(session),
     )
 
 

@@ -103,6 +103,8 @@ def test_a_push_that_keeps_failing_is_marked_failed_and_stays_in_the_inbox(
     failed = client.get("/api/v1/push-deliveries?state=failed", headers=admin.headers).json()
     assert [(i["message_id"], i["state"]) for i in failed["items"]] == [(message_id, "failed")]
     assert failed["items"][0]["attempts"] >= 3 and failed["items"][0]["last_error"] == "HTTP 503"
+    scrape = client.get("/metrics", headers=admin.headers).text
+    assert "hub_push_failures 1.0" in scrape, "the gauge counts the pushes given up"
     other_admin = make_member(hub, role="admin", region="440000")
     hidden = client.get("/api/v1/push-deliveries?state=failed", headers=other_admin.headers)
     assert hidden.json()["items"] == []

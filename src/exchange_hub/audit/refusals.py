@@ -18,17 +18,15 @@ the same transaction makes sure it is written once, also with several nodes.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Row, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_hub import clock
+from exchange_hub.audit import repository
 from exchange_hub.audit.service import AuditEntry, record
-from exchange_hub.db import rowcount
 from exchange_hub.models import AuthFailureCount
 
 ACTION = "auth.refused"
@@ -55,7 +53,7 @@ def record_failure(
     with factory() as session, session.begin():
         if _count_repeat(session, kind, start, entry.at):
             return
-        _flush(session, AuthFailureCount.kind == kind, AuthFailureCount.window_start < start)
+        _flush(session, start, kind=kind)
         if _open_window(session, kind, start, entry):
             record(session, replace(entry, detail={**(entry.detail or {}), "count": 1}))
         else:  # another request opened it a moment ago
@@ -64,19 +62,12 @@ def record_failure(
 
 def flush_closed(session: Session, interval_seconds: int) -> int:
     """Summarise every interval that has closed; the number of summary rows written."""
-    return _flush(
-        session, AuthFailureCount.window_start < window_start(clock.now(), interval_seconds)
-    )
+    return _flush(session, window_start(clock.now(), interval_seconds))
 
 
 def _count_repeat(session: Session, kind: str, start: datetime, at: datetime) -> bool:
     """One more failure in an open interval; False when the interval has no counter yet."""
-    counted = session.execute(
-        update(AuthFailureCount)
-        .where(AuthFailureCount.kind == kind, AuthFailureCount.window_start == start)
-        .values(repeats=AuthFailureCount.repeats + 1, last_at=at)
-    )
-    return bool(rowcount(counted))
+    return repository.count_repeat_failure(session, kind, start, at)
 
 
 def _open_window(session: Session, kind: str, start: datetime, entry: AuditEntry) -> bool:
@@ -94,19 +85,11 @@ def _open_window(session: Session, kind: str, start: datetime, entry: AuditEntry
     return True
 
 
-_COUNTER_COLUMNS = (
-    AuthFailureCount.window_start, AuthFailureCount.client, AuthFailureCount.reason,
-    AuthFailureCount.member_id, AuthFailureCount.actor, AuthFailureCount.region,
-    AuthFailureCount.repeats, AuthFailureCount.last_at,
-)  # fmt: skip
-
-
-def _flush(session: Session, *where: ColumnElement[bool]) -> int:
-    """Delete the matching counters and append one summary row for each that counted
-    repeats. ``DELETE … RETURNING`` makes the deleting transaction the only writer."""
-    closed = session.execute(
-        delete(AuthFailureCount).where(*where).returning(*_COUNTER_COLUMNS)
-    ).all()
+def _flush(session: Session, before: datetime, *, kind: str | None = None) -> int:
+    """Delete the counters of intervals starting before ``before`` (of ``kind``) and append
+    one summary row for each that counted repeats. ``DELETE … RETURNING`` makes the
+    deleting transaction the only writer."""
+    closed = repository.take_failure_counters_before(session, before, kind=kind)
     written = 0
     for row in sorted(closed, key=lambda row: (row.window_start, row.last_at)):
         if row.repeats:
@@ -115,9 +98,7 @@ def _flush(session: Session, *where: ColumnElement[bool]) -> int:
     return written
 
 
-def _summary(
-    row: Row[datetime, str | None, str, uuid.UUID | None, str, str | None, int, datetime],
-) -> AuditEntry:
+def _summary(row: repository.FailureCounter) -> AuditEntry:
     detail = {
         "reason": row.reason,
         "count": row.repeats,

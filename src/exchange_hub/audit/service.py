@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_hub import clock
+from exchange_hub.audit import repository
 from exchange_hub.changes import lock_journals
 from exchange_hub.crypto import KeyRing
-from exchange_hub.db import rowcount
 from exchange_hub.masking import mask_values
 from exchange_hub.models import AuditEvent
 from exchange_hub.scope import Caller, scope_prefix
@@ -110,9 +110,7 @@ def _append_pending(session: Session) -> None:
     pending: list[AuditEntry] = session.info.pop(_PENDING, [])
     ring: KeyRing = session.info[_KEYRING]
     lock_journals(session)
-    last = session.execute(
-        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
+    last = repository.last_chain_link(session)
     previous = last.hash if last else GENESIS
     for entry in pending:
         row = AuditEvent(**asdict(entry), prev_hash=previous, hash="")
@@ -148,9 +146,7 @@ class VerifyResult:
 def iter_chain(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
     last_id = 0
     while True:
-        rows = session.scalars(
-            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
-        ).all()
+        rows = repository.events_after(session, last_id, batch)
         if not rows:
             return
         yield from rows
@@ -160,12 +156,7 @@ def iter_chain(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
 
 def _expected_start(session: Session) -> str:
     """The ``prev_hash`` the oldest kept row must carry: genesis, or the last purged row's hash."""
-    purge = session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.action == PURGE_ACTION)
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    ).first()
+    purge = repository.latest_event_of_action(session, PURGE_ACTION)
     if purge is None or not purge.detail:
         return GENESIS
     return str(purge.detail.get("last_hash", GENESIS))
@@ -196,13 +187,11 @@ def verify_chain(session: Session, ring: KeyRing) -> VerifyResult:
 
 def purge_before(session: Session, cutoff: datetime) -> int:
     """Delete audit rows older than ``cutoff`` (retention), recording where the chain resumes."""
-    last = session.scalars(
-        select(AuditEvent).where(AuditEvent.at < cutoff).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
+    last = repository.latest_event_before(session, cutoff)
     if last is None:
         return 0
     through_id, last_hash = last.id, last.hash
-    purged = rowcount(session.execute(delete(AuditEvent).where(AuditEvent.id <= through_id)))
+    purged = repository.delete_events_through(session, through_id)
     record(
         session,
         AuditEntry(
@@ -223,11 +212,7 @@ def list_events(
     after_id: int = 0,
     limit: int = 100,
 ) -> Sequence[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.id > after_id).order_by(AuditEvent.id).limit(limit)
-    if prefix := scope_prefix(within):
-        query = query.where(AuditEvent.region.startswith(prefix))
-    if action:
-        query = query.where(AuditEvent.action == action)
-    if outcome:
-        query = query.where(AuditEvent.outcome == outcome)
-    return session.scalars(query).all()
+    return repository.events_page(
+        session, region_prefix=scope_prefix(within), action=action, outcome=outcome,
+        after_id=after_id, limit=limit,
+    )  # fmt: skip

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from exchange_hub.audit import service as audit
 from exchange_hub.changes import record_change
+from exchange_hub.exchange import repository
 from exchange_hub.exchange.common import settings_of
 from exchange_hub.exchange.service import deadline_for
 from exchange_hub.models import Message, MessageEvent
@@ -33,10 +33,6 @@ from exchange_hub.scope import Caller
 from exchange_hub.workdays import WEEKENDS_ONLY, end_of_day_utc, start_of_day_utc
 from exchange_hub.workdays_store import calendar_of
 
-_COLUMNS = (
-    Message.kind, Message.subtype, Message.state, Message.from_region, Message.to_region,
-    Message.submitted_at, Message.deadline, Message.deadline_basis, Message.updated_at,
-)  # fmt: skip
 AUDIT_ACTION = "message.deadline_recomputed"
 FEED_ACTION = "deadline"
 AUDIT_CHUNK = 200
@@ -91,22 +87,10 @@ def recompute_deadlines(
 def _candidates(session: Session, span: tuple[date, date] | None) -> Iterator[Message]:
     """Messages on the fallback, and those whose computation may have crossed ``span``
     (target day after submission, deadline on or after the span's first day)."""
-    affected = [Message.deadline_basis == WEEKENDS_ONLY]
-    if span is not None:
-        affected.append(
-            and_(
-                Message.deadline >= start_of_day_utc(span[0]),
-                Message.submitted_at <= end_of_day_utc(span[1]),
-            )
-        )
-    query = (
-        select(Message)
-        .where(Message.state != "withdrawn", or_(*affected))
-        .options(load_only(*_COLUMNS))  # not the (encrypted) bodies
-        .order_by(Message.id)
-        .with_for_update()
+    instants = None if span is None else (start_of_day_utc(span[0]), end_of_day_utc(span[1]))
+    yield from repository.messages_with_deadline_to_recompute(
+        session, basis=WEEKENDS_ONLY, span=instants
     )
-    yield from session.scalars(query)
 
 
 def _move(

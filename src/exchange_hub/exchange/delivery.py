@@ -31,15 +31,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_hub import clock, crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
-from exchange_hub.db import rowcount, transaction
-from exchange_hub.exchange import common, repository, service
+from exchange_hub.db import transaction
+from exchange_hub.exchange import common, delivery_repository, repository, service
 from exchange_hub.exchange.push_urls import PushUrlError, check_push_url
 from exchange_hub.exchange.schemas import PushDeliveryList, PushDeliveryRead, PushRedrive
 from exchange_hub.models import Member, Message, PushDelivery
@@ -115,60 +114,16 @@ def verify_push(public_key_b64: str, path_qs: str, headers: dict[str, str], body
 
 
 # -- claiming -------------------------------------------------------------------------
-def _heads_of_queues() -> Select[int]:
-    """Each member's oldest open push: only it may be sent, so items reach a member in the
-    order they were queued, one at a time (a head waiting to be retried holds the rest
-    back; once it is given up as failed, the next one goes).
-
-    One grouped scan of the open rows (the ``state`` index), not a per-row ``NOT EXISTS``
-    over the member's earlier rows: that probe made a claim cost open rows times the
-    member's history (about a second per claim at 2,000 queued pushes), and a backlog
-    drained in minutes instead of seconds.
-    """
-    return (
-        select(func.min(PushDelivery.id))
-        .where(PushDelivery.state.in_(("pending", "sending")))
-        .group_by(PushDelivery.member_id)
-        .correlate(None)  # over the whole table, not the row being claimed
-    )
-
-
 def claim_due(
     session: Session, *, worker: str, now: datetime, limit: int, lease_seconds: int
 ) -> tuple[str, list[int]]:
     """Atomically take up to ``limit`` due rows; returns (claim token, ids)."""
     token = f"{worker}:{uuid.uuid4().hex[:12]}"
-    due = and_(
-        or_(
-            and_(PushDelivery.state == "pending", PushDelivery.next_attempt_at <= now),
-            and_(PushDelivery.state == "sending", PushDelivery.claimed_until < now),
-        ),
-        PushDelivery.id.in_(_heads_of_queues()),
+    lease_until = now + timedelta(seconds=lease_seconds)
+    claimed = delivery_repository.claim_due_rows(
+        session, token=token, now=now, limit=limit, lease_until=lease_until
     )
-    # Two statements, not UPDATE … WHERE id IN (SELECT … LIMIT … SKIP LOCKED): PostgreSQL
-    # may re-run such a subquery per row and claim more than ``limit`` rows. The rows the
-    # SELECT returns stay locked (PostgreSQL) or the write lock is held (SQLite) until commit.
-    claimed = list(
-        session.scalars(
-            select(PushDelivery.id)
-            .where(due)
-            .order_by(PushDelivery.next_attempt_at, PushDelivery.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    if claimed:
-        session.execute(
-            update(PushDelivery)
-            .where(PushDelivery.id.in_(claimed))
-            .values(
-                state="sending",
-                claimed_by=token,
-                claimed_until=now + timedelta(seconds=lease_seconds),
-            )
-            .execution_options(synchronize_session=False)
-        )
-    return token, sorted(claimed)
+    return token, claimed
 
 
 def _prepare(session: Session, delivery: PushDelivery, token: str, settings: Settings) -> Claimed:
@@ -212,7 +167,7 @@ def claim_batch(
             limit=settings.push_batch_size,
             lease_seconds=settings.push_lease_seconds,
         )
-        rows = session.scalars(select(PushDelivery).where(PushDelivery.id.in_(ids))).all()
+        rows = delivery_repository.deliveries_by_id(session, ids)
         return [_prepare(session, row, token, settings) for row in sorted(rows, key=lambda r: r.id)]
 
 
@@ -244,12 +199,7 @@ def record_outcome(
     session: Session, settings: Settings, item: Claimed, error: str | None, now: datetime
 ) -> str | None:
     """Store what happened to one claimed push; returns the new state (None: lease lost)."""
-    row = session.scalar(
-        select(PushDelivery)
-        .where(PushDelivery.id == item.delivery_id, PushDelivery.claimed_by == item.token)
-        .where(PushDelivery.state == "sending")
-        .with_for_update()
-    )
+    row = delivery_repository.claimed_delivery_for_update(session, item.delivery_id, item.token)
     if row is None:
         return None
     row.claimed_by, row.claimed_until, row.last_attempt_at = None, None, now
@@ -285,7 +235,7 @@ def _audit_push(session: Session, row: PushDelivery) -> None:
 
 
 def _message_delivered(session: Session, message_id: uuid.UUID, now: datetime) -> None:
-    message = session.scalar(select(Message).where(Message.id == message_id).with_for_update())
+    message = repository.get_message(session, message_id, for_update=True)
     if message is not None:
         service.mark_delivered(session, message, actor=PUSH_ACTOR, actor_member_id=None, now=now)
 
@@ -339,17 +289,8 @@ def release(factory: sessionmaker[Session], items: list[Claimed]) -> int:
     """Hand claimed pushes back unsent, due as they were: the next pass (of any worker)
     claims them with a fresh lease. Fenced by the claim token like outcomes."""
     with transaction(factory) as session:
-        result = session.execute(
-            update(PushDelivery)
-            .where(
-                PushDelivery.id.in_([item.delivery_id for item in items]),
-                PushDelivery.claimed_by == items[0].token,
-                PushDelivery.state == "sending",
-            )
-            .values(state="pending", claimed_by=None, claimed_until=None)
-            .execution_options(synchronize_session=False)
-        )
-        return rowcount(result)
+        ids = [item.delivery_id for item in items]
+        return delivery_repository.release_claimed(session, ids, items[0].token)
 
 
 def _count(stats: DeliveryStats, state: str | None, error: str | None) -> None:
@@ -430,18 +371,11 @@ def redrive(
 ) -> int:
     """Put failed (or given) pushes back in the queue with a fresh retry window."""
     now = now or clock.now()
-    query = update(PushDelivery).where(PushDelivery.state.in_(("failed", "cancelled")))
-    if delivery_ids is not None:
-        query = query.where(PushDelivery.id.in_(delivery_ids))
-    if within_prefix:
-        query = query.where(PushDelivery.region.startswith(within_prefix))
-    result = session.execute(
-        query.values(
-            state="pending", attempts=0, next_attempt_at=now, window_started_at=now, last_error=None
-        ).execution_options(synchronize_session=False)
+    count = delivery_repository.requeue_given_up(
+        session, delivery_ids=delivery_ids, within_prefix=within_prefix, now=now
     )
     session.flush()
-    return rowcount(result)
+    return count
 
 
 def deliveries_in_scope(

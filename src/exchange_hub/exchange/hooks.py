@@ -22,17 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import Session
 
-from exchange_hub import changes
 from exchange_hub.crypto import CryptoError, KeyRing
 from exchange_hub.errors import InvalidInput
-from exchange_hub.exchange import common, routing, service
+from exchange_hub.exchange import common, repository, routing, service
 from exchange_hub.exchange.directory import PersonDirectory, directory_of
 from exchange_hub.exchange.schemas import InflowInfo, MessageCreate, Subject
-from exchange_hub.models import Message, MessageEvent, Region
-from exchange_hub.models.base import UTCDateTime
 from exchange_hub.scope import Caller
 
 log = logging.getLogger("exchange_hub.exchange.hooks")
@@ -157,7 +153,7 @@ def _routed(
          else [from_records.get(number), number[:6]])
         for record, number in numbered
     ]  # fmt: skip
-    counties = _current_counties(session, {c for *_, cs in choices for c in cs if c})
+    counties = repository.current_counties(session, {c for *_, cs in choices for c in cs if c})
     out = []
     for record, number, candidates in choices:
         origin = next((c for c in candidates if c in counties), None)
@@ -166,14 +162,6 @@ def _routed(
         elif origin != caller.region:
             out.append(_Inflow(record, number, origin))
     return out
-
-
-def _current_counties(session: Session, codes: set[str]) -> set[str]:
-    """The codes that name a current county (``routing.region_facts``, one query)."""
-    query = select(Region.code).where(
-        Region.code.in_(codes), Region.level == "county", Region.active.is_(True)
-    )
-    return set(session.scalars(query)) if codes else set()
 
 
 def _payload(
@@ -208,28 +196,6 @@ def append_inflow_changes(session: Session, caller: Caller, *, at: datetime) -> 
     """The change-feed entries of the messages ``inflows_registered(feed_later=True)``
     wrote for a batch at ``at``, appended server-side in the order they were
     written. The caller holds the feed lock (``changes.lock_feed``)."""
-    events, messages = MessageEvent.__table__, Message.__table__
-    summary = changes.json_object(
-        session,
-        "state", literal("submitted"), "kind", messages.c.kind, "subtype", messages.c.subtype,
-    )  # fmt: skip
-    rows = (
-        select(
-            events.c.at,
-            literal("message"),
-            changes.id_text(session, messages.c.id),
-            literal("submitted"),
-            messages.c.from_region,
-            messages.c.to_region,
-            summary,
-        )
-        .join_from(events, messages, events.c.message_id == messages.c.id)
-        .where(
-            events.c.at == bindparam("at", at, type_=UTCDateTime),
-            events.c.actor == caller.label,
-            events.c.to_state == "submitted",
-            messages.c.from_region == caller.region,
-        )
-        .order_by(events.c.id)
+    repository.append_submitted_changes(
+        session, actor=caller.label, from_region=caller.region, at=at
     )
-    changes.append_selected(session, rows)

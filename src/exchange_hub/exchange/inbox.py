@@ -69,11 +69,10 @@ def pull_inbox(
     require_role(caller, "county")
     now = now or clock.now()
     limit = _check_limit(limit, common.settings_of(session).max_page_size)
-    query = repository.inbox_query(
-        caller.region, state=state, kind=kind, order=order, after=decode_cursor(cursor),
-        limit=limit, for_update=True,
+    messages = repository.inbox_messages(
+        session, caller.region, state=state, kind=kind, order=order,
+        after=decode_cursor(cursor), limit=limit, for_update=True,
     )  # fmt: skip
-    messages = session.scalars(query).all()
     for message in messages:
         service.mark_delivered(
             session, message, actor=caller.label, actor_member_id=caller.member_id, now=now
@@ -109,10 +108,9 @@ def list_outbox(
     require_role(caller, "county")
     now = now or clock.now()
     limit = _check_limit(limit, common.settings_of(session).max_page_size)
-    query = repository.outbox_query(
-        caller.region, state=state, kind=kind, before=decode_cursor(cursor), limit=limit
+    messages = repository.outbox_messages(
+        session, caller.region, state=state, kind=kind, before=decode_cursor(cursor), limit=limit
     )
-    messages = session.scalars(query).all()
     next_cursor = None
     if len(messages) == limit:
         next_cursor = encode_cursor(messages[-1].submitted_at, messages[-1].id)
@@ -163,11 +161,11 @@ def open_queries_of(
     require_admin_over(caller, county)
     months = parse_period(period).months if period is not None else None
     now = clock.now()
-    query = repository.inbox_query(
-        county, state=None, kind="query", order="deadline", after=None, limit=limit,
+    messages = repository.inbox_messages(
+        session, county, state=None, kind="query", order="deadline", after=None, limit=limit,
         periods=months,
     )  # fmt: skip
     return [
         (common.summary_of(message, now), common.decrypt_content(session, message))
-        for message in session.scalars(query)
+        for message in messages
     ]

@@ -1,16 +1,21 @@
-"""Queries of the exchange: messages by id, inbox and outbox pages, events, push rows."""
+"""Queries of the exchange: messages by id, inbox and outbox pages, events, push rows,
+inflow hooks, deadline recomputation, retention, bulk writes. Push delivery's own
+queries are in ``delivery_repository``. Nothing here commits."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, bindparam, delete, insert, literal, or_, select
+from sqlalchemy.orm import Session, load_only
 
-from exchange_hub.models import Member, Message, MessageEvent, PushDelivery
+from exchange_hub import changes_repository
+from exchange_hub.db import rowcount
+from exchange_hub.models import Member, Message, MessageEvent, PushDelivery, Region, SeenSignature
+from exchange_hub.models.base import UTCDateTime
 
 InboxOrder = Literal["deadline", "arrival"]
 
@@ -32,7 +37,8 @@ def events_of(session: Session, message_id: uuid.UUID) -> Sequence[MessageEvent]
     return session.scalars(query.order_by(MessageEvent.id)).all()
 
 
-def inbox_query(
+def inbox_messages(
+    session: Session,
     county: str,
     *,
     state: str | None,
@@ -42,7 +48,7 @@ def inbox_query(
     limit: int,
     for_update: bool = False,
     periods: Sequence[str] | None = None,
-) -> Select[Message]:
+) -> Sequence[Message]:
     """Messages addressed to ``county`` in keyset order (deadline or arrival, then id);
     with ``periods``, only those submitted in these Asia/Shanghai months (``2026-11``)."""
     sort = Message.deadline if order == "deadline" else Message.submitted_at
@@ -64,17 +70,18 @@ def inbox_query(
         at, last_id = after
         query = query.where(or_(sort > at, and_(sort == at, Message.id > last_id)))
     query = query.order_by(sort, Message.id).limit(limit)
-    return query.with_for_update() if for_update else query
+    return session.scalars(query.with_for_update() if for_update else query).all()
 
 
-def outbox_query(
+def outbox_messages(
+    session: Session,
     county: str,
     *,
     state: str | None,
     kind: str | None,
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
-) -> Select[Message]:
+) -> Sequence[Message]:
     """Messages sent by ``county``, newest first."""
     query = select(Message).where(Message.from_region == county)
     if state:
@@ -89,7 +96,8 @@ def outbox_query(
                 and_(Message.submitted_at == at, Message.id < last_id),
             )
         )
-    return query.order_by(Message.submitted_at.desc(), Message.id.desc()).limit(limit)
+    query = query.order_by(Message.submitted_at.desc(), Message.id.desc()).limit(limit)
+    return session.scalars(query).all()
 
 
 def push_members_of(session: Session, county: str) -> Sequence[Member]:
@@ -123,3 +131,105 @@ def deliveries(
     if within_prefix:
         query = query.where(PushDelivery.region.startswith(within_prefix))
     return session.scalars(query.order_by(PushDelivery.id).limit(limit)).all()
+
+
+def current_counties(session: Session, codes: set[str]) -> set[str]:
+    """The codes that name a current county (one query)."""
+    if not codes:
+        return set()
+    query = select(Region.code).where(
+        Region.code.in_(codes), Region.level == "county", Region.active.is_(True)
+    )
+    return set(session.scalars(query))
+
+
+def append_submitted_changes(
+    session: Session, *, actor: str, from_region: str, at: datetime
+) -> None:
+    """Append to the change feed, server-side and in the order they were written, the
+    ``submitted`` messages ``actor`` wrote from ``from_region`` at ``at`` (one INSERT …
+    SELECT). The caller holds the feed lock (``changes.lock_feed``)."""
+    events, messages = MessageEvent.__table__, Message.__table__
+    summary = changes_repository.json_object(
+        session,
+        "state", literal("submitted"), "kind", messages.c.kind, "subtype", messages.c.subtype,
+    )  # fmt: skip
+    rows = (
+        select(
+            events.c.at,
+            literal("message"),
+            changes_repository.id_text(session, messages.c.id),
+            literal("submitted"),
+            messages.c.from_region,
+            messages.c.to_region,
+            summary,
+        )
+        .join_from(events, messages, events.c.message_id == messages.c.id)
+        .where(
+            events.c.at == bindparam("at", at, type_=UTCDateTime),
+            events.c.actor == actor,
+            events.c.to_state == "submitted",
+            messages.c.from_region == from_region,
+        )
+        .order_by(events.c.id)
+    )
+    changes_repository.append_selected(session, rows)
+
+
+_DEADLINE_COLUMNS = (
+    Message.kind, Message.subtype, Message.state, Message.from_region, Message.to_region,
+    Message.submitted_at, Message.deadline, Message.deadline_basis, Message.updated_at,
+)  # fmt: skip
+
+
+def messages_with_deadline_to_recompute(
+    session: Session, *, basis: str, span: tuple[datetime, datetime] | None
+) -> Iterator[Message]:
+    """Open messages whose deadline was computed on ``basis``, and those (when ``span`` =
+    ``(first, last)`` instants is given) with a deadline at or after ``first`` submitted
+    at or before ``last``; locked, by id, without their (encrypted) bodies."""
+    affected = [Message.deadline_basis == basis]
+    if span is not None:
+        affected.append(and_(Message.deadline >= span[0], Message.submitted_at <= span[1]))
+    query = (
+        select(Message)
+        .where(Message.state != "withdrawn", or_(*affected))
+        .options(load_only(*_DEADLINE_COLUMNS))
+        .order_by(Message.id)
+        .with_for_update()
+    )
+    yield from session.scalars(query)
+
+
+def _closed() -> ColumnElement[bool]:
+    return or_(
+        Message.state.in_(("answered", "withdrawn")),
+        and_(Message.state == "received", Message.needs_feedback.is_(False)),
+    )
+
+
+def closed_messages_to_purge(
+    session: Session, *, kind: str, submitted_before: datetime, purged_digest: str, limit: int
+) -> Sequence[Message]:
+    """Up to ``limit`` closed messages of ``kind`` submitted before the date whose body is
+    not purged yet."""
+    query = select(Message).where(
+        Message.kind == kind, Message.body_digest != purged_digest, _closed(),
+        Message.submitted_at < submitted_before,
+    )  # fmt: skip
+    return session.scalars(query.limit(limit)).all()
+
+
+def delete_signatures_seen_before(session: Session, cutoff: datetime) -> int:
+    """Forget replay-protection signatures seen before ``cutoff``; how many."""
+    result = session.execute(delete(SeenSignature).where(SeenSignature.seen_at < cutoff))
+    return rowcount(result)
+
+
+def insert_rows(
+    session: Session, rows_by_model: Sequence[tuple[Any, list[dict[str, Any]]]]
+) -> None:
+    """Bulk-insert plain rows of several tables, in the order given (executemany)."""
+    for model, rows in rows_by_model:
+        if rows:
+            session.execute(insert(model.__table__), rows)

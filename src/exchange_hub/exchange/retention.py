@@ -13,23 +13,14 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
-
 from exchange_hub import clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
+from exchange_hub.exchange import repository
 from exchange_hub.exchange.common import BODY_CONTEXT, FEEDBACK_CONTEXT
-from exchange_hub.models import Message
 
 PURGED = "purged"
 BATCH = 2_000
-
-
-def _closed() -> ColumnElement[bool]:
-    return or_(
-        Message.state.in_(("answered", "withdrawn")),
-        and_(Message.state == "received", Message.needs_feedback.is_(False)),
-    )
 
 
 def purge_bodies(hub: HubContext) -> dict[str, Any]:
@@ -40,14 +31,10 @@ def purge_bodies(hub: HubContext) -> dict[str, Any]:
         if days <= 0:
             continue  # kept for good
         with transaction(hub.sessions) as session:
-            rows = session.scalars(
-                select(Message)
-                .where(
-                    Message.kind == kind, Message.body_digest != PURGED, _closed(),
-                    Message.submitted_at < now - timedelta(days=days),
-                )
-                .limit(BATCH)
-            ).all()  # fmt: skip
+            rows = repository.closed_messages_to_purge(
+                session, kind=kind, submitted_before=now - timedelta(days=days),
+                purged_digest=PURGED, limit=BATCH,
+            )  # fmt: skip
             tombstone = json.dumps({"purged_at": now.isoformat(), "retention_days": days})
             for message in rows:
                 message.body = hub.keyring.encrypt(tombstone, BODY_CONTEXT)

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
@@ -180,10 +179,10 @@ class _MessageRows:
         )  # fmt: skip
 
     def write(self, session: Session, *, queue_changes: bool) -> None:
-        for model, rows in ((Message, self.messages), (MessageEvent, self.events),
-                            (PushDelivery, self.pushes)):  # fmt: skip
-            if rows:
-                session.execute(insert(model.__table__), rows)
+        repository.insert_rows(
+            session,
+            [(Message, self.messages), (MessageEvent, self.events), (PushDelivery, self.pushes)],
+        )
         if queue_changes:
             for row in self.messages:
                 summary = {"state": "submitted", "kind": row["kind"], "subtype": row["subtype"]}

@@ -8,13 +8,10 @@ import socket
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
-
 from exchange_hub import clock
 from exchange_hub.context import HubContext
-from exchange_hub.db import rowcount, transaction
-from exchange_hub.exchange import delivery
-from exchange_hub.models import SeenSignature
+from exchange_hub.db import transaction
+from exchange_hub.exchange import delivery, repository
 
 
 def worker_name() -> str:
@@ -31,5 +28,4 @@ def purge_seen_signatures(hub: HubContext) -> dict[str, Any]:
     """Replay protection only needs signatures inside the window (twice, for clock skew)."""
     cutoff = clock.now() - timedelta(seconds=2 * hub.settings.signature_window_seconds)
     with transaction(hub.sessions) as session:
-        result = session.execute(delete(SeenSignature).where(SeenSignature.seen_at < cutoff))
-        return {"purged": rowcount(result)}
+        return {"purged": repository.delete_signatures_seen_before(session, cutoff)}

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock, workdays_store
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.exchange import deadlines as message_deadlines
+from exchange_hub.holidays import repository
 from exchange_hub.holidays.notice import FIRST_YEAR, LAST_YEAR, CalendarLine, read_calendar_csv
 from exchange_hub.metrics import aggregates
 from exchange_hub.models import CalendarDay, CalendarYear
@@ -101,8 +101,7 @@ def load_lines(
 def _upsert_days(
     session: Session, lines: list[CalendarLine], source: str, now: datetime
 ) -> list[DayOutcome]:
-    query = select(CalendarDay).where(CalendarDay.date.in_([line.day for line in lines]))
-    existing = {row.date: row for row in session.scalars(query)}
+    existing = repository.calendar_days_on(session, [line.day for line in lines])
     outcomes = []
     for line in sorted(lines, key=lambda item: item.day):
         row = existing.get(line.day)
@@ -122,7 +121,7 @@ def _upsert_days(
 
 def _cover(session: Session, years: list[int], source: str, now: datetime) -> list[int]:
     """Mark ``years`` covered (by this source now); returns those not covered before."""
-    existing = {row.year: row for row in session.scalars(select(CalendarYear))}
+    existing = repository.calendar_years(session)
     newly = []
     for year in years:
         row = existing.get(year)
@@ -181,11 +180,6 @@ def show_year(session: Session, *, year: int, today: date) -> YearView:
     if not FIRST_YEAR <= year <= LAST_YEAR:
         raise InvalidInput(f"year must be {FIRST_YEAR}–{LAST_YEAR}", field="year")
     covered = session.get(CalendarYear, year)
-    query = (
-        select(CalendarDay)
-        .where(CalendarDay.date.between(date(year, 1, 1), date(year, 12, 31)))
-        .order_by(CalendarDay.date)
-    )
-    days = list(session.scalars(query))
+    days = list(repository.calendar_days_between(session, date(year, 1, 1), date(year, 12, 31)))
     until = workdays_store.calendar_of(session).covered_until(today)
     return YearView(year, covered is not None, covered.source if covered else None, until, days)

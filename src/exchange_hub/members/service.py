@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock, crypto
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput, NotFound
+from exchange_hub.members import repository
 from exchange_hub.members.schemas import MemberRead
 from exchange_hub.models import Member
 from exchange_hub.regions import service as regions
@@ -109,8 +109,13 @@ def get_member(session: Session, member_id: uuid.UUID | str) -> Member:
     return member
 
 
+def find_by_name(session: Session, name: str) -> Member | None:
+    """The member called ``name``, None when there is none."""
+    return repository.member_named(session, name)
+
+
 def list_members(session: Session, *, within: str | None = None) -> Sequence[Member]:
-    members = session.scalars(select(Member).order_by(Member.region, Member.created_at)).all()
+    members = repository.members_by_region(session)
     if within is None:
         return members
     return [m for m in members if region_in_scope(within, m.region)]
@@ -144,7 +149,7 @@ def find_by_api_key(session: Session, api_key: str) -> Member | None:
     if parts is None:
         return None
     key_id, secret = parts
-    member = session.scalar(select(Member).where(Member.key_id == key_id))
+    member = repository.member_with_key_id(session, key_id)
     if member is None or not crypto.api_key_matches(secret, member.key_hash):
         return None
     return member

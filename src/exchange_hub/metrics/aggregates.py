@@ -17,7 +17,8 @@ two partitions dirty (unless ``metrics_applied`` says that exact version was
 already counted); dirty partitions are recomputed from the raw rows with the
 same GROUP BY a full rebuild uses, so a refresh is idempotent and any number
 of runs, concurrent or repeated, converge on the figures of a raw scan.
-On PostgreSQL an advisory lock serialises refreshes; SQLite's write lock does.
+On PostgreSQL an advisory lock serialises refreshes; SQLite's write lock does. The
+statements themselves are in ``aggregates_repository.py``.
 
 Reading never refreshes (``unapplied`` is read-only): ``figures.load_figures``
 reads the partitions that changes made dirty from the raw rows, with the same
@@ -35,193 +36,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    ColumnElement,
-    Integer,
-    String,
-    and_,
-    case,
-    cast,
-    delete,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-    union_all,
-)
 from sqlalchemy.orm import Session
 
-from exchange_hub.metrics import histogram
-from exchange_hub.models import (
-    AppliedMessage,
-    ExchangeCount,
-    LatencyHistogram,
-    Message,
-    PendingCount,
-    RefreshState,
-)
+from exchange_hub.metrics import aggregates_repository as repository
+from exchange_hub.models import RefreshState
 
 ROLES = ("responder", "requester")
 REFRESH_NAME = "messages"
 _REFRESH_LOCK = 724_200_105
 _CHUNK = 400
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-M = Message.__table__.c
-
-
-def region_column(role: str) -> ColumnElement[str]:
-    """The county seen from ``role``: ``to_region`` (responder) or ``from_region`` (requester)."""
-    return M.to_region if role == "responder" else M.from_region
-
-
-def counterpart_province(role: str) -> ColumnElement[str]:
-    other = M.from_region if role == "responder" else M.to_region
-    return func.substr(other, 1, 2, type_=String) + literal("0000", String)
-
-
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def _counted() -> ColumnElement[bool]:
-    return M.state != "withdrawn"
-
-
-# -- the three GROUP BYs -------------------------------------------------------------
-def exchange_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
-    answered = M.answered_at.is_not(None)
-    region, counterpart = region_column(role), counterpart_province(role)
-    return (
-        select(
-            literal(role, String).label("role"), M.period, region.label("region"),
-            counterpart.label("counterpart"), M.kind,
-            func.count().label("routed"),
-            _count(answered).label("answered"),
-            _count(and_(answered, M.answered_at <= M.deadline)).label("answered_on_time"),
-            _count(and_(answered, M.feedback_result == "not_found")).label("not_found"),
-            _count(M.received_at.is_not(None)).label("received"),
-        )
-        .where(_counted(), *where)
-        .group_by(M.period, region, counterpart, M.kind)
-        .order_by(M.period, region, counterpart, M.kind)
-    )  # fmt: skip
-
-
-def pending_select(role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
-    waiting_answer = and_(M.needs_feedback.is_(True), M.answered_at.is_(None))
-    waiting_receipt = and_(M.needs_receipt.is_(True), M.received_at.is_(None))
-    region, counterpart = region_column(role), counterpart_province(role)
-    return (
-        select(
-            literal(role, String).label("role"), M.period, region.label("region"),
-            counterpart.label("counterpart"), M.kind, M.deadline,
-            _count(waiting_answer).label("unanswered"),
-            _count(waiting_receipt).label("unreceived"),
-        )
-        .where(_counted(), waiting_answer | waiting_receipt, *where)
-        .group_by(M.period, region, counterpart, M.kind, M.deadline)
-        .order_by(M.period, region, counterpart, M.kind, M.deadline)
-    )  # fmt: skip
-
-
-def whole_seconds_between(
-    start: ColumnElement[datetime], end: ColumnElement[datetime], dialect: str
-) -> ColumnElement[int]:
-    """Floor of ``end - start`` in seconds, as ``definitions.whole_seconds`` computes it.
-
-    PostgreSQL: the interval's epoch as a double is exact to the microsecond
-    for any latency below a century, so its floor is exact. SQLite: integer
-    microseconds from the stored text 'YYYY-MM-DD HH:MM:SS.ffffff'.
-    """
-    if dialect == "postgresql":
-        return cast(func.floor(func.date_part("epoch", end - start)), BigInteger)
-    return (_sqlite_micros(end) - _sqlite_micros(start)) // 1_000_000
-
-
-def _sqlite_micros(column: ColumnElement[datetime]) -> ColumnElement[int]:
-    whole = cast(func.strftime("%s", column), Integer) * 1_000_000
-    return whole + cast(func.substr(column, 21, 6), Integer)
-
-
-def bucket_expression(seconds: ColumnElement[int]) -> ColumnElement[int]:
-    """``histogram.bucket_of`` as a SQL CASE (integer arithmetic only)."""
-    whens: list[tuple[ColumnElement[bool], ColumnElement[int]]] = [
-        (seconds < 0, literal(0)),
-        (seconds < histogram.EXACT_BELOW, seconds),
-    ]
-    for upper, step, offset in histogram.bucket_ladder():
-        whens.append((seconds < upper, seconds // step + offset))
-    last_upper, last_step, last_offset = histogram.bucket_ladder()[-1]
-    return case(*whens, else_=literal(last_upper // last_step - 1 + last_offset))
-
-
-def _leg_buckets(dialect: str, role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
-    """``(period, region, kind, leg, bucket, n)`` for every completed leg, as one UNION ALL."""
-    region = region_column(role)
-    parts = []
-    for leg, end_column in (
-        ("delivered", M.delivered_at),
-        ("received", M.received_at),
-        ("answered", M.answered_at),
-    ):
-        seconds = whole_seconds_between(M.submitted_at, end_column, dialect)
-        parts.append(
-            select(
-                M.period, region.label("region"), M.kind, literal(leg, String).label("leg"),
-                seconds.label("seconds"),
-            ).where(_counted(), end_column.is_not(None), *where)
-        )  # fmt: skip
-    # OFFSET 0 keeps the subquery from being flattened, so the CASE ladder reads
-    # the computed seconds instead of recomputing them in every branch.
-    legs = select(union_all(*parts).subquery()).offset(0).subquery()
-    bucket = bucket_expression(legs.c.seconds).label("bucket")
-    return (
-        select(legs.c.period, legs.c.region, legs.c.kind, legs.c.leg, bucket,
-               func.count().label("n"))
-        .group_by(legs.c.period, legs.c.region, legs.c.kind, legs.c.leg, bucket)
-        .subquery()
-    )  # fmt: skip
-
-
-def latency_select(dialect: str, role: str, where: Sequence[ColumnElement[bool]]):  # type: ignore[no-untyped-def]
-    """One histogram per (period, county, kind, leg), packed into JSON by the database."""
-    buckets = _leg_buckets(dialect, role, where)
-    pack = func.json_object_agg if dialect == "postgresql" else func.json_group_object
-    keys = (buckets.c.period, buckets.c.region, buckets.c.kind, buckets.c.leg)
-    query = select(
-        literal(role, String).label("role"), *keys, func.sum(buckets.c.n).label("count"),
-        pack(buckets.c.bucket, buckets.c.n, type_=JSON).label("buckets"),
-    )  # fmt: skip
-    return query.group_by(*keys).order_by(*keys)
-
-
-def _fill(session: Session, role: str, where: Sequence[ColumnElement[bool]]) -> None:
-    """Insert in primary-key order: a region's rows of a month end up on a few adjacent pages."""
-    exchange = exchange_select(role, where)
-    pending = pending_select(role, where)
-    session.execute(
-        insert(ExchangeCount).from_select(list(exchange.selected_columns.keys()), exchange)
-    )
-    session.execute(
-        insert(PendingCount).from_select(list(pending.selected_columns.keys()), pending)
-    )
-    latency = latency_select(session.get_bind().dialect.name, role, where)
-    session.execute(
-        insert(LatencyHistogram).from_select(list(latency.selected_columns.keys()), latency)
-    )
-
-
-def _clear(session: Session, role: str, period: str | None, regions: Sequence[str] | None) -> None:
-    for table in (ExchangeCount, PendingCount, LatencyHistogram):
-        statement = delete(table).where(table.role == role)
-        if period is not None:
-            statement = statement.where(table.period == period)
-        if regions is not None:
-            statement = statement.where(table.region.in_(regions))
-        session.execute(statement)
 
 
 # -- rebuild and refresh ----------------------------------------------------------
@@ -234,18 +58,8 @@ class RefreshResult:
 
 
 def _lock(session: Session, *, wait: bool = True) -> bool:
-    """One refresh at a time; the GROUP BYs get memory enough not to spill to disk.
-
-    With ``wait=False`` (PostgreSQL) False when another refresh holds the lock."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-    taken = session.scalar(text(f"SELECT {function}(:key)::text"), {"key": _REFRESH_LOCK})
-    if not wait and taken != "true":
-        return False
-    session.execute(text("SET LOCAL work_mem = '256MB'"))
-    session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves here
-    return True
+    """One refresh at a time (``wait=False``, PostgreSQL: False when another one runs)."""
+    return repository.take_refresh_lock(session, _REFRESH_LOCK, wait=wait)
 
 
 def _overlap(session: Session) -> timedelta:
@@ -257,23 +71,19 @@ def _overlap(session: Session) -> timedelta:
 def rebuild(session: Session) -> RefreshResult:
     """Recompute every figure from the raw messages (first run, or after a repair)."""
     _lock(session)
-    if session.get_bind().dialect.name == "postgresql":
-        # No dead rows left behind for the index to visit (DELETE would leave millions).
-        session.execute(text("TRUNCATE metrics_exchange, metrics_pending, metrics_latency"))
+    repository.truncate_aggregates(session)
     for role in ROLES:
-        _clear(session, role, None, None)
-        _fill(session, role, [])
-    watermark = session.scalar(select(func.max(M.updated_at))) or _EPOCH
-    watermark = _as_utc(watermark)
-    session.execute(delete(AppliedMessage))
-    recent = select(M.id, M.updated_at).where(M.updated_at > watermark - _overlap(session))
-    applied = [{"message_id": i, "updated_at": u} for i, u in session.execute(recent)]
+        repository.clear_partitions(session, role, None, None)
+        repository.fill_partitions(session, role, [])
+    watermark = _as_utc(repository.latest_message_change(session) or _EPOCH)
+    repository.forget_all_applied(session)
+    recent = repository.message_versions_since(session, watermark - _overlap(session))
+    applied = [{"message_id": row.id, "updated_at": row.updated_at} for row in recent]
     for chunk in _chunks(applied, 5_000):
-        session.execute(insert(AppliedMessage), chunk)
+        repository.remember_applied(session, chunk)
     _save_watermark(session, watermark)
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("ANALYZE metrics_exchange, metrics_pending, metrics_latency"))
+    repository.analyze_aggregates(session)
     return RefreshResult(len(applied), -1, watermark, rebuilt=True)
 
 
@@ -298,19 +108,11 @@ def unapplied(session: Session) -> Unapplied:
     """The changes the aggregates lack, read without writing anything."""
     state = session.get(RefreshState, REFRESH_NAME)
     if state is None:
-        oldest = session.scalar(select(func.min(M.updated_at)))
+        oldest = repository.earliest_message_change(session)
         return Unapplied(False, {}, _as_utc(oldest) if oldest is not None else None)
     since = _as_utc(state.watermark) - _overlap(session)
-    recent = session.execute(
-        select(M.id, M.updated_at, M.to_region, M.from_region, M.period).where(M.updated_at > since)
-    ).all()
-    seen = dict(
-        session.execute(
-            select(AppliedMessage.message_id, AppliedMessage.updated_at).where(
-                AppliedMessage.updated_at > since
-            )
-        ).all()
-    )
+    recent = repository.message_versions_since(session, since)
+    seen = repository.applied_versions_since(session, since)
     changed = [row for row in recent if _applied_version(seen, row.id) != _as_utc(row.updated_at)]
     oldest = min((_as_utc(row.updated_at) for row in changed), default=None)
     return Unapplied(True, _dirty_partitions(changed), oldest, changed, recent)
@@ -337,8 +139,7 @@ def _refresh_locked(session: Session) -> RefreshResult:
     pending = unapplied(session)
     for (role, period), regions in pending.partitions.items():
         for chunk in _chunks(sorted(regions), _CHUNK):
-            _clear(session, role, period, chunk)
-            _fill(session, role, [M.period == period, region_column(role).in_(chunk)])
+            repository.refill_partitions(session, role, period, chunk)
     watermark = max([_as_utc(state.watermark), *(_as_utc(r.updated_at) for r in pending.recent)])
     _remember_applied(session, pending.changed, watermark - overlap)
     state.watermark = watermark
@@ -363,11 +164,11 @@ def _dirty_partitions(changed: Iterable) -> dict[tuple[str, str], set[str]]:  # 
 def _remember_applied(session: Session, changed: Sequence, horizon: datetime) -> None:  # type: ignore[type-arg]
     ids = [row.id for row in changed]
     for chunk in _chunks(ids, _CHUNK):
-        session.execute(delete(AppliedMessage).where(AppliedMessage.message_id.in_(chunk)))
+        repository.forget_applied(session, chunk)
     rows = [{"message_id": r.id, "updated_at": r.updated_at} for r in changed]
     for chunk in _chunks(rows, 5_000):
-        session.execute(insert(AppliedMessage), chunk)
-    session.execute(delete(AppliedMessage).where(AppliedMessage.updated_at <= horizon))
+        repository.remember_applied(session, chunk)
+    repository.forget_applied_up_to(session, horizon)
 
 
 def _save_watermark(session: Session, watermark: datetime) -> None:

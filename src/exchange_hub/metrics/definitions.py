@@ -1,6 +1,6 @@
 """The indicators of SPEC §5 for one message, in plain Python.
 
-These are the definitions; the SQL in ``aggregates.py`` computes the same
+These are the definitions; the SQL in ``aggregates_repository.py`` computes the same
 sums in bulk, and the tests compare both against a scan of raw rows. For a
 responding region R, a period P and an evaluation time T, a message counts
 when it was submitted in P, by T, and was not withdrawn (a withdrawn message

@@ -21,14 +21,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from exchange_hub import clock
 from exchange_hub.crypto import KeyRing
-from exchange_hub.metrics import aggregates
-from exchange_hub.models import Message, Region
+from exchange_hub.metrics import aggregates, repository
 from exchange_hub.workdays import WorkingCalendar, local_date
 from exchange_hub.workdays_store import calendar_of
 
@@ -51,20 +49,16 @@ DAYS = {"urgent": 15, "normal": 30, "certificate": 7, "birth": 30, "other": 30}
 
 def seed_demo_traffic(session: Session, keyring: KeyRing, *, now: datetime | None = None) -> int:
     """Insert the demo messages once; returns how many were added (0 when already there)."""
-    already = session.scalar(select(Message.id).where(Message.case_ref.like(f"{CASE_PREFIX}%")))
-    if already is not None:
+    if repository.has_message_with_case_prefix(session, CASE_PREFIX):
         return 0
     now = now or clock.now()
-    current = set(
-        session.scalars(select(Region.code).where(Region.level == "county", Region.active))
-    )
+    current = repository.active_county_codes(session)
     residence = [c for c in RESIDENCE if c in current]
     origins = {c: p for c, p in ORIGINS.items() if c in current}
     rows = list(
         _messages(random.Random(20261123), keyring, residence, origins, now, calendar_of(session))
     )
-    for start in range(0, len(rows), 1000):
-        session.execute(insert(Message), rows[start : start + 1000])
+    repository.insert_messages(session, rows)
     aggregates.rebuild(session)
     return len(rows)
 

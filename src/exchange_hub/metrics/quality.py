@@ -18,12 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from exchange_hub.metrics.figures import code_range, level_column
+from exchange_hub.metrics import repository
 from exchange_hub.metrics.periods import Period
-from exchange_hub.models.record import Record, any_status
 from exchange_hub.workdays import SHANGHAI
 
 
@@ -51,28 +49,7 @@ def quality_by_region(
 ) -> dict[str, QualityCounts]:
     """Counts per region at ``level`` inside ``scope`` for records registered in ``period``."""
     start, end = period_bounds(period)
-    outflow = aliased(Record)
-    is_inflow = Record.kind == "inflow"
-    same_person = any_status(outflow.status, outflow.id_index == Record.id_index)
-    matched = exists().where(outflow.kind == "outflow", same_person)
-    item = level_column(Record.registering_region.expression, level).label("item")
-    query = select(
-        item,
-        func.count(),
-        _count(Record.id_check_flagged.is_(True)),
-        _count(is_inflow),
-        _count(and_(is_inflow, Record.hukou_missing.is_(True))),
-        _count(and_(is_inflow, ~matched)),
-    ).where(Record.created_at >= start, Record.created_at < end)
-    bounds = code_range(scope)
-    if bounds is not None:
-        query = query.where(
-            Record.registering_region >= bounds[0], Record.registering_region < bounds[1]
-        )
-    rows = session.execute(query.group_by(item)).all()
-    return {row[0]: QualityCounts(*(int(value) for value in row[1:])) for row in rows}
-
-
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    """How many rows of the group meet ``condition`` (0, not NULL, for none)."""
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    counts = repository.record_quality_counts(
+        session, scope=scope, start=start, end=end, level=level
+    )
+    return {item: QualityCounts(*values) for item, values in counts.items()}

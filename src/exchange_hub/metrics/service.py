@@ -12,14 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.errors import Forbidden, InvalidInput
-from exchange_hub.metrics import histogram
+from exchange_hub.metrics import histogram, repository
 from exchange_hub.metrics.definitions import LEGS, Tally
-from exchange_hub.metrics.figures import Figures, Selection, code_range, load_figures
+from exchange_hub.metrics.figures import Figures, Selection, load_figures
 from exchange_hub.metrics.periods import Period, parse_as_of, parse_period
 from exchange_hub.metrics.schemas import (
     ExchangeReport,
@@ -258,18 +257,12 @@ def region_names(
     session: Session, scope: str, level: str, present: Iterable[str]
 ) -> dict[str, str]:
     """Names of the current regions at ``level`` inside ``scope`` (all listed, even idle ones)."""
-    query = select(Region.code, Region.name).where(Region.level == level, Region.active.is_(True))
-    bounds = code_range(scope)
-    if bounds is not None:
-        query = query.where(Region.code >= bounds[0], Region.code < bounds[1])
-    names = dict(session.execute(query).all())
+    names = repository.active_region_names(session, scope, level)
     missing = [code for code in present if code not in names]
     if missing:
-        found = select(Region.code, Region.name).where(Region.code.in_(missing))
-        names.update(dict(session.execute(found).all()))
+        names.update(repository.names_of_regions(session, missing))
     return names
 
 
 def province_names(session: Session) -> dict[str, str]:
-    query = select(Region.code, Region.name).where(Region.level == "province")
-    return dict(session.execute(query).all())
+    return repository.province_names(session)

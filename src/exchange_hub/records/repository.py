@@ -35,7 +35,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from exchange_hub import changes
+from exchange_hub import changes_repository as changes
 from exchange_hub.models import Record, RecordVersion
 from exchange_hub.models.base import UTCDateTime
 from exchange_hub.models.record import any_status, is_active
@@ -346,3 +346,8 @@ def pg_type(table: Table, name: str) -> str:
 
 
 RECORD_COPY_TYPES = tuple(pg_type(RECORDS, name) for name in RECORD_COLUMNS)
+
+
+def has_records(session: Session) -> bool:
+    """Whether the hub holds any record at all."""
+    return session.scalar(select(func.count()).select_from(Record)) != 0

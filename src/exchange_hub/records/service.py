@@ -260,6 +260,11 @@ def _audit_write(
 
 
 # -- reads ---------------------------------------------------------------------
+def has_records(session: Session) -> bool:
+    """Whether the hub holds any record at all (demo seeding skips then)."""
+    return repository.has_records(session)
+
+
 def get_record(session: Session, caller: Caller, *, record_id: uuid.UUID) -> Record:
     """A record the caller may read (404 otherwise); admins' reads are audited."""
     record = repository.get(session, record_id, within=person_scope(caller))

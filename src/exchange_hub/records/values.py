@@ -50,12 +50,9 @@ class RegionBook:
         self._known: dict[str, tuple[str, bool] | None] = {}
         self._complete = False
         if preload:
-            from sqlalchemy import select
+            from exchange_hub.regions import service as regions
 
-            from exchange_hub.models import Region
-
-            rows = session.execute(select(Region.code, Region.level, Region.active))
-            self._set_complete({code: (level, active) for code, level, active in rows})
+            self._set_complete(dict(regions.catalogue_facts(session)))
 
     @classmethod
     def complete(cls, known: dict[str, tuple[str, bool]]) -> RegionBook:

@@ -41,6 +41,16 @@ def require_current_county(session: Session, code: str, *, field: str) -> Region
     return region
 
 
+def catalogue_facts(session: Session) -> dict[str, tuple[str, bool]]:
+    """The whole catalogue, current and abolished, as ``code → (level, active)``."""
+    return repository.level_and_activity_by_code(session)
+
+
+def current_counties_under(session: Session, prefix: str) -> list[str]:
+    """The current counties whose code starts with ``prefix`` (all of them for "")."""
+    return repository.current_county_codes_under(session, prefix)
+
+
 def list_children(session: Session, parent: str) -> Sequence[Region]:
     return repository.children(session, get_region(session, parent, field="parent").code)
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange_hub.audit import service as audit
 from exchange_hub.models import DepartmentReport
+from exchange_hub.reports import repository
 from exchange_hub.reports.periods import Month, parse_month, report_deadline
 from exchange_hub.scope import Caller
 from exchange_hub.workdays import start_of_day_utc
@@ -53,16 +53,9 @@ def _candidates(session: Session, span: tuple[date, date]) -> list[DepartmentRep
     """Reports due (the month after their period) by the span's last day, with a
     deadline on or after its first."""
     last_period = Month(span[1].year, span[1].month).preceding().label
-    query = (
-        select(DepartmentReport)
-        .where(
-            DepartmentReport.deadline >= start_of_day_utc(span[0]),
-            DepartmentReport.period <= last_period,
-        )
-        .order_by(DepartmentReport.id)
-        .with_for_update()
+    return repository.reports_with_deadline_to_recompute(
+        session, deadline_from=start_of_day_utc(span[0]), last_period=last_period
     )
-    return list(session.scalars(query))
 
 
 def _change(report: DepartmentReport, deadline: datetime) -> dict[str, Any]:

@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.errors import InvalidInput
-from exchange_hub.models import Region, ReportingPair
+from exchange_hub.models import ReportingPair
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import repository
 from exchange_hub.reports.catalogue import ReportCatalogue
@@ -37,13 +36,7 @@ def counties_in(session: Session, region: str) -> list[str]:
     if top.level == "county":
         return [regions.require_current_county(session, top.code, field="region").code]
     prefix = scope_prefix(top.code)
-    return sorted(
-        session.scalars(
-            select(Region.code).where(
-                Region.level == "county", Region.active.is_(True), Region.code.like(f"{prefix}%")
-            )
-        ).all()
-    )
+    return regions.current_counties_under(session, prefix)
 
 
 def check_departments(departments: Sequence[str], catalogue: ReportCatalogue) -> list[str]:

@@ -216,3 +216,17 @@ def received_keys(
         )
     ).all()
     return {(row.region, row.department) for row in rows}
+
+
+def reports_with_deadline_to_recompute(
+    session: Session, *, deadline_from: datetime, last_period: str
+) -> list[DepartmentReport]:
+    """Reports of periods up to ``last_period`` with a deadline at or after
+    ``deadline_from``; locked, by id."""
+    query = (
+        select(DepartmentReport)
+        .where(DepartmentReport.deadline >= deadline_from, DepartmentReport.period <= last_period)
+        .order_by(DepartmentReport.id)
+        .with_for_update()
+    )
+    return list(session.scalars(query))
