@@ -22,3 +22,8 @@ def children(session: Session, parent: str) -> Sequence[Region]:
 
 def all_regions(session: Session) -> Sequence[Region]:
     return session.scalars(select(Region)).all()
+
+
+def names_of(session: Session, codes: Sequence[str]) -> dict[str, str]:
+    rows = session.execute(select(Region.code, Region.name).where(Region.code.in_(codes)))
+    return {code: name for code, name in rows}
