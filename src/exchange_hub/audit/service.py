@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import Select, delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_hub import clock
@@ -214,6 +214,19 @@ def purge_before(session: Session, cutoff: datetime) -> int:
     return int(purged or 0)
 
 
+@dataclass(frozen=True)
+class EventFilter:
+    """What the console's audit page asks for: newest first, below a cursor, in a time span."""
+
+    within: str
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    """Exclusive."""
+    before_id: int | None = None
+
+
 def list_events(
     session: Session,
     *,
@@ -223,11 +236,28 @@ def list_events(
     after_id: int = 0,
     limit: int = 100,
 ) -> Sequence[AuditEvent]:
+    """Oldest first from ``after_id``: the API's paging, which a reader follows to the end."""
     query = select(AuditEvent).where(AuditEvent.id > after_id).order_by(AuditEvent.id).limit(limit)
-    if prefix := scope_prefix(within):
+    return session.scalars(_filtered(query, EventFilter(within, action, outcome))).all()
+
+
+def newest_events(session: Session, wanted: EventFilter, *, limit: int) -> Sequence[AuditEvent]:
+    """Newest first (the console's page and its CSV export); ``before_id`` pages further back."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if wanted.before_id is not None:
+        query = query.where(AuditEvent.id < wanted.before_id)
+    if wanted.since is not None:
+        query = query.where(AuditEvent.at >= wanted.since)
+    if wanted.until is not None:
+        query = query.where(AuditEvent.at < wanted.until)
+    return session.scalars(_filtered(query, wanted)).all()
+
+
+def _filtered(query: Select[AuditEvent], wanted: EventFilter) -> Select[AuditEvent]:
+    if prefix := scope_prefix(wanted.within):
         query = query.where(AuditEvent.region.startswith(prefix))
-    if action:
-        query = query.where(AuditEvent.action == action)
-    if outcome:
-        query = query.where(AuditEvent.outcome == outcome)
-    return session.scalars(query).all()
+    if wanted.action:
+        query = query.where(AuditEvent.action == wanted.action)
+    if wanted.outcome:
+        query = query.where(AuditEvent.outcome == wanted.outcome)
+    return query

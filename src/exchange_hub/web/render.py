@@ -216,9 +216,10 @@ def _region_name_of(request: Request, account: Any) -> str:
     """The signed-in account's region by name, for the header (the code is its title)."""
     if account is None:
         return ""
+    code: str = account.user.region
     with request.app.state.hub.read_sessions() as session:
-        names = regions.names_of(session, [account.user.region])
-    return names.get(account.user.region, account.user.region)
+        names = regions.names_of(session, [code])
+    return names.get(code, code)
 
 
 def _calendar_banner(request: Request, account: Any) -> dict[str, Any] | None:
