@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.test_browser import (  # noqa: F401  (fixtures)
+from tests.web import test_browser as base
+from tests.web.test_browser import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -21,9 +22,10 @@ from tests.web.test_browser import (  # noqa: F401  (fixtures)
     _only_local,
     _sign_in,
     browser_env,
-    served_hub,
-    traffic,
 )
+
+served_hub = base.served_hub  # the hub under uvicorn, and last month's traffic: shared fixtures
+traffic = base.traffic
 
 AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
@@ -54,12 +56,13 @@ SERIOUS = """async () => {
   const found = await axe.run(document, {resultTypes: ["violations"]});
   return found.violations
     .filter(v => v.impact === "serious" || v.impact === "critical")
-    .map(v => v.id + " (" + v.impact + "): " + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", "));
+    .map(v => v.id + " (" + v.impact + "): "
+      + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", "));
 }"""
 
 
 @pytest.fixture
-def axe_page(served_hub: str):  # type: ignore[no-untyped-def]  # noqa: F811
+def axe_page(served_hub: str):  # type: ignore[no-untyped-def]
     """A page whose context lets the test inject axe (the hub's CSP allows only its own scripts)."""
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -119,8 +122,8 @@ def test_the_answer_form_fits_the_screen(axe_page, served_hub: str, traffic: dic
     page.screenshot(path=str(ARTIFACTS / "todo-answer-form.png"))
     assert box["width"] >= 60, box
     assert box["height"] < 48, box  # one line, not its characters stacked
-    assert 0 <= box["x"] and box["x"] + box["width"] <= VIEWPORT["width"], box
-    assert 0 <= box["y"] and box["y"] + box["height"] <= VIEWPORT["height"], box
+    assert box["x"] >= 0 and box["x"] + box["width"] <= VIEWPORT["width"], box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT["height"], box
     for field in ("result", "note", "candidates"):
         field_box = row.locator(f"[name={field}]").bounding_box()
         assert field_box and field_box["x"] + field_box["width"] <= VIEWPORT["width"], field
