@@ -24,6 +24,8 @@ _ENTRY = re.compile(r'^\s+(\d{4}) county="(.*)"$')
 _PROVINCE = re.compile(r'^(\d{2}) province="(.*)"$')
 _SPAN = re.compile(r"^\[(\d*)-(\d*)\](.*)$")
 _CODE = re.compile(r"\d{6}")
+SIMPLIFIED_NAMES = {"香港特別行政區": "香港特别行政区", "澳門特別行政區": "澳门特别行政区"}
+"""``loc.dat`` spells these two in traditional characters; the console is zh-CN (issue 17)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def parse_loc_dat(lines: Iterable[str]) -> Iterator[CatalogueEntry]:
             continue
         if found := _PROVINCE.match(line):
             province, name = found.groups()
-            yield CatalogueEntry(province + "0000", name, True)
+            yield CatalogueEntry(province + "0000", SIMPLIFIED_NAMES.get(name, name), True)
         elif (found := _ENTRY.match(line)) and province:
             rest, names = found.groups()
             if rest == "0000":

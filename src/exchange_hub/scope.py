@@ -58,14 +58,30 @@ class Caller:
         return region_in_scope(self.region, code)
 
 
+class RoleRequired(Forbidden):
+    """The caller's role may not do this; the console words it from ``roles`` and ``actual``."""
+
+    def __init__(self, roles: tuple[str, ...], actual: str) -> None:
+        super().__init__(f"this needs the role {' or '.join(roles)}; you are {actual}")
+        self.roles, self.actual = roles, actual
+
+
+class OutsideScope(Forbidden):
+    """A region outside the caller's scope; the console words it from ``code`` and ``scope``."""
+
+    def __init__(self, code: str, scope: str, *, field: str) -> None:
+        super().__init__(f"region {code} is outside your scope {scope}", field=field)
+        self.code, self.scope = code, scope
+
+
 def require_role(caller: Caller, *roles: Role) -> None:
     if caller.role not in roles:
-        raise Forbidden(f"this needs the role {' or '.join(roles)}; you are {caller.role}")
+        raise RoleRequired(roles, caller.role)
 
 
 def require_scope(caller: Caller, code: str, *, field: str = "region") -> None:
     if not caller.covers(code):
-        raise Forbidden(f"region {code} is outside your scope {caller.region}", field=field)
+        raise OutsideScope(code, caller.region, field=field)
 
 
 def require_admin_over(caller: Caller, code: str, *, field: str = "region") -> None:

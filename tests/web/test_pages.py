@@ -142,7 +142,7 @@ def test_latency_page_draws_each_leg(
     page = client.get("/console/latency")
     assert page.status_code == 200
     chart = _chart(page.text, "latency-queries-data")
-    assert [series["name"] for series in chart["data"]] == ["中位数", "p90", "p99"]
+    assert [series["name"] for series in chart["data"]] == ["中位数", "90%分位", "99%分位"]
     assert len(chart["data"][0]["x"]) == 3
     slowest = page.text.split('id="slowest"')[1]
     assert "深圳市" in slowest

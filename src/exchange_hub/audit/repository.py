@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from exchange_hub.db import rowcount
@@ -55,13 +55,45 @@ def events_page(
 ) -> Sequence[AuditEvent]:
     """Audit rows after ``after_id`` (oldest first) of regions starting with the prefix."""
     query = select(AuditEvent).where(AuditEvent.id > after_id).order_by(AuditEvent.id).limit(limit)
+    return session.scalars(_filtered(query, region_prefix, action, outcome)).all()
+
+
+def newest_events(
+    session: Session,
+    *,
+    region_prefix: str | None,
+    action: str | None,
+    outcome: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before_id: int | None,
+    limit: int,
+) -> Sequence[AuditEvent]:
+    """Audit rows newest first, below ``before_id``, at or after ``since`` and before
+    ``until``, of regions starting with the prefix."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
+    return session.scalars(_filtered(query, region_prefix, action, outcome)).all()
+
+
+def _filtered(
+    query: Select[tuple[AuditEvent]],
+    region_prefix: str | None,
+    action: str | None,
+    outcome: str | None,
+) -> Select[tuple[AuditEvent]]:
     if region_prefix:
         query = query.where(AuditEvent.region.startswith(region_prefix))
     if action:
         query = query.where(AuditEvent.action == action)
     if outcome:
         query = query.where(AuditEvent.outcome == outcome)
-    return session.scalars(query).all()
+    return query
 
 
 def count_repeat_failure(session: Session, kind: str, start: datetime, at: datetime) -> bool:

@@ -203,6 +203,19 @@ def purge_before(session: Session, cutoff: datetime) -> int:
     return int(purged or 0)
 
 
+@dataclass(frozen=True)
+class EventFilter:
+    """What the console's audit page asks for: newest first, below a cursor, in a time span."""
+
+    within: str
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    """Exclusive."""
+    before_id: int | None = None
+
+
 def list_events(
     session: Session,
     *,
@@ -212,7 +225,17 @@ def list_events(
     after_id: int = 0,
     limit: int = 100,
 ) -> Sequence[AuditEvent]:
+    """Oldest first from ``after_id``: the API's paging, which a reader follows to the end."""
     return repository.events_page(
         session, region_prefix=scope_prefix(within), action=action, outcome=outcome,
         after_id=after_id, limit=limit,
+    )  # fmt: skip
+
+
+def newest_events(session: Session, wanted: EventFilter, *, limit: int) -> Sequence[AuditEvent]:
+    """Newest first (the console's page and its CSV export); ``before_id`` pages further back."""
+    return repository.newest_events(
+        session, region_prefix=scope_prefix(wanted.within), action=wanted.action,
+        outcome=wanted.outcome, since=wanted.since, until=wanted.until,
+        before_id=wanted.before_id, limit=limit,
     )  # fmt: skip

@@ -100,8 +100,8 @@ QUERY_COLUMNS = [
     column("not_found_rate", "查无此人率", "rate"), column("overdue", "超期未反馈"),
 ]  # fmt: skip
 NOTIFICATION_COLUMNS = [
-    column("notifications", "收到通报"), column("notifications_due", "应接收"),
-    column("received", "已接收"), column("receipt_rate", "通报接收率", "rate"),
+    column("notifications", "收到通知"), column("notifications_due", "应接收"),
+    column("received", "已接收"), column("receipt_rate", "通知接收率", "rate"),
     column("notifications_overdue", "超期未接收"),
 ]  # fmt: skip
 
@@ -171,7 +171,7 @@ RANKINGS = (
     ("feedback_rate", "查询反馈率排名", True, QUERY_COLUMNS),
     ("timely_rate", "及时反馈率排名", True, QUERY_COLUMNS),
     ("not_found_rate", "查无此人率排名", False, QUERY_COLUMNS),
-    ("receipt_rate", "通报接收率排名", True, NOTIFICATION_COLUMNS),
+    ("receipt_rate", "通知接收率排名", True, NOTIFICATION_COLUMNS),
 )
 
 
@@ -198,7 +198,7 @@ def latency_section(context: BulletinContext) -> list[BulletinTable]:
         column("answered_median", "反馈时长中位数(小时)", "number"),
         column("answered_p90", "反馈时长P90(小时)", "number"),
         column("answered_p99", "反馈时长P99(小时)", "number"),
-        column("received_count", "已接收通报"),
+        column("received_count", "已接收通知"),
         column("received_median", "接收时长中位数(小时)", "number"),
         column("received_p90", "接收时长P90(小时)", "number"),
     ]
@@ -236,7 +236,7 @@ def matrix_section(context: BulletinContext) -> list[BulletinTable]:
                column("counterpart", "查询发起省代码", "text"),
                column("counterpart_name", "查询发起省", "text"), *QUERY_COLUMNS[:4],
                column("not_found", "查无此人"), column("not_found_rate", "查无此人率", "rate"),
-               column("notifications", "收到通报")]  # fmt: skip
+               column("notifications", "收到通知")]  # fmt: skip
     rows = []
     for (code, counterpart), kinds in sorted(context.responder.cells.items()):
         query, note = kinds.get("query", Tally()), kinds.get("notification", Tally())

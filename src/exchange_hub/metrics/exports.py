@@ -47,7 +47,7 @@ def bulletin_csv(bulletin: Bulletin) -> bytes:
     """Every table as a titled block: title line, header, rows, blank line."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([f"{bulletin.name}({bulletin.region}) 每月通报", bulletin.period,
+    writer.writerow([f"{bulletin.name}({bulletin.region}) 月度通报", bulletin.period,
                      f"统计时点 {bulletin.as_of.isoformat()}"])  # fmt: skip
     writer.writerow([])
     for table in bulletin.tables:

@@ -30,6 +30,11 @@ class ConsoleUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sign_in_client: Mapped[str | None] = mapped_column(String(64))
+    previous_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """The sign-in before this one, shown on 我的账号 so a user notices one that was not theirs."""
+    previous_sign_in_client: Mapped[str | None] = mapped_column(String(64))
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ConsoleSession(Base):

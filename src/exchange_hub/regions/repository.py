@@ -36,3 +36,8 @@ def current_county_codes_under(session: Session, prefix: str) -> list[str]:
         Region.level == "county", Region.active.is_(True), Region.code.like(f"{prefix}%")
     )
     return sorted(session.scalars(query).all())
+
+
+def names_of(session: Session, codes: Sequence[str]) -> dict[str, str]:
+    rows = session.execute(select(Region.code, Region.name).where(Region.code.in_(codes)))
+    return {code: name for code, name in rows}

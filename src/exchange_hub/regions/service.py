@@ -28,6 +28,12 @@ def get_region(session: Session, code: str, *, field: str = "region") -> Region:
     return region
 
 
+def names_of(session: Session, codes: Iterable[str | None]) -> dict[str, str]:
+    """Code → name of the known codes among ``codes`` (unknown and empty ones are left out)."""
+    wanted = sorted({code for code in codes if code})
+    return repository.names_of(session, wanted) if wanted else {}
+
+
 def require_current_county(session: Session, code: str, *, field: str) -> Region:
     """A county that messages and records may be addressed to (SPEC §2)."""
     code = normalise_code(code, field=field)

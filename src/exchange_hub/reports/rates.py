@@ -304,7 +304,7 @@ REPORT_RATE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("expected", "应报数"),
     ("received", "实报数"),
     ("on_time", "及时报数"),
-    ("zero", "零通报数"),
+    ("zero", "零月报数"),
     ("reporting_rate", "报告率"),
     ("on_time_rate", "及时率"),
     ("unexpected", "非应报单位报送数"),

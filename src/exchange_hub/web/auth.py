@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -104,6 +104,16 @@ def _check_region(session: Session, role: str, region: str) -> str:
     return found.code
 
 
+def check_password_policy(password: str, *, username: str, field: str = "password") -> None:
+    """SPEC-less but usual: long enough, not the user name (the operator's and the user's own)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field=field
+        )
+    if password.strip().lower() == username.lower():
+        raise InvalidInput("the password may not be the user name", field=field)
+
+
 def add_user(
     session: Session,
     *,
@@ -118,10 +128,7 @@ def add_user(
             "3-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
             field="username",
         )
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
-        )
+    check_password_policy(password, username=username)
     code = _check_region(session, role, region)
     if session.scalar(select(ConsoleUser.id).where(ConsoleUser.username == username)):
         raise Conflict(f"a console user {username!r} exists already", field="username")
@@ -263,7 +270,11 @@ def sign_in(
     if not _password_matches(user, password) or user is None or not user.active:
         return _refuse(session, guard, user, now, client)
     guard.failures, guard.locked_until = 0, None
-    user.last_sign_in_at = now
+    user.previous_sign_in_at, user.previous_sign_in_client = (
+        user.last_sign_in_at,
+        user.last_sign_in_client,
+    )
+    user.last_sign_in_at, user.last_sign_in_client = now, client
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -313,6 +324,87 @@ def sign_out(session: Session, active: ActiveSession, *, client: str | None) -> 
             client=client,
             object_type="console_user",
             object_id=str(active.user.id),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class PasswordChange:
+    current: str
+    new: str
+    repeated: str
+
+
+@dataclass(frozen=True)
+class PasswordRefused:
+    """Why a password change was refused, naming the form's field; the page shows it (422)."""
+
+    field: Literal["current_password", "new_password", "repeat_password"]
+    reason: Literal["wrong", "too_short", "is_username", "mismatch", "unchanged"]
+
+
+def _password_problem(user: ConsoleUser, change: PasswordChange) -> PasswordRefused | None:
+    if not _password_matches(user, change.current):
+        return PasswordRefused("current_password", "wrong")
+    if len(change.new) < MIN_PASSWORD_LENGTH:
+        return PasswordRefused("new_password", "too_short")
+    if change.new.strip().lower() == user.username.lower():
+        return PasswordRefused("new_password", "is_username")
+    if change.new != change.repeated:
+        return PasswordRefused("repeat_password", "mismatch")
+    if change.new == change.current:
+        return PasswordRefused("new_password", "unchanged")
+    return None
+
+
+def change_password(
+    session: Session, active: ActiveSession, change: PasswordChange, *, client: str | None
+) -> PasswordRefused | int:
+    """A signed-in user's new password (argon2id, as at sign-in); the user's other sessions end.
+
+    A refusal is returned, not raised, so that its audit row (a wrong current
+    password may be someone else at an unlocked screen) commits with the page.
+    Returns how many other sessions were ended.
+    """
+    user = session.get(ConsoleUser, active.user.id)
+    if user is None or not user.active:
+        raise NotFound("no such console user", field="username")
+    problem = _password_problem(user, change)
+    if problem is not None:
+        _audit_password_change(session, active, "refused", client, {"field": problem.field})
+        return problem
+    user.password_hash = _hasher.hash(change.new)
+    user.password_changed_at = clock.now()
+    ended = rowcount(
+        session.execute(
+            delete(ConsoleSession).where(
+                ConsoleSession.user_id == user.id,
+                ConsoleSession.token_hash != active.row.token_hash,
+            )
+        )
+    )
+    session.flush()
+    _audit_password_change(session, active, "ok", client, {"other_sessions_ended": ended})
+    return ended
+
+
+def _audit_password_change(
+    session: Session,
+    active: ActiveSession,
+    outcome: str,
+    client: str | None,
+    detail: dict[str, Any],
+) -> None:
+    audit.record(
+        session,
+        audit.entry_for(
+            active.caller,
+            "console.password_changed",
+            outcome=outcome,
+            client=client,
+            object_type="console_user",
+            object_id=str(active.user.id),
+            detail={"username": active.user.username, **detail},
         ),
     )
 

@@ -9,6 +9,8 @@ system's own.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -20,17 +22,32 @@ from zoneinfo import ZoneInfo
 import plotly
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
 from markupsafe import Markup
 
 from exchange_hub import clock
+from exchange_hub.regions import service as regions
 from exchange_hub.scope import NATION
-from exchange_hub.web.i18n import HTML_LANG, LANGUAGES, pick_language, translator
+from exchange_hub.web.i18n import (
+    DEFAULT_LANGUAGE,
+    HTML_LANG,
+    LANGUAGES,
+    pick_language,
+    translator,
+)
 from exchange_hub.web.navigation import nav_items
 from exchange_hub.workdays_store import calendar_status
 
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 LANG_COOKIE = "hub_lang"
+MONTHS_OFFERED = 36
+"""How far back the month pickers reach (three years of monthly bulletins)."""
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -78,15 +95,62 @@ def format_time(value: datetime | None) -> str:
     return value.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
 
 
-def format_seconds(value: float | None) -> str:
-    """A duration the way a clerk reads it: minutes, hours or days."""
+def format_seconds(value: float | None, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A duration the way a clerk reads it: minutes, hours or days, in words of the page."""
     if value is None:
         return "—"
+    t = translator(lang)
     if value < 3600:
-        return f"{value / 60:.0f} min"
+        return t("unit.minutes", n=f"{value / 60:.0f}")
     if value < 86400 * 2:
-        return f"{value / 3600:.1f} h"
-    return f"{value / 86400:.1f} d"
+        return t("unit.hours", n=f"{value / 3600:.1f}")
+    return t("unit.days", n=f"{value / 86400:.1f}")
+
+
+_PERIOD = re.compile(r"(\d{4})(?:-(\d{2})|-Q([1-4]))?")
+
+
+def format_period(value: str | None, lang: str = DEFAULT_LANGUAGE) -> str:
+    """``2026-11`` → 2026年11月 (or November 2026); quarters and years likewise."""
+    return period_words(value, translator(lang)) if value else "—"
+
+
+def period_words(label: str, t: Callable[..., str]) -> str:
+    """A period label (``2026-11``, ``2026-Q4``, ``2026``) in the words of ``t``'s language."""
+    found = _PERIOD.fullmatch(label)
+    if found is None:
+        return label
+    year, month, quarter = found.groups()
+    if month:
+        return t("period.month", year=year, month=int(month), name=t(f"month.{int(month)}"))
+    if quarter:
+        return t("period.quarter", year=year, quarter=quarter)
+    return t("period.year", year=year)
+
+
+def month_choices(chosen: str, count: int = MONTHS_OFFERED) -> list[str]:
+    """The months a period picker offers, newest first: the current one and ``count - 1``
+    before it, plus ``chosen`` when it lies outside them (a link may ask for any month)."""
+    local = clock.now().astimezone(LOCAL_TIME)
+    year, month = local.year, local.month
+    months = []
+    for _ in range(count):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    if chosen and chosen not in months:
+        months.append(chosen)
+        months.sort(reverse=True)
+    return months
+
+
+@pass_context
+def _period_filter(context: Any, value: str | None) -> str:
+    return format_period(value, context.get("lang", DEFAULT_LANGUAGE))
+
+
+@pass_context
+def _duration_filter(context: Any, value: float | None) -> str:
+    return format_seconds(value, context.get("lang", DEFAULT_LANGUAGE))
 
 
 def json_script(value: Any) -> Markup:
@@ -108,10 +172,12 @@ def environment() -> Environment:
         rate=format_rate,
         number=format_number,
         localtime=format_time,
-        duration=format_seconds,
+        duration=_duration_filter,
+        month=_period_filter,
         json_script=json_script,
     )
     env.globals["nav_items"] = nav_items
+    env.globals["month_choices"] = month_choices
     return env
 
 
@@ -143,10 +209,22 @@ def render(request: Request, page: Page, *, account: Any = None) -> HTMLResponse
         "path": request.url.path,
         "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "calendar_banner": _calendar_banner(request, account) if page.status_code < 400 else None,
+        "account_region_name": _region_name_of(request, account),
+        "region_names": {},
         **page.values,
     }
     html = environment().get_template(page.template).render(context)
     return HTMLResponse(html, status_code=page.status_code, headers=SECURITY_HEADERS)
+
+
+def _region_name_of(request: Request, account: Any) -> str:
+    """The signed-in account's region by name, for the header (the code is its title)."""
+    if account is None:
+        return ""
+    code: str = account.user.region
+    with request.app.state.hub.read_sessions() as session:
+        names = regions.names_of(session, [code])
+    return names.get(code, code)
 
 
 def _calendar_banner(request: Request, account: Any) -> dict[str, Any] | None:

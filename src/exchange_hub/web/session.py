@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -21,8 +21,11 @@ from exchange_hub import errors
 from exchange_hub.audit import service as audit
 from exchange_hub.db import transaction
 from exchange_hub.deps import hub_context
+from exchange_hub.regions import service as regions
+from exchange_hub.scope import OutsideScope, RoleRequired
 from exchange_hub.web import auth
-from exchange_hub.web.render import Page, render
+from exchange_hub.web.i18n import translator
+from exchange_hub.web.render import Page, render, request_language
 
 SESSION_COOKIE = "hub_console"
 SIGN_IN_CSRF_COOKIE = "hub_sign_in_csrf"
@@ -135,14 +138,49 @@ def _audit_refusal(request: Request, exc: errors.Forbidden) -> None:
     audit.record_now(hub_context(request).sessions, entry)
 
 
+def _region_names(request: Request, *codes: str) -> dict[str, str]:
+    with hub_context(request).read_sessions() as session:
+        return regions.names_of(session, codes)
+
+
+def _explained(request: Request, exc: errors.HubError) -> dict[str, Any]:
+    """The refusal in the page's language: a heading and a sentence for the clerk, the
+    problem's own (English) detail kept only as collapsed technical information."""
+    t = translator(request_language(request))
+    heading, message = t(f"error.status.{exc.status}"), ""
+    if isinstance(exc, CsrfRefused):
+        heading, message = t("error.csrf.title"), t("error.csrf.detail")
+    elif isinstance(exc, RoleRequired):
+        roles = f" {t('error.or')} ".join(t(f"role.{r}") for r in exc.roles)
+        message = t("error.role_required", roles=roles, role=t(f"role.{exc.actual}"))
+    elif isinstance(exc, OutsideScope):
+        names = _region_names(request, exc.code, exc.scope)
+        message = t(
+            "error.outside_scope",
+            region=names.get(exc.code, exc.code),
+            scope=names.get(exc.scope, exc.scope),
+        )
+    elif isinstance(exc, errors.NotFound):
+        message = t("error.not_found")
+    elif exc.field:
+        label = t(f"field.{exc.field}")
+        message = t("error.check_field", field=exc.field if label.startswith("field.") else label)
+    reload_to = ""
+    if isinstance(exc, CsrfRefused):
+        came_from = urlsplit(request.headers.get("referer", ""))
+        reload_to = safe_next(came_from.path + (f"?{came_from.query}" if came_from.query else ""))
+    return {"heading": heading, "message": message, "reload_to": reload_to}
+
+
 async def error_page(request: Request, exc: errors.HubError) -> Response:
     """A refusal as a console page with the problem's status; a 403 is audited (SPEC §6)."""
     if isinstance(exc, errors.Forbidden):
         await run_in_threadpool(_audit_refusal, request, exc)
+    explained = await run_in_threadpool(_explained, request, exc)
     page = Page(
         "error.html",
         "error.title",
-        {"problem": exc.to_problem(request.url.path)},
+        {"problem": exc.to_problem(request.url.path), "explained": explained},
         status_code=exc.status,
     )
     return render(request, page, account=getattr(request.state, "console_account", None))

@@ -18,7 +18,7 @@ from exchange_hub.metrics.periods import parse_period
 from exchange_hub.metrics.schemas import Rate
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import NATION, Caller
-from exchange_hub.web.render import LOCAL_TIME
+from exchange_hub.web.render import LOCAL_TIME, period_words
 
 CHILD_LEVEL = {"nation": "province", "province": "prefecture", "prefecture": "county"}
 TREND_MONTHS = 12
@@ -65,19 +65,10 @@ def _valid_period(label: str) -> str | None:
         return None
 
 
-MONTH_ABBREVIATIONS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
-
-
 def period_name(period: str, t: Callable[..., str]) -> str:
-    """2026-11 → 2026年11月 / Nov 2026; 2026-Q4 → 2026年第4季度 / Q4 2026; 2026 → 2026年."""
-    parsed = parse_period(period)
-    year, month = int(parsed.months[0][:4]), int(parsed.months[0][5:])
-    if parsed.kind == "year":
-        return t("period.year", year=year)
-    if parsed.kind == "quarter":
-        return t("period.quarter", year=year, quarter=(month - 1) // 3 + 1)
-    return t("period.month", year=year, month=month, abbr=MONTH_ABBREVIATIONS[month - 1])
+    """2026-11 → 2026年11月 / November 2026; 2026-Q4 → 2026年第4季度 / Q4 2026; 2026 → 2026年
+    (``render.period_words``, the one wording of a period in the console)."""
+    return period_words(parse_period(period).label, t)
 
 
 def point_change(current: Rate, before: Rate | None) -> float | None:

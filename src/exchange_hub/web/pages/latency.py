@@ -36,10 +36,10 @@ def _leg_chart(total: RegionLatency, kind: str, t: Any) -> dict[str, Any]:
     names = [t("leg." + leg.leg) for leg in legs]
     series = {
         t("latency.median"): [_hours(leg.median_seconds) for leg in legs],
-        "p90": [_hours(leg.p90_seconds) for leg in legs],
-        "p99": [_hours(leg.p99_seconds) for leg in legs],
+        t("latency.p90"): [_hours(leg.p90_seconds) for leg in legs],
+        t("latency.p99"): [_hours(leg.p99_seconds) for leg in legs],
     }
-    return common.bar_chart(names, series, " h")
+    return common.bar_chart(names, series, " " + t("unit.hours_axis"))
 
 
 def _slowest_first(items: list[RegionLatency]) -> list[dict[str, Any]]:

@@ -65,5 +65,6 @@ def _reports(
         },
         "missing": reports.missing_for(session, caller, region=code, period=label),
         "received": received.items,
+        "region_names": regions.names_of(session, [item.region for item in received.items]),
         "more_received": received.next_cursor is not None,
     }

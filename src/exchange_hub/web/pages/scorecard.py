@@ -20,6 +20,7 @@ from exchange_hub.regions import service as regions
 from exchange_hub.scope import require_role
 from exchange_hub.scorecard import behind, explain
 from exchange_hub.scorecard import service as scorecards
+from exchange_hub.scorecard.config import default_config
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render, request_language
 from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
@@ -83,5 +84,14 @@ def scorecard_items_page(
             cursor=cursor,
             limit=ITEMS_PAGE,
         )
-    values = {"page": page, "region": region, "period": label, "cursor": cursor}
+        region_name = regions.get_region(session, region).name
+    named = default_config().indicator(indicator)
+    values = {
+        "page": page,
+        "region": region,
+        "period": label,
+        "cursor": cursor,
+        "region_name": region_name,
+        "indicator_names": {"zh": named.zh, "en": named.en} if named else {},
+    }
     return render(request, Page("scorecard_items.html", "nav.scorecard", values), account=account)

@@ -18,8 +18,10 @@ from starlette.datastructures import FormData
 from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import inbox
 from exchange_hub.exchange import service as exchange
+from exchange_hub.exchange.hooks import INFLOW_NOTICE_PURPOSE, INFLOW_QUERY_PURPOSE
 from exchange_hub.exchange.schemas import FeedbackCreate
 from exchange_hub.metrics.freshness import refresh_after_reading
+from exchange_hub.regions import service as regions
 from exchange_hub.scope import require_role
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render
@@ -44,8 +46,10 @@ def todo_page(
         page = inbox.pull_inbox(session, caller, order="deadline", limit=PAGE_SIZE)
         items = [_item(caller, entry) for entry in page["items"]]
         common.audit_person_data_read(session, caller, [i["id"] for i in items], page="todo")
+        names = regions.names_of(session, [caller.region, *(i["from_region"] for i in items)])
     values = {
         "items": items,
+        "region_names": names,
         "results": RESULTS,
         "done": done if done in DONE else "",
         "more": page["next_cursor"] is not None,
@@ -53,8 +57,19 @@ def todo_page(
     return render(request, Page("todo.html", "nav.todo", values), account=account)
 
 
+PURPOSE_KEYS = {
+    INFLOW_NOTICE_PURPOSE: "todo.purpose.inflow_notice",
+    INFLOW_QUERY_PURPOSE: "todo.purpose.inflow_query",
+}
+"""The hub's own purposes (inflow hooks) are English for the API; the page words them."""
+
+
 def _item(caller: Any, entry: dict[str, Any]) -> dict[str, Any]:
-    return {**entry, "subject": common.subject_for(caller, entry.get("content"))}
+    return {
+        **entry,
+        "subject": common.subject_for(caller, entry.get("content")),
+        "purpose_key": PURPOSE_KEYS.get(entry.get("purpose") or ""),
+    }
 
 
 def _message_id(text: str) -> uuid.UUID:
