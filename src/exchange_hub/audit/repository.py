@@ -82,11 +82,11 @@ def newest_events(
 
 
 def _filtered(
-    query: Select[tuple[AuditEvent]],
+    query: Select[AuditEvent],
     region_prefix: str | None,
     action: str | None,
     outcome: str | None,
-) -> Select[tuple[AuditEvent]]:
+) -> Select[AuditEvent]:
     if region_prefix:
         query = query.where(AuditEvent.region.startswith(region_prefix))
     if action:
