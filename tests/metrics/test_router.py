@@ -201,7 +201,7 @@ def test_xlsx_holds_the_same_numbers_as_the_json(client, admin_gd, october):
 
 
 def _assert_cell(cell, kind: str, value) -> None:
-    if isinstance(value, str) and kind != "text":  # a word in place of a figure (无报表)
+    if isinstance(value, str) and kind != "text":  # a word in place of a figure (无月报)
         assert cell.value == value
     elif kind == "rate":
         # Excel keeps 15 significant digits; openpyxl writes the float accordingly.

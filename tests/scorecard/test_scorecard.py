@@ -357,9 +357,9 @@ def test_the_bulletin_carries_the_scorecard_sheet(client: TestClient, admin_gd: 
     assert by_region[NANSHAN]["流入人口建档率"] == pytest.approx(
         indicators["inflow_registration_rate"]["rate"]
     )
-    assert by_region[BAOAN]["流入人口建档率"] == "无报表"
+    assert by_region[BAOAN]["流入人口建档率"] == "无月报"
     csv = client.get(
         "/api/v1/bulletin", params={**params, "format": "csv"}, headers=admin_gd.headers
     )
     text = csv.content.decode("utf-8-sig")
-    assert "双向考核" in text and "无报表" in text and "部门信息报送" in text
+    assert "双向考核" in text and "无月报" in text and "部门信息报送" in text

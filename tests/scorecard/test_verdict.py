@@ -135,17 +135,17 @@ def test_why_a_rate_is_missing_is_told_apart() -> None:
     assert all(i.rate is None and i.met is None for i in card.indicators if i.status != "ok")
     labels = {i.key: explain.status_label(i, "zh") for i in card.indicators}
     assert labels["information_submission_rate"] == "数据矛盾"
-    assert labels["inflow_registration_rate"] == "未通报"
+    assert labels["inflow_registration_rate"] == "无月报"
     assert labels["outflow_registration_rate"] == "未到期"
     assert labels["certificate_check_rate"] == "无数据"
     # The footnote uses the very words of the cells.
     statuses_rule = explain.rules(card, "zh")[-1]
-    assert all(word in statuses_rule for word in ("无数据", "未通报", "未到期", "数据矛盾"))
+    assert all(word in statuses_rule for word in ("无数据", "无月报", "未到期", "数据矛盾"))
     # Data problems are listed with the verdict; the rest is met, so it is met.
     assert card.overall_met is True
     text = explain.verdict_text(card, "zh")
     assert "另：重要信息登录率 4/0 数据矛盾（分母为 0）" in text
-    assert "另：流入人口建档率 未通报" in text
+    assert "另：流入人口建档率 无月报" in text
     assert "also: Information submission rate 4/0 inconsistent" in explain.verdict_text(card, "en")
     # Without a score, missing reports add nothing to "no score"; a 4/0 is still told.
     alone = _card({"information_submission_rate": Part(4, 0, reported=1),

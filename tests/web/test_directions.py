@@ -160,7 +160,7 @@ def test_idle_regions_are_hidden_until_asked_for(
     ranked = page.split('id="ranked"')[1]
     shown = ranked.count("<tr") - 1
     assert shown == 2 and "珠海市" not in ranked
-    hidden = int(re.search(r"另有 (\d+) 个地区本期没有查询和通报", page).group(1))  # type: ignore[union-attr]
+    hidden = int(re.search(r"另有 (\d+) 个地区本期没有查询和通知", page).group(1))  # type: ignore[union-attr]
     toggle = re.search(r'<a href="([^"]+)" id="show-all-regions">显示全部地区</a>', page)
     assert toggle
     link = toggle.group(1).replace("&amp;", "&")
@@ -175,11 +175,11 @@ def test_idle_regions_are_hidden_until_asked_for(
 @pytest.mark.parametrize(
     ("period", "previous", "year_ago", "zh", "en"),
     [("2026-11", "2026-10", "2025-11", "2026年11月", "November 2026"),
-     ("2026-01", "2025-12", "2025-01", "2026年1月", "Jan 2026"),
+     ("2026-01", "2025-12", "2025-01", "2026年1月", "January 2026"),
      ("2026-Q1", "2025-Q4", "2025-Q1", "2026年第1季度", "Q1 2026"),
      ("2026-q3", "2026-Q2", "2025-Q3", "2026年第3季度", "Q3 2026"),
      ("2026", "2025", "2025", "2026年", "2026"),
-     ("2000-01", None, None, "2000年1月", "Jan 2000")],
+     ("2000-01", None, None, "2000年1月", "January 2000")],
 )  # fmt: skip
 def test_period_arithmetic_and_names(
     period: str, previous: str | None, year_ago: str | None, zh: str, en: str

@@ -33,7 +33,7 @@ def rate_value(cell: Any) -> float | None:
 
 
 def text_cell(column: BulletinColumn, value: Any) -> str:
-    if isinstance(value, str):  # a word in place of a figure, e.g. 无报表 (no report)
+    if isinstance(value, str):  # a word in place of a figure, e.g. 无月报 (no report)
         return value
     if column.type == "rate":
         fraction = rate_value(value)

@@ -20,8 +20,8 @@ from exchange_hub.scorecard.schemas import IndicatorResult, RegionScorecard
 from exchange_hub.scorecard.service import build_scorecard
 
 LANG = "zh"
-NO_REPORT = "无报表"
-"""The sheets' word for a missing report (the console says 未通报)."""
+NO_REPORT = "无月报"
+"""The sheets' word for a missing report (the console says the same)."""
 
 
 def _indicator_cell(result: IndicatorResult) -> dict[str, Any] | str:

@@ -44,7 +44,7 @@ def verdict_label(card: RegionScorecard, lang: str) -> str:
 def verdict_text(card: RegionScorecard, lang: str) -> str:
     """``未达标：重要信息登录率 2.3% 低于目标 95%；…`` — the verdict and every reason.
 
-    Data problems of the same kind share one line (``另：A、B 未通报…``); a region
+    Data problems of the same kind share one line (``另：A、B 无月报…``); a region
     without a score lists only its inconsistent figures (its missing reports say
     nothing more than "no score")."""
     decisive = [r for r in card.reasons if r.code != "data_problem"]

@@ -42,7 +42,7 @@ def _cell(column: BulletinColumn, value: Any) -> dict[str, Any]:
     """One table cell as text, with the fraction behind a rate and a sort key.
 
     Cells hold what the exports hold: a ``Rate`` (or its dict), a number, a
-    word in place of a figure (无报表: no report), or None for "—".
+    word in place of a figure (无月报: no report), or None for "—".
     """
     if isinstance(value, str):
         return {"text": value, "sort": value, "numeric": False}
