@@ -13,6 +13,10 @@ leaves no stale marker behind):
   ``idempotency.expire_answers``) → 409: never run twice, never another answer;
 - no key → the work runs as usual.
 
+The routes go through ``answer``: the work returns the route's response model,
+and a replay is validated with that model before it is sent (an answer stored
+by an older hub that no longer fits is a 409, never a 500 nor an untyped body).
+
 Answers hold person data (a record's name, ID number, phone, address), so
 none is stored in clear (SPEC §7, "stored idempotent answers"): the answer is
 AES-GCM encrypted with its member and key as associated data, so a ciphertext
@@ -30,10 +34,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from fastapi import Response
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -52,6 +57,8 @@ _WAIT_FOR_FIRST = "3s"
 _FINGERPRINT_DOMAIN = b"idempotency:"
 
 log = logging.getLogger("exchange_hub.idempotency")
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,12 @@ def run(
     if replay is not None:
         return replay
     body = jsonable_encoder(work())
+    _store(session, member_id, key, status_code, body)
+    return Outcome(status_code, body)
+
+
+def _store(session: Session, member_id: uuid.UUID, key: str, status_code: int, body: Any) -> None:
+    """Seal the answer to a claimed key (AES-GCM, bound to member and key)."""
     row = session.get(IdempotencyKey, (member_id, key))
     assert row is not None
     sealed = _keyring(session).encrypt(
@@ -176,13 +189,44 @@ def run(
     )
     row.state, row.status_code, row.response_enc = "done", status_code, sealed
     session.flush()
-    return Outcome(status_code, body)
 
 
-def to_response(outcome: Outcome) -> JSONResponse:
-    """The stored or fresh result; a replay says so in ``Idempotent-Replayed: true``."""
-    headers = {REPLAYED_HEADER: "true"} if outcome.replayed else None
-    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+def answer(
+    session: Session,
+    member_id: uuid.UUID | None,
+    key: str | None,
+    digest: str,
+    work: Callable[[], Answer],
+    *,
+    model: type[Answer],
+    response: Response,
+    status_code: int = 200,
+) -> Answer:
+    """The typed ``run`` of an idempotent route: ``work`` runs once per (member, key) and
+    returns the route's response ``model``; its JSON form is stored, encrypted, and a
+    replay is that stored answer validated with ``model``. The status code goes on
+    ``response`` (the route's FastAPI ``Response``), and a replay says
+    ``Idempotent-Replayed: true`` there.
+
+    A stored answer that does not fit ``model`` (kept by an older hub) is refused like
+    one no longer kept (409): the work never runs twice."""
+    replay = None
+    if key and member_id is not None:
+        key = _check_key(key)
+        replay = _claim(session, member_id, key, digest)
+    if replay is not None:
+        response.status_code = replay.status_code
+        response.headers[REPLAYED_HEADER] = "true"
+        try:
+            return model.model_validate(replay.body)
+        except ValidationError:
+            log.warning("a stored idempotent answer does not fit %s", model.__name__)
+            raise _no_longer_kept() from None
+    result = work()
+    if key and member_id is not None:
+        _store(session, member_id, key, status_code, result.model_dump(mode="json"))
+    response.status_code = status_code
+    return result
 
 
 def expire_answers(session: Session, older_than: datetime) -> int:

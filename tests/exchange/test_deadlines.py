@@ -10,7 +10,7 @@ import pytest
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.exchange import common, service
-from exchange_hub.exchange.schemas import MessageCreate
+from exchange_hub.exchange.schemas import MessageAccepted, MessageCreate
 from exchange_hub.scope import Caller
 from exchange_hub.workdays import SHANGHAI
 from tests.exchange.helpers import notification_body, query_body
@@ -21,7 +21,9 @@ def shanghai(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
 
 
-def submit(hub: HubContext, sender: MemberKey, body: dict[str, object], at: datetime) -> dict:  # type: ignore[type-arg]
+def submit(
+    hub: HubContext, sender: MemberKey, body: dict[str, object], at: datetime
+) -> MessageAccepted:
     caller = Caller(uuid.UUID(sender.id), "dest", "county", sender.region)
     with transaction(hub.sessions) as session:
         return service.submit_message(
@@ -57,7 +59,7 @@ def test_query_deadlines_move_off_rest_days(
     accepted = submit(
         hub, county_b, query_body(to_region="110105", urgency=urgency), shanghai(submitted)
     )
-    deadline: datetime = accepted["deadline"]
+    deadline: datetime = accepted.deadline
     assert deadline.tzinfo is not None
     local = deadline.astimezone(SHANGHAI)
     assert local.date().isoformat() == due
@@ -70,7 +72,7 @@ def test_notifications_take_30_days(
     accepted = submit(
         hub, county_b, notification_body(to_region="110105"), shanghai("2026-09-05T10:00:00")
     )
-    assert accepted["deadline"].astimezone(SHANGHAI).date().isoformat() == "2026-10-08"
+    assert accepted.deadline.astimezone(SHANGHAI).date().isoformat() == "2026-10-08"
 
 
 def test_period_is_the_shanghai_month(
@@ -81,7 +83,7 @@ def test_period_is_the_shanghai_month(
     at = datetime(2026, 9, 30, 17, 0, tzinfo=UTC)  # 1 Oct 01:00 in Shanghai
     accepted = submit(hub, county_b, query_body(to_region="110105"), at)
     with hub.sessions() as session:
-        message = session.get(Message, accepted["id"])
+        message = session.get(Message, accepted.id)
         assert message is not None
         assert message.period == "2026-10"
         assert message.submitted_at == at
@@ -98,7 +100,7 @@ def test_deadlines_are_configurable(database_url: str, tmp_path) -> None:  # typ
             hub, sender, query_body(to_region="110105", urgency="certificate"),
             shanghai("2026-11-02T10:00:00"),
         )  # fmt: skip
-        assert accepted["deadline"].astimezone(SHANGHAI).date().isoformat() == "2026-11-05"
+        assert accepted.deadline.astimezone(SHANGHAI).date().isoformat() == "2026-11-05"
     finally:
         hub.dispose()
 
@@ -113,7 +115,7 @@ def test_overdue_is_derived_from_the_deadline(
         shanghai("2026-09-24T10:00:00"),
     )  # fmt: skip
     with hub.sessions() as session:
-        message = session.get(Message, accepted["id"])
+        message = session.get(Message, accepted.id)
         assert message is not None
         assert not common.is_overdue(message, shanghai("2026-10-08T23:00:00"))
         assert common.is_overdue(message, shanghai("2026-10-09T00:00:01"))

@@ -97,8 +97,8 @@ def build_machine(hub: HubContext) -> type[RuleBasedStateMachine]:
                     session, callers[sender], payload=MessageCreate.model_validate(body)
                 )
             needs_feedback = kind[0] == "query" or kind[1] == "birth"
-            self.model[accepted["id"]] = Model(accepted["id"], sender, to, needs_feedback)
-            return accepted["id"]  # type: ignore[no-any-return]
+            self.model[accepted.id] = Model(accepted.id, sender, to, needs_feedback)
+            return accepted.id
 
         @rule(message=messages, actor=st.sampled_from(COUNTIES))
         def receipt(self, message: uuid.UUID, actor: str) -> None:
@@ -145,8 +145,8 @@ def build_machine(hub: HubContext) -> type[RuleBasedStateMachine]:
         def pull_inbox(self, county: str) -> None:
             with transaction(hub.sessions) as session:
                 page = inbox.pull_inbox(session, callers[county], limit=500)
-            for item in page["items"]:
-                m = self.model.get(item["id"])
+            for item in page.items:
+                m = self.model.get(item.id)
                 if m is not None and m.state == "submitted":
                     m.state, m.events = "delivered", m.events + 1
 

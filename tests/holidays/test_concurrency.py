@@ -14,7 +14,7 @@ from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import Conflict
 from exchange_hub.exchange import service as exchange
-from exchange_hub.exchange.schemas import MessageCreate
+from exchange_hub.exchange.schemas import MessageAccepted, MessageCreate
 from exchange_hub.holidays import service
 from exchange_hub.scope import Caller
 from tests.exchange.helpers import query_body
@@ -28,7 +28,7 @@ def _postgres_only(is_postgres: bool) -> None:
         pytest.skip("SQLite runs one writer at a time (BEGIN IMMEDIATE)")
 
 
-def _submit(hub: HubContext, sender: MemberKey) -> dict:  # type: ignore[type-arg]
+def _submit(hub: HubContext, sender: MemberKey) -> MessageAccepted:
     caller = Caller(uuid.UUID(sender.id), "dest", "county", sender.region)
     payload = MessageCreate.model_validate(query_body(to_region="110105", urgency="urgent"))
     with transaction(hub.sessions) as session:
@@ -49,7 +49,7 @@ def test_a_deadline_computed_during_a_load_waits_for_it(
             accepted = submitted.result(timeout=30)
     finally:
         loading.close()
-    assert (accepted["deadline"], accepted["deadline_basis"]) == (end_of("2027-02-15"), "official")
+    assert (accepted.deadline, accepted.deadline_basis) == (end_of("2027-02-15"), "official")
 
 
 def test_a_load_gives_up_on_a_long_reader_with_409(

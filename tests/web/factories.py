@@ -52,7 +52,7 @@ def send_query(
     )  # fmt: skip
     with transaction(hub.sessions) as session:
         sent = exchange.submit_message(session, county(sender), payload=payload, now=at)
-    return sent["id"]  # type: ignore[no-any-return]
+    return sent.id
 
 
 def answer_query(

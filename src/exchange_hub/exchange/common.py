@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from exchange_hub.audit import service as audit
 from exchange_hub.config import Settings
 from exchange_hub.crypto import KeyRing
+from exchange_hub.exchange.schemas import MessageSummary
 from exchange_hub.models import Message
 from exchange_hub.scope import Caller
 
@@ -59,6 +60,11 @@ def is_overdue(message: Message, now: datetime) -> bool:
     if message.needs_feedback:
         return message.state != "answered"
     return message.state not in ("received", "answered")
+
+
+def summary(message: Message, now: datetime) -> MessageSummary:
+    """A message as listed, or as answered after a transition."""
+    return MessageSummary.model_validate(summary_of(message, now))
 
 
 def summary_of(message: Message, now: datetime) -> dict[str, Any]:

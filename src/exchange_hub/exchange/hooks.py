@@ -28,7 +28,7 @@ from exchange_hub.crypto import CryptoError, KeyRing
 from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import common, repository, routing, service
 from exchange_hub.exchange.directory import PersonDirectory, directory_of
-from exchange_hub.exchange.schemas import InflowInfo, MessageCreate, Subject
+from exchange_hub.exchange.schemas import InflowInfo, MessageAccepted, MessageCreate, Subject
 from exchange_hub.scope import Caller
 
 log = logging.getLogger("exchange_hub.exchange.hooks")
@@ -37,7 +37,7 @@ INFLOW_NOTICE_PURPOSE = "inflow notice: a resident of yours registered here (流
 INFLOW_QUERY_PURPOSE = "inflow verification: no outflow record at the origin (流入核查)"
 
 
-def inflow_registered(session: Session, caller: Caller, record: Any) -> list[dict[str, Any]]:
+def inflow_registered(session: Session, caller: Caller, record: Any) -> list[MessageAccepted]:
     """Notify the origin county of an arrival, and query it when it has no outflow record.
 
     Returns what was sent (empty when the person's household county is the
@@ -68,7 +68,7 @@ def inflow_registered(session: Session, caller: Caller, record: Any) -> list[dic
 
 def _send(
     session: Session, caller: Caller, record: Any, subject: Subject, origin: str, kind: str
-) -> dict[str, Any]:
+) -> MessageAccepted:
     payload = _payload(caller, record, subject, origin, kind)
     return service.submit_message(session, caller, payload=payload, flush=False)
 
@@ -109,7 +109,9 @@ def inflows_registered(
     now: datetime | None = None,
     feed_later: bool = False,
 ) -> list[dict[str, Any]]:
-    """``inflow_registered`` for a whole chunk of a batch, with the same result.
+    """``inflow_registered`` for a whole chunk of a batch, with the same messages (in
+    the ``MessageAccepted`` form, as plain dicts: a batch sends up to two per line, too
+    many to validate one by one).
 
     Routing and the outflow check are two queries for the chunk instead of
     two per record, and the messages are written by ``service.submit_messages``

@@ -23,6 +23,7 @@ from exchange_hub.changes import changes_for
 from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.repository import InboxOrder
+from exchange_hub.exchange.schemas import ChangePage, ChangeRead, InboxItem, InboxPage, OutboxPage
 from exchange_hub.metrics.periods import parse_period
 from exchange_hub.models import Message
 from exchange_hub.params import page_maximum
@@ -64,7 +65,7 @@ def pull_inbox(
     cursor: str | None = None,
     limit: int = 100,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> InboxPage:
     """The county's to-do list; pulling marks what it hands out as delivered."""
     require_role(caller, "county")
     now = now or clock.now()
@@ -78,13 +79,15 @@ def pull_inbox(
             session, message, actor=caller.label, actor_member_id=caller.member_id, now=now
         )
     items = [
-        {**common.summary_of(m, now), "content": common.decrypt_content(session, m)}
+        InboxItem.model_validate(
+            {**common.summary_of(m, now), "content": common.decrypt_content(session, m)}
+        )
         for m in messages
     ]
     if messages:
         common.audit_read(session, caller, "inbox.pull", [m.id for m in messages])
     session.flush()
-    return {"items": items, "next_cursor": _next(messages, limit, order)}
+    return InboxPage(items=items, next_cursor=_next(messages, limit, order))
 
 
 def _next(messages: Any, limit: int, order: InboxOrder) -> str | None:
@@ -103,7 +106,7 @@ def list_outbox(
     cursor: str | None = None,
     limit: int = 100,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> OutboxPage:
     """What the county sent and how far each message got, newest first."""
     require_role(caller, "county")
     now = now or clock.now()
@@ -114,29 +117,29 @@ def list_outbox(
     next_cursor = None
     if len(messages) == limit:
         next_cursor = encode_cursor(messages[-1].submitted_at, messages[-1].id)
-    return {"items": [common.summary_of(m, now) for m in messages], "next_cursor": next_cursor}
+    return OutboxPage(items=[common.summary(m, now) for m in messages], next_cursor=next_cursor)
 
 
 def read_changes(
     session: Session, caller: Caller, *, since: str | None, limit: int = 500
-) -> dict[str, Any]:
+) -> ChangePage:
     """Every record and message change visible to the caller's county after ``since``."""
     require_role(caller, "county")
     limit = _check_limit(limit, page_maximum(common.settings_of(session), feed=True))
     after = _parse_since(since)
     rows = changes_for(session, caller.region, since=after, limit=limit)
     items = [
-        {
-            "seq": c.seq,
-            "at": c.at,
-            "object_type": c.object_type,
-            "object_id": c.object_id,
-            "action": c.action,
-            "summary": c.summary,
-        }
+        ChangeRead(
+            seq=c.seq,
+            at=c.at,
+            object_type=c.object_type,
+            object_id=c.object_id,
+            action=c.action,
+            summary=c.summary,
+        )
         for c in rows
     ]
-    return {"items": items, "next_cursor": str(rows[-1].seq if rows else after)}
+    return ChangePage(items=items, next_cursor=str(rows[-1].seq if rows else after))
 
 
 def _parse_since(since: str | None) -> int:

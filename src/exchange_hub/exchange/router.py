@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from exchange_hub import idempotency
@@ -40,21 +40,27 @@ router = APIRouter(prefix="/api/v1", tags=["exchange"])
 
 MessageId = Annotated[uuid.UUID, "the message id"]
 KindFilter = Literal["query", "notification"]
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 def _idempotent(
-    session: DbSession,
-    member_id: uuid.UUID | None,
+    session: Session,
+    caller: Caller,
     key: str | None,
     request: Request,
+    response: Response,
     body: Any,
-    work: Callable[[], Any],
-    status_code: int,
-) -> JSONResponse:
+    work: Callable[[], Answer],
+    *,
+    model: type[Answer],
+    status_code: int = 200,
+) -> Answer:
     # Without a key nothing is stored, so the request need not be hashed.
     digest = idempotency.request_hash(request.method, request.url.path, body) if key else ""
-    outcome = idempotency.run(session, member_id, key, digest, work, status_code=status_code)
-    return idempotency.to_response(outcome)
+    return idempotency.answer(
+        session, caller.member_id, key, digest, work,
+        model=model, response=response, status_code=status_code,
+    )  # fmt: skip
 
 
 def _sender_signature(request: Request) -> dict[str, str] | None:
@@ -78,38 +84,43 @@ def _sender_signature(request: Request) -> dict[str, str] | None:
 def post_message(
     payload: MessageCreate,
     request: Request,
+    response: Response,
     session: DbSession,
     caller: CurrentCaller,
     key: IdempotencyKey = None,
-) -> JSONResponse:
-    def work() -> dict[str, Any]:
+) -> MessageAccepted:
+    def work() -> MessageAccepted:
         return service.submit_message(
             session, caller, payload=payload, sender_signature=_sender_signature(request)
         )
 
     body = payload.model_dump(mode="json", exclude_none=True) if key else None
-    return _idempotent(session, caller.member_id, key, request, body, work, 201)
+    return _idempotent(
+        session, caller, key, request, response, body, work,
+        model=MessageAccepted, status_code=201,
+    )  # fmt: skip
 
 
 @router.get("/messages/{message_id}", response_model=MessageRead)
-def get_message(message_id: MessageId, session: DbSession, caller: CurrentCaller) -> Any:
+def get_message(message_id: MessageId, session: DbSession, caller: CurrentCaller) -> MessageRead:
     return service.read_message(session, caller, message_id=message_id)
 
 
 def _transition(
-    step: Callable[..., dict[str, Any]],
+    step: Callable[..., MessageSummary],
     message_id: uuid.UUID,
     request: Request,
+    response: Response,
     session: Session,
     caller: Caller,
     key: str | None,
-) -> JSONResponse:
+) -> MessageSummary:
     """A body-less state change (receipt, withdrawal), idempotent like every write."""
 
-    def work() -> dict[str, Any]:
+    def work() -> MessageSummary:
         return step(session, caller, message_id=message_id)
 
-    return _idempotent(session, caller.member_id, key, request, b"", work, 200)
+    return _idempotent(session, caller, key, request, response, b"", work, model=MessageSummary)
 
 
 @router.post(
@@ -120,11 +131,12 @@ def _transition(
 def post_receipt(
     message_id: MessageId,
     request: Request,
+    response: Response,
     session: DbSession,
     caller: CurrentCaller,
     key: IdempotencyKey = None,
-) -> JSONResponse:
-    return _transition(service.acknowledge, message_id, request, session, caller, key)
+) -> MessageSummary:
+    return _transition(service.acknowledge, message_id, request, response, session, caller, key)
 
 
 @router.post(
@@ -136,15 +148,16 @@ def post_feedback(
     message_id: MessageId,
     feedback: FeedbackCreate,
     request: Request,
+    response: Response,
     session: DbSession,
     caller: CurrentCaller,
     key: IdempotencyKey = None,
-) -> JSONResponse:
-    def work() -> dict[str, Any]:
+) -> MessageSummary:
+    def work() -> MessageSummary:
         return service.answer(session, caller, message_id=message_id, feedback=feedback)
 
     body = feedback.model_dump(mode="json", exclude_none=True) if key else None
-    return _idempotent(session, caller.member_id, key, request, body, work, 200)
+    return _idempotent(session, caller, key, request, response, body, work, model=MessageSummary)
 
 
 @router.post(
@@ -155,11 +168,12 @@ def post_feedback(
 def post_withdraw(
     message_id: MessageId,
     request: Request,
+    response: Response,
     session: DbSession,
     caller: CurrentCaller,
     key: IdempotencyKey = None,
-) -> JSONResponse:
-    return _transition(service.withdraw, message_id, request, session, caller, key)
+) -> MessageSummary:
+    return _transition(service.withdraw, message_id, request, response, session, caller, key)
 
 
 @router.get("/inbox", response_model=InboxPage, summary="Your to-do list (待办事项)")
@@ -171,7 +185,7 @@ def get_inbox(
     kind: KindFilter | None = None,
     order: Literal["deadline", "arrival"] = "deadline",
     limit: int = Query(100, ge=1),
-) -> Any:
+) -> InboxPage:
     return inbox.pull_inbox(
         session, caller, state=state, kind=kind, order=order, cursor=cursor, limit=limit
     )
@@ -185,7 +199,7 @@ def get_outbox(
     state: State | None = None,
     kind: KindFilter | None = None,
     limit: int = Query(100, ge=1),
-) -> Any:
+) -> OutboxPage:
     return inbox.list_outbox(session, caller, state=state, kind=kind, cursor=cursor, limit=limit)
 
 
@@ -195,7 +209,7 @@ def get_changes(
     caller: CurrentCaller,
     since: str | None = Query(None, pattern=r"^[0-9]{1,18}$", description="a next_cursor"),
     limit: int = Query(500, ge=1, json_schema_extra={"x-page": "feed"}),
-) -> Any:
+) -> ChangePage:
     return inbox.read_changes(session, caller, since=since, limit=limit)
 
 

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 from pydantic.config import JsonDict, JsonValue
 
 from exchange_hub.request_body import (
@@ -178,24 +178,16 @@ class HubReceipt(BaseModel):
 
     message_id: uuid.UUID
     digest: str = Field(description="sha256 of the canonical JSON of the accepted message")
-    accepted_at: datetime
+    accepted_at: datetime = Field(json_schema_extra={"format": "date-time"})
     from_region: str
     to_region: str
     signature: Signature
 
-
-class MessageAccepted(BaseModel):
-    id: uuid.UUID
-    state: State
-    kind: Kind
-    subtype: str
-    from_region: str
-    to_region: str
-    routed_by: Literal["to_region", "record", "id_prefix"]
-    submitted_at: datetime
-    deadline: datetime
-    deadline_basis: DeadlineBasis = Field(description=BASIS_DESCRIPTION)
-    receipt: HubReceipt
+    @field_serializer("accepted_at", when_used="json")
+    def _as_signed(self, accepted_at: datetime) -> str:
+        """Written as it was signed (``datetime.isoformat``, ``+00:00``), so that the
+        receipt a member keeps verifies as sent."""
+        return accepted_at.isoformat()
 
 
 class Difference(RequestBody):
@@ -280,6 +272,13 @@ class MessageSummary(BaseModel):
     answered_at: datetime | None
     withdrawn_at: datetime | None
     feedback_result: FeedbackResult | None
+
+
+class MessageAccepted(MessageSummary):
+    """A message just accepted: as summarised, with how it was routed and the hub's receipt."""
+
+    routed_by: Literal["to_region", "record", "id_prefix"]
+    receipt: HubReceipt
 
 
 class MessageRead(MessageSummary):

@@ -39,13 +39,17 @@ from exchange_hub.exchange.common import (
     decrypt_feedback,
     keyring_of,
     settings_of,
+    summary,
     summary_of,
 )
 from exchange_hub.exchange.schemas import (
     DETAIL_FIELDS,
     DETAIL_OF_TYPE,
     FeedbackCreate,
+    MessageAccepted,
     MessageCreate,
+    MessageRead,
+    MessageSummary,
 )
 from exchange_hub.masking import mask_text
 from exchange_hub.models import Message, MessageEvent, PushDelivery
@@ -72,7 +76,7 @@ def submit_message(
     sender_signature: dict[str, Any] | None = None,
     now: datetime | None = None,
     flush: bool = True,
-) -> dict[str, Any]:
+) -> MessageAccepted:
     """Accept a query or notification, route it, queue its pushes, sign a receipt.
 
     ``flush=False`` leaves the rows to the next flush, so callers creating many
@@ -105,11 +109,9 @@ def submit_message(
     _queue_pushes(session, message, now)
     if flush:
         session.flush()
-    return {
-        **summary_of(message, now),
-        "routed_by": route.routed_by,
-        "receipt": message.hub_receipt,
-    }
+    return MessageAccepted.model_validate(
+        {**summary_of(message, now), "routed_by": route.routed_by, "receipt": message.hub_receipt}
+    )
 
 
 def submit_messages(
@@ -428,7 +430,7 @@ def _refuse_if_closed(message: Message, verb: str) -> None:
 
 def acknowledge(
     session: Session, caller: Caller, *, message_id: uuid.UUID, now: datetime | None = None
-) -> dict[str, Any]:
+) -> MessageSummary:
     """接收: the addressed county acknowledges the message."""
     now = now or clock.now()
     message = _load_addressed(session, caller, message_id)
@@ -439,7 +441,7 @@ def acknowledge(
         )
     _advance_to_received(session, caller, message, now)
     session.flush()
-    return summary_of(message, now)
+    return summary(message, now)
 
 
 def answer(
@@ -449,7 +451,7 @@ def answer(
     message_id: uuid.UUID,
     feedback: FeedbackCreate,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> MessageSummary:
     """反馈: the one final answer to a query (or the confirmation of a birth)."""
     now = now or clock.now()
     _check_feedback(feedback)
@@ -472,7 +474,7 @@ def answer(
         detail={"result": feedback.result},
     )  # fmt: skip
     session.flush()
-    return summary_of(message, now)
+    return summary(message, now)
 
 
 def _check_feedback(feedback: FeedbackCreate) -> None:
@@ -488,7 +490,7 @@ def _check_feedback(feedback: FeedbackCreate) -> None:
 
 def withdraw(
     session: Session, caller: Caller, *, message_id: uuid.UUID, now: datetime | None = None
-) -> dict[str, Any]:
+) -> MessageSummary:
     """The sender takes a message back before the recipient acknowledged it."""
     now = now or clock.now()
     message = repository.get_message(session, message_id, for_update=True)
@@ -505,13 +507,13 @@ def withdraw(
         session, message, "withdrawn", actor=caller.label, actor_member_id=caller.member_id, now=now
     )
     session.flush()
-    return summary_of(message, now)
+    return summary(message, now)
 
 
 # -- reading -------------------------------------------------------------------------
 def read_message(
     session: Session, caller: Caller, *, message_id: uuid.UUID, now: datetime | None = None
-) -> dict[str, Any]:
+) -> MessageRead:
     """One message with its history; its content is person data, so the read is audited."""
     now = now or clock.now()
     message = repository.get_message(session, message_id, for_update=caller.role == "county")
@@ -522,13 +524,15 @@ def read_message(
             session, message, actor=caller.label, actor_member_id=caller.member_id, now=now
         )
     shows_content = caller.role == "county" or caller.person_data_grant
-    result = {
-        **summary_of(message, now),
-        "content": decrypt_content(session, message) if shows_content else None,
-        "feedback": decrypt_feedback(session, message) if shows_content else None,
-        "receipt": message.hub_receipt,
-        "events": [_event_read(e) for e in repository.events_of(session, message.id)],
-    }
+    result = MessageRead.model_validate(
+        {
+            **summary_of(message, now),
+            "content": decrypt_content(session, message) if shows_content else None,
+            "feedback": decrypt_feedback(session, message) if shows_content else None,
+            "receipt": message.hub_receipt,
+            "events": [_event_read(e) for e in repository.events_of(session, message.id)],
+        }
+    )
     if shows_content:
         audit_read(session, caller, "message.read", [message.id])
     session.flush()

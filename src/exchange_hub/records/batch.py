@@ -33,6 +33,7 @@ from exchange_hub.errors import InvalidInput, Unavailable, UnsupportedMediaType
 from exchange_hub.records import checking, repository, service
 from exchange_hub.records.bulk import BulkWriter, Tally
 from exchange_hub.records.checking import CSV_COLUMNS, MAX_LINE_BYTES, Rejection, Task
+from exchange_hub.records.schemas import BatchResult
 from exchange_hub.scope import Caller
 
 BOM = b"\xef\xbb\xbf"
@@ -264,8 +265,8 @@ def ingest(
     *,
     fmt: BodyFormat,
     progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """Check and land every good line of a batch; returns the ``BatchResult`` form."""
+) -> BatchResult:
+    """Check and land every good line of a batch; what landed and what was rejected."""
     service.require_county_writer(caller)
     encoding = sniff_encoding(source, fmt)
     # The county's single writes wait while its batch runs (``records/service.py``).
@@ -285,7 +286,7 @@ def ingest(
         _land(tasks, checker, writer, workers, source, progress)
     writer.finish()
     _audit_batch(session, caller, tally, fmt)
-    return tally.result(fmt.kind, encoding)
+    return BatchResult.model_validate(tally.result(fmt.kind, encoding))
 
 
 def _size(source: IO[bytes]) -> int:

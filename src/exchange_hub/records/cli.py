@@ -25,6 +25,7 @@ from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.records import batch, repository, service, values
+from exchange_hub.records.schemas import BatchResult
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import Caller
 
@@ -61,9 +62,7 @@ def import_file(
     _print_summary(result)
 
 
-def _run_import(
-    hub: HubContext, caller: Caller, file: Path, fmt: batch.BodyFormat
-) -> dict[str, Any]:
+def _run_import(hub: HubContext, caller: Caller, file: Path, fmt: batch.BodyFormat) -> BatchResult:
     columns = (
         *Progress.get_default_columns()[:1],
         BarColumn(),
@@ -81,18 +80,18 @@ def _run_import(
     return result
 
 
-def _print_summary(result: dict[str, Any]) -> None:
+def _print_summary(result: BatchResult) -> None:
     table = Table("lines", "accepted", "created", "updated", "unchanged", "rejected")
-    table.add_row(*(str(result[k]) for k in ("lines", "accepted", "created", "updated",
-                                              "unchanged", "rejected_count")))  # fmt: skip
+    table.add_row(*(str(getattr(result, k)) for k in ("lines", "accepted", "created", "updated",
+                                                      "unchanged", "rejected_count")))  # fmt: skip
     console.print(table)
-    if result["rejected"]:
+    if result.rejected:
         rejected = Table("line", "field", "reason", title="rejected lines")
-        for item in result["rejected"][:50]:
-            rejected.add_row(str(item["line"]), item["field"], item["detail"])
+        for item in result.rejected[:50]:
+            rejected.add_row(str(item.line), item.field, item.detail)
         console.print(rejected)
-        if result["rejected_count"] > 50:
-            console.print(f"… and {result['rejected_count'] - 50} more")
+        if result.rejected_count > 50:
+            console.print(f"… and {result.rejected_count - 50} more")
 
 
 def rotate_data_key() -> None:

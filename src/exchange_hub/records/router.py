@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import StringConvertor, register_url_convertor
 
@@ -58,34 +56,36 @@ _BATCH_BODY = {
 }
 
 
-def _respond(outcome: idempotency.Outcome) -> JSONResponse:
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
-    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
-
-
-def _written(read: dict[str, Any], outcome: str) -> dict[str, Any]:
-    return RecordWritten.model_validate({**read, "outcome": outcome}).model_dump(mode="json")
-
-
 @router.post("/records", status_code=201, response_model=RecordWritten)
 def create_record(
-    body: RecordIn, session: DbSession, caller: CurrentCaller, key: IdempotencyKey = None
-) -> JSONResponse:
+    body: RecordIn,
+    session: DbSession,
+    caller: CurrentCaller,
+    response: Response,
+    key: IdempotencyKey = None,
+) -> RecordWritten:
     """Register one outflow or inflow; an active record of the same person, kind
     and county is updated instead (``outcome`` says which)."""
 
-    def work() -> dict[str, Any]:
+    def work() -> RecordWritten:
         record, outcome = service.create_record(session, caller, body=body)
-        return _written(service.read_form(session, record), outcome)
+        return service.written(session, record, outcome)
 
     digest = idempotency.request_hash("POST", "/api/v1/records", body.model_dump(mode="json"))
-    return _respond(idempotency.run(session, caller.member_id, key, digest, work, status_code=201))
+    return idempotency.answer(
+        session, caller.member_id, key, digest, work,
+        model=RecordWritten, response=response, status_code=201,
+    )  # fmt: skip
 
 
 @router.post("/records/batch", response_model=BatchResult, openapi_extra=_BATCH_BODY)
 async def push_batch(
-    request: Request, session: DbSession, caller: StreamingCaller, key: IdempotencyKey = None
-) -> JSONResponse:
+    request: Request,
+    response: Response,
+    session: DbSession,
+    caller: StreamingCaller,
+    key: IdempotencyKey = None,
+) -> BatchResult:
     """Many records at once; good lines land, bad lines are listed with their line number."""
     fmt = batch.body_format(request.headers.get("content-type"))
     body = await batch.spool(request.stream())
@@ -97,16 +97,14 @@ async def push_batch(
             "POST", request.url.path, f"{fmt.kind}\n{body.digest}".encode()
         )
         work = partial(batch.ingest, session, caller, body.file, fmt=fmt)
-        outcome = await run_in_threadpool(
-            idempotency.run, session, caller.member_id, key, digest, work
-        )
+        answer = partial(idempotency.answer, model=BatchResult, response=response)
+        return await run_in_threadpool(answer, session, caller.member_id, key, digest, work)
     finally:
         body.file.close()
-    return _respond(outcome)
 
 
 @router.get("/records/{record_id:record_id}", response_model=RecordRead)
-def read_record(record_id: uuid.UUID, session: DbSession, caller: CurrentCaller) -> Any:
+def read_record(record_id: uuid.UUID, session: DbSession, caller: CurrentCaller) -> RecordRead:
     return service.read_form(session, service.get_record(session, caller, record_id=record_id))
 
 
@@ -116,19 +114,22 @@ def patch_record(
     patch: RecordPatch,
     session: DbSession,
     caller: CurrentCaller,
+    response: Response,
     key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> RecordWritten:
     """Change a record (JSON merge patch); the previous version is kept."""
 
-    def work() -> dict[str, Any]:
+    def work() -> RecordWritten:
         changes = patch.model_dump(exclude_unset=True)  # typed values: merged and re-checked
         record, outcome = service.update_record(session, caller, record_id=record_id, patch=changes)
-        return _written(service.read_form(session, record), outcome)
+        return service.written(session, record, outcome)
 
     digest = idempotency.request_hash(
         "PATCH", f"/api/v1/records/{record_id}", patch.model_dump(mode="json", exclude_unset=True)
     )
-    return _respond(idempotency.run(session, caller.member_id, key, digest, work))
+    return idempotency.answer(
+        session, caller.member_id, key, digest, work, model=RecordWritten, response=response
+    )
 
 
 @router.post("/records/{record_id:record_id}/deregister", response_model=RecordRead)
@@ -137,29 +138,34 @@ def deregister_record(
     body: Deregistration,
     session: DbSession,
     caller: CurrentCaller,
+    response: Response,
     key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> RecordRead:
     """注销: returned_home, moved_on, died or duplicate."""
 
-    def work() -> dict[str, Any]:
+    def work() -> RecordRead:
         record = service.deregister_record(
             session, caller, record_id=record_id, reason=body.reason, on=body.on
         )
-        return RecordRead.model_validate(service.read_form(session, record)).model_dump(mode="json")
+        return service.read_form(session, record)
 
     digest = idempotency.request_hash(
         "POST", f"/api/v1/records/{record_id}/deregister", body.model_dump(mode="json")
     )
-    return _respond(idempotency.run(session, caller.member_id, key, digest, work))
+    return idempotency.answer(
+        session, caller.member_id, key, digest, work, model=RecordRead, response=response
+    )
 
 
 @router.get("/records/{record_id:record_id}/versions", response_model=RecordVersionList)
-def record_versions(record_id: uuid.UUID, session: DbSession, caller: CurrentCaller) -> Any:
+def record_versions(
+    record_id: uuid.UUID, session: DbSession, caller: CurrentCaller
+) -> RecordVersionList:
     """Every version, oldest first; the last one is the record as it is now."""
-    return {"items": service.list_versions(session, caller, record_id=record_id)}
+    return RecordVersionList(items=service.list_versions(session, caller, record_id=record_id))
 
 
 @router.post("/persons/lookup", response_model=LookupResult)
-def lookup_person(body: LookupRequest, session: DbSession, caller: CurrentCaller) -> Any:
+def lookup_person(body: LookupRequest, session: DbSession, caller: CurrentCaller) -> LookupResult:
     """Certificate status, registering county and whether active — nothing more; audited."""
-    return {"matches": service.lookup(session, caller, request=body)}
+    return LookupResult(matches=service.lookup(session, caller, request=body))

@@ -38,7 +38,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import OperationalError
@@ -55,10 +55,17 @@ from exchange_hub.masking import mask_id_number
 from exchange_hub.models import Record, RecordVersion
 from exchange_hub.models.base import new_id
 from exchange_hub.records import repository, values
-from exchange_hub.records.schemas import LookupRequest, RecordIn
+from exchange_hub.records.schemas import (
+    LookupMatch,
+    LookupRequest,
+    RecordIn,
+    RecordRead,
+    RecordVersionRead,
+    RecordWritten,
+)
 from exchange_hub.scope import Caller, person_scope, require_role
 
-Outcome = str  # "created" | "updated" | "unchanged"
+Outcome = Literal["created", "updated", "unchanged"]
 
 
 # -- context -------------------------------------------------------------------
@@ -292,28 +299,40 @@ def _writable(session: Session, caller: Caller, record_id: uuid.UUID) -> Record:
 
 def list_versions(
     session: Session, caller: Caller, *, record_id: uuid.UUID
-) -> list[dict[str, Any]]:
+) -> list[RecordVersionRead]:
     """Every version of a record, oldest first; the last is the current one."""
     record = get_record(session, caller, record_id=record_id)
     keyring = keyring_of(session)
     items = [
-        {"version": v.version, "action": v.action, "at": v.at, "actor": v.actor,
-         "record": values.from_snapshot(keyring, v.snapshot)}
+        RecordVersionRead(
+            version=v.version, action=v.action, at=v.at, actor=v.actor,
+            record=RecordRead.model_validate(values.from_snapshot(keyring, v.snapshot)),
+        )
         for v in repository.versions_of(session, record.id)
     ]  # fmt: skip
     items.append(
-        {"version": record.version, "action": record.version_action, "at": record.updated_at,
-         "actor": record.updated_by, "record": values.read_form(keyring, record)}
+        RecordVersionRead(
+            version=record.version, action=record.version_action, at=record.updated_at,
+            actor=record.updated_by, record=read_form(session, record),
+        )
     )  # fmt: skip
     return items
 
 
-def read_form(session: Session, record: Record) -> dict[str, Any]:
-    return values.read_form(keyring_of(session), record)
+def read_form(session: Session, record: Record) -> RecordRead:
+    """A record as the API shows it (person data decrypted: callers check the grant)."""
+    return RecordRead.model_validate(values.read_form(keyring_of(session), record))
+
+
+def written(session: Session, record: Record, outcome: Outcome) -> RecordWritten:
+    """A record just written, with what the write did to it."""
+    return RecordWritten.model_validate(
+        {**values.read_form(keyring_of(session), record), "outcome": outcome}
+    )
 
 
 # -- lookup --------------------------------------------------------------------
-def lookup(session: Session, caller: Caller, *, request: LookupRequest) -> list[dict[str, Any]]:
+def lookup(session: Session, caller: Caller, *, request: LookupRequest) -> list[LookupMatch]:
     """Find a person: exact by ID number (certain); by name + birth date + sex,
     candidates graded probable or possible, never merged (SPEC §3)."""
     within = person_scope(caller, looking_up=True)
@@ -384,14 +403,16 @@ def certificate_status(record: Record, today: date) -> str:
     return "valid"
 
 
-def _match(record: Record, grade: str, today: date) -> dict[str, Any]:
-    return {
-        "grade": grade,
-        "kind": record.kind,
-        "registration_region": record.registering_region,
-        "active": record.status == "active",
-        "certificate_status": certificate_status(record, today),
-    }
+def _match(record: Record, grade: str, today: date) -> LookupMatch:
+    return LookupMatch.model_validate(
+        {
+            "grade": grade,
+            "kind": record.kind,
+            "registration_region": record.registering_region,
+            "active": record.status == "active",
+            "certificate_status": certificate_status(record, today),
+        }
+    )
 
 
 def _audit_lookup(session: Session, caller: Caller, request: LookupRequest, found: int) -> None:

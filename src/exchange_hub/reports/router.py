@@ -6,8 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Response
 
 from exchange_hub import clock, idempotency
 from exchange_hub.deps import CurrentCaller, DbSession, Hub, PageSize, ReadSession
@@ -42,19 +41,21 @@ def submit_report(
     session: DbSession,
     caller: CurrentCaller,
     hub: Hub,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> schemas.ReportRead:
     """Submit (or correct) a monthly report; a correction keeps the first one's timeliness."""
     digest = idempotency.request_hash("POST", PATH, body.model_dump(mode="json"))
-    outcome = idempotency.run(
+    return idempotency.answer(
         session,
         caller.member_id,
         idempotency_key,
         digest,
         lambda: _submit(session, caller, hub, body),
+        model=schemas.ReportRead,
+        response=response,
         status_code=201,
     )
-    return idempotency.to_response(outcome)
 
 
 def _submit(

@@ -7,15 +7,16 @@ the reports API instead.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_, select
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from exchange_hub.errors import InvalidInput
 from exchange_hub.metrics import service as metrics
 from exchange_hub.metrics.definitions import tally_message
 from exchange_hub.models import Message
-from exchange_hub.models.record import Record
 from exchange_hub.scope import Caller
+from exchange_hub.scorecard import repository
 from exchange_hub.scorecard.config import default_config
 from exchange_hub.scorecard.parts import EXCHANGE_RATIOS, adult_born_by, month_of
 from exchange_hub.scorecard.schemas import BehindItem, BehindPage
@@ -77,24 +78,9 @@ def _records(
     items: list[BehindItem] = []
     for label in months:
         month = month_of(label)
-        adult = Record.birth_date <= adult_born_by(month.last_day)
-        condition = {
-            "all": Record.id.is_not(None),
-            "adult": adult,
-            "checked": and_(adult, Record.certificate_checked.is_(True)),
-            "certified": and_(
-                adult, Record.certificate_number.is_not(None), Record.certificate_number != ""
-            ),
-        }[which]
-        query = (
-            select(Record)
-            .where(
-                Record.registering_region == county, Record.kind == kind,
-                Record.created_at >= month.start, Record.created_at < month.end,
-                or_(Record.deregister_reason.is_(None), Record.deregister_reason != "duplicate"),
-                condition,
-            )
-            .order_by(Record.created_at, Record.id)
+        found = repository.records_counted(
+            session, county, kind, which,
+            start=month.start, end=month.end, adults_born_by=adult_born_by(month.last_day),
         )  # fmt: skip
         items += [
             BehindItem(
@@ -109,35 +95,31 @@ def _records(
                     "has_certificate": bool(r.certificate_number),
                 },
             )
-            for r in session.scalars(query)
+            for r in found
         ]
     return items
 
 
 def _birth_notifications(session: Session, county: str, months: list[str]) -> list[BehindItem]:
-    query = (
-        select(Message)
-        .where(
-            Message.from_region == county, Message.kind == "notification",
-            Message.subtype == "birth", Message.period.in_(months), Message.state != "withdrawn",
-        )
-        .order_by(Message.submitted_at, Message.id)
-    )  # fmt: skip
-    return [_message_item(m) for m in session.scalars(query)]
+    return [_message_item(m) for m in repository.birth_notifications(session, county, months)]
 
 
-def _messages(session, county, months, indicator, part, as_of) -> list[BehindItem]:  # type: ignore[no-untyped-def]
+def _messages(
+    session: Session,
+    county: str,
+    months: list[str],
+    indicator: str,
+    part: str,
+    as_of: datetime,
+) -> list[BehindItem]:
     role, kind, numerator, denominator = EXCHANGE_RATIOS[indicator]
-    side = Message.to_region if role == "responder" else Message.from_region
-    query = (
-        select(Message)
-        .where(side == county, Message.kind == kind, Message.period.in_(months))
-        .order_by(Message.submitted_at, Message.id)
+    found = repository.messages_of(
+        session, county, months, kind=kind, as_responder=role == "responder"
     )
     field = numerator if part == "numerator" else denominator
     return [
         _message_item(m)
-        for m in session.scalars(query)
+        for m in found
         if getattr(tally_message(m, as_of, as_of), field)  # the figures' own definition
     ]
 

@@ -13,10 +13,10 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange_hub.models.scorecard import ScorecardSetting
+from exchange_hub.scorecard import repository
 
 Role = Literal["destination", "origin", "both"]
 ROLE_KEYS = ("role.destination", "role.origin")
@@ -103,10 +103,7 @@ def province_of(code: str) -> str:
 def config_for(session: Session, province: str) -> ScoreConfig:
     """The defaults with the province's own targets and weights applied."""
     base = default_config()
-    rows = session.scalars(
-        select(ScorecardSetting).where(ScorecardSetting.province == province)
-    ).all()
-    return apply_settings(base, rows)
+    return apply_settings(base, repository.settings_of(session, province))
 
 
 def apply_settings(base: ScoreConfig, rows: Iterable[ScorecardSetting]) -> ScoreConfig:

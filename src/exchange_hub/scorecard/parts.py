@@ -18,15 +18,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from exchange_hub.metrics.definitions import Tally
 from exchange_hub.metrics.figures import Selection, code_range, load_figures
-from exchange_hub.models import Message
-from exchange_hub.models.record import Record
 from exchange_hub.reports import rates as report_rates
 from exchange_hub.reports.periods import parse_month
+from exchange_hub.scorecard import repository
 from exchange_hub.scorecard.config import ScoreConfig
 from exchange_hub.workdays import SHANGHAI
 
@@ -77,39 +75,13 @@ def adult_born_by(day: date) -> date:
         return day.replace(year=day.year - ADULT_AGE, day=28)
 
 
-def _in_scope(column: SQLColumnExpression[str], scope: str) -> list[ColumnElement[bool]]:
-    bounds = code_range(scope)
-    return [] if bounds is None else [column >= bounds[0], column < bounds[1]]
-
-
 def record_counts(session: Session, scope: str, month: Month) -> dict[str, dict[str, int]]:
     """Per registering county: records registered in the month, adults, checked, certified."""
-    adult = Record.birth_date <= adult_born_by(month.last_day)
-
-    def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.sum(case((condition, 1), else_=0))
-
-    query = (
-        select(
-            Record.registering_region,
-            Record.kind,
-            func.count(),
-            count(adult),
-            count(and_(adult, Record.certificate_checked.is_(True))),
-            count(
-                and_(adult, Record.certificate_number.is_not(None), Record.certificate_number != "")
-            ),
-        )
-        .where(
-            Record.created_at >= month.start,
-            Record.created_at < month.end,
-            or_(Record.deregister_reason.is_(None), Record.deregister_reason != "duplicate"),
-            *_in_scope(Record.registering_region, scope),
-        )
-        .group_by(Record.registering_region, Record.kind)
+    rows = repository.record_counts(
+        session, code_range(scope), month.start, month.end, adult_born_by(month.last_day)
     )
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for county, kind, total, adults, checked, certified in session.execute(query):
+    for county, kind, total, adults, checked, certified in rows:
         counts[county][f"{kind}"] += int(total)
         counts[county][f"{kind}_adult"] += int(adults or 0)
         counts[county][f"{kind}_adult_checked"] += int(checked or 0)
@@ -118,18 +90,7 @@ def record_counts(session: Session, scope: str, month: Month) -> dict[str, dict[
 
 
 def birth_notifications(session: Session, scope: str, month: Month) -> dict[str, int]:
-    query = (
-        select(Message.from_region, func.count())
-        .where(
-            Message.kind == "notification",
-            Message.subtype == "birth",
-            Message.period == month.label,
-            Message.state != "withdrawn",
-            *_in_scope(Message.from_region, scope),
-        )
-        .group_by(Message.from_region)
-    )
-    return {county: int(n) for county, n in session.execute(query)}
+    return repository.birth_notification_counts(session, code_range(scope), month.label)
 
 
 REPORT_ITEMS = {

@@ -18,13 +18,12 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange_hub.metrics import service as metrics
-from exchange_hub.metrics.figures import code_range, level_key
-from exchange_hub.models import Region
-from exchange_hub.scope import Caller
+from exchange_hub.metrics.figures import level_key
+from exchange_hub.regions import service as regions
+from exchange_hub.scope import Caller, scope_prefix
 from exchange_hub.scorecard.config import (
     Indicator,
     ScoreConfig,
@@ -88,11 +87,8 @@ def build_scorecard(session: Session, request: metrics.Request) -> ScorecardRepo
 
 
 def county_codes(session: Session, scope: str) -> list[str]:
-    query = select(Region.code).where(Region.level == "county", Region.active.is_(True))
-    bounds = code_range(scope)
-    if bounds is not None:
-        query = query.where(Region.code >= bounds[0], Region.code < bounds[1])
-    return list(session.scalars(query))
+    """The current counties inside ``scope``."""
+    return regions.current_counties_under(session, scope_prefix(scope))
 
 
 class _Configs:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
@@ -13,6 +12,7 @@ from exchange_hub.errors import InvalidInput
 from exchange_hub.models.scorecard import ScorecardSetting
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import Caller, require_admin_over
+from exchange_hub.scorecard import repository
 from exchange_hub.scorecard.config import OVERALL_KEY, ROLE_KEYS, default_config
 
 OPERATOR = "operator:cli"
@@ -42,8 +42,7 @@ def list_settings(
     code = _province(session, province)
     if caller is not None:
         require_admin_over(caller, code, field="province")
-    query = select(ScorecardSetting).where(ScorecardSetting.province == code)
-    return session.scalars(query.order_by(ScorecardSetting.key)).all()
+    return repository.settings_of(session, code)
 
 
 def change_setting(

@@ -18,17 +18,16 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
-from exchange_hub.db import rowcount
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
 from exchange_hub.masking import mask_text
 from exchange_hub.models import ConsoleSession, ConsoleSignInGuard, ConsoleUser
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import Caller
+from exchange_hub.web import accounts_repository as repository
 
 MAX_FAILURES = 5
 """Consecutive failed sign-ins that lock a user name."""
@@ -130,7 +129,7 @@ def add_user(
         )
     check_password_policy(password, username=username)
     code = _check_region(session, role, region)
-    if session.scalar(select(ConsoleUser.id).where(ConsoleUser.username == username)):
+    if repository.username_taken(session, username):
         raise Conflict(f"a console user {username!r} exists already", field="username")
     user = ConsoleUser(
         username=username,
@@ -159,7 +158,7 @@ def add_user(
 
 
 def list_users(session: Session) -> Sequence[ConsoleUser]:
-    return session.scalars(select(ConsoleUser).order_by(ConsoleUser.username)).all()
+    return repository.users_by_name(session)
 
 
 def lock_state(session: Session, username: str) -> ConsoleSignInGuard | None:
@@ -248,8 +247,7 @@ def _refuse(
 def purge_idle_sessions(session: Session, *, idle_minutes: int) -> int:
     """Remove sessions idle past the time-out (abandoned browsers never come back to expire)."""
     cutoff = clock.now() - timedelta(minutes=idle_minutes)
-    result = session.execute(delete(ConsoleSession).where(ConsoleSession.last_seen_at < cutoff))
-    return rowcount(result)
+    return repository.delete_sessions_seen_before(session, cutoff)
 
 
 def sign_in(
@@ -263,7 +261,7 @@ def sign_in(
     now = clock.now()
     username = (username or "").strip()[:64]
     guard = _guard(session, username)
-    user = session.scalar(select(ConsoleUser).where(ConsoleUser.username == username))
+    user = repository.user_named(session, username)
     if guard.locked_until and guard.locked_until > now:
         _audit_sign_in(session, user, username, "locked", client)
         return SignInRefused("locked", guard.locked_until)
@@ -313,9 +311,7 @@ def resolve_session(session: Session, token: str, *, idle_minutes: int) -> Activ
 
 
 def sign_out(session: Session, active: ActiveSession, *, client: str | None) -> None:
-    session.execute(
-        delete(ConsoleSession).where(ConsoleSession.token_hash == active.row.token_hash)
-    )
+    repository.delete_session(session, active.row.token_hash)
     audit.record(
         session,
         audit.entry_for(
@@ -375,14 +371,7 @@ def change_password(
         return problem
     user.password_hash = _hasher.hash(change.new)
     user.password_changed_at = clock.now()
-    ended = rowcount(
-        session.execute(
-            delete(ConsoleSession).where(
-                ConsoleSession.user_id == user.id,
-                ConsoleSession.token_hash != active.row.token_hash,
-            )
-        )
-    )
+    ended = repository.delete_other_sessions(session, user.id, keep=active.row.token_hash)
     session.flush()
     _audit_password_change(session, active, "ok", client, {"other_sessions_ended": ended})
     return ended

@@ -44,7 +44,7 @@ def todo_page(
     require_role(caller, "county")
     with unit_of_work(request) as session:
         page = inbox.pull_inbox(session, caller, order="deadline", limit=PAGE_SIZE)
-        items = [_item(caller, entry) for entry in page["items"]]
+        items = [_item(caller, entry.model_dump()) for entry in page.items]
         common.audit_person_data_read(session, caller, [i["id"] for i in items], page="todo")
         names = regions.names_of(session, [caller.region, *(i["from_region"] for i in items)])
     values = {
@@ -52,7 +52,7 @@ def todo_page(
         "region_names": names,
         "results": RESULTS,
         "done": done if done in DONE else "",
-        "more": page["next_cursor"] is not None,
+        "more": page.next_cursor is not None,
     }
     return render(request, Page("todo.html", "nav.todo", values), account=account)
 
