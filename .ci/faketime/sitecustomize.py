@@ -6,7 +6,10 @@ for the fake offset: days), and with the monotonic clock left alone
 (FAKETIME_DONT_FAKE_MONOTONIC=1) it turns Python's time.sleep — an absolute
 clock_nanosleep on CLOCK_MONOTONIC — into EINVAL. A relative select() sleeps
 the same time and is not intercepted. Only the wall clock is faked; nothing
-in the hub measures durations with the wall clock.
+in the hub measures durations with the wall clock. ``.ci/run`` also sets
+FAKETIME_FORCE_MONOTONIC_FIX=0: with that fix on, every timed wait on a
+monotonic condition variable (CPython's GIL handover among them) returns at
+once, and threads spin for the GIL.
 """
 
 import os
