@@ -106,7 +106,12 @@ def browser_env() -> dict[str, str]:
     """The browser's environment: CI's runs at other dates preload libfaketime into every
     process, and Chromium under it never finishes loading a page. The browser is only the
     client (session cookies, no dates of its own); the hub under test keeps the faked clock."""
-    hidden = {"LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC", "FAKETIME_FORCE_MONOTONIC_FIX"}
+    hidden = {
+        "LD_PRELOAD",
+        "FAKETIME",
+        "FAKETIME_DONT_FAKE_MONOTONIC",
+        "FAKETIME_FORCE_MONOTONIC_FIX",
+    }
     return {name: value for name, value in os.environ.items() if name not in hidden}
 
 
