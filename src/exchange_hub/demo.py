@@ -12,10 +12,10 @@ from exchange_hub import clock, id_numbers
 from exchange_hub.context import HubContext
 from exchange_hub.members import service as members
 from exchange_hub.metrics.demo_traffic import MONTHS, seed_demo_traffic
+from exchange_hub.periods import month_of
 from exchange_hub.records import schemas as records_schemas
 from exchange_hub.records import service as records
 from exchange_hub.reports.demo import seed_demo_reports
-from exchange_hub.reports.periods import month_of
 from exchange_hub.scope import Caller
 
 

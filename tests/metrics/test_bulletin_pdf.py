@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from exchange_hub.metrics import bulletin_pdf
-from exchange_hub.metrics.periods import parse_period, previous_period
+from exchange_hub.periods import parse_period, previous_period
 from exchange_hub.workdays import SHANGHAI
 from tests.metrics.factories import at
 

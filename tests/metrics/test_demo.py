@@ -11,7 +11,7 @@ from exchange_hub.clock import SHANGHAI, Clock
 from exchange_hub.db import transaction
 from exchange_hub.demo import demo_periods
 from exchange_hub.metrics.demo_traffic import seed_demo_traffic
-from exchange_hub.reports.periods import month_of
+from exchange_hub.periods import month_of
 
 
 def test_demo_traffic_fills_the_bulletin(hub, exchange):

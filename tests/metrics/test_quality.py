@@ -6,9 +6,9 @@ from sqlalchemy import insert
 
 from exchange_hub.bulletin import build_bulletin
 from exchange_hub.db import transaction
-from exchange_hub.metrics.periods import parse_period
 from exchange_hub.metrics.quality import period_bounds
 from exchange_hub.models.record import Record
+from exchange_hub.periods import parse_period
 from tests.metrics.conftest import NATION_ADMIN
 from tests.metrics.factories import at, record_row
 

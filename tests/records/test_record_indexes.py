@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from exchange_hub import migrations_util
 from exchange_hub.context import HubContext
 from exchange_hub.db import make_engine, transaction
-from exchange_hub.metrics.periods import parse_period
 from exchange_hub.metrics.quality import quality_by_region
 from exchange_hub.models.base import new_id
 from exchange_hub.models.record import Record
+from exchange_hub.periods import parse_month, parse_period
 from exchange_hub.records import repository
 from exchange_hub.scorecard import behind, parts
 from tests.metrics.factories import at, record_row
@@ -115,9 +115,7 @@ QUERIES: dict[str, Callable[[Session], object]] = {
     "quality_by_region (county)": lambda s: quality_by_region(
         s, scope="440305", period=parse_period("2026-10"), level="county"
     ),
-    "scorecard record_counts": lambda s: parts.record_counts(
-        s, "440000", parts.month_of("2026-10")
-    ),
+    "scorecard record_counts": lambda s: parts.record_counts(s, "440000", parse_month("2026-10")),
     "scorecard behind": lambda s: behind._records(s, "440305", ["2026-10"], "inflow", "adult"),
 }
 

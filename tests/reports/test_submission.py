@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from exchange_hub.context import HubContext
 from exchange_hub.models import AuditEvent, DepartmentReportVersion
-from exchange_hub.reports.periods import month_of
+from exchange_hub.periods import month_of
 from tests.fixtures.hub import MemberKey, make_member
 
 URL = "/api/v1/reports"

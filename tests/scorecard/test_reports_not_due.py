@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from exchange_hub.clock import Clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
+from exchange_hub.periods import Month, month_of
 from exchange_hub.reports import pairs
-from exchange_hub.reports.periods import Month, month_of, report_deadline
+from exchange_hub.reports.periods import report_deadline
 from exchange_hub.workdays import SHANGHAI
 from exchange_hub.workdays_store import calendar_of
 from tests.fixtures.hub import MemberKey, make_member

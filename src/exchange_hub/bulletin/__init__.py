@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from exchange_hub.metrics import bulletin as metrics_bulletin
 from exchange_hub.metrics import bulletin_pdf, exports
 from exchange_hub.metrics.bulletin import SectionBuilder
-from exchange_hub.metrics.periods import parse_period, previous_period
 from exchange_hub.metrics.schemas import Bulletin
+from exchange_hub.periods import parse_period, previous_period
 from exchange_hub.reports import bulletin as reports_bulletin
 from exchange_hub.scope import Caller
 from exchange_hub.scorecard import bulletin as scorecard_bulletin

@@ -24,9 +24,9 @@ from exchange_hub.errors import InvalidInput
 from exchange_hub.exchange import common, repository, service
 from exchange_hub.exchange.repository import InboxOrder
 from exchange_hub.exchange.schemas import ChangePage, ChangeRead, InboxItem, InboxPage, OutboxPage
-from exchange_hub.metrics.periods import parse_period
 from exchange_hub.models import Message
 from exchange_hub.params import page_maximum
+from exchange_hub.periods import parse_period
 from exchange_hub.scope import Caller, require_admin_over, require_role
 
 
@@ -162,7 +162,7 @@ def open_queries_of(
     period count.
     """
     require_admin_over(caller, county)
-    months = parse_period(period).months if period is not None else None
+    months = parse_period(period).labels if period is not None else None
     now = clock.now()
     messages = repository.inbox_messages(
         session, county, state=None, kind="query", order="deadline", after=None, limit=limit,

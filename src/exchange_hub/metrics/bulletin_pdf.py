@@ -26,8 +26,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from exchange_hub.metrics.exports import DASH
-from exchange_hub.metrics.periods import parse_period
 from exchange_hub.metrics.schemas import Bulletin, BulletinTable, Rate
+from exchange_hub.periods import parse_period
 
 PDF_MEDIA_TYPE = "application/pdf"
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
@@ -72,11 +72,11 @@ CHINESE_QUARTERS = "一二三四"
 def period_words(label: str) -> str:
     """``2026-10`` → 2026年10月, ``2026-Q4`` → 2026年第四季度, ``2026`` → 2026年."""
     period = parse_period(label)
-    year = period.months[0][:4]
+    year, month = period.first.year, period.first.month
     if period.kind == "month":
-        return f"{year}年{int(period.months[0][5:])}月"
+        return f"{year}年{month}月"
     if period.kind == "quarter":
-        return f"{year}年第{CHINESE_QUARTERS[int(period.months[0][5:]) // 3]}季度"
+        return f"{year}年第{CHINESE_QUARTERS[month // 3]}季度"
     return f"{year}年"
 
 

@@ -16,13 +16,12 @@ records table directly; they are not part of the maintained aggregates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from exchange_hub.metrics import repository
-from exchange_hub.metrics.periods import Period
-from exchange_hub.workdays import SHANGHAI
+from exchange_hub.periods import Period
 
 
 @dataclass
@@ -36,12 +35,7 @@ class QualityCounts:
 
 def period_bounds(period: Period) -> tuple[datetime, datetime]:
     """The UTC instants where the period's first Shanghai month starts and its last one ends."""
-    first, last = period.months[0], period.months[-1]
-    year, month = int(last[:4]), int(last[5:])
-    after = date(year + month // 12, month % 12 + 1, 1)
-    start = datetime.combine(date.fromisoformat(first + "-01"), time.min, tzinfo=SHANGHAI)
-    end = datetime.combine(after, time.min, tzinfo=SHANGHAI)
-    return start.astimezone(UTC), end.astimezone(UTC)
+    return period.first.start.astimezone(UTC), period.last.end.astimezone(UTC)
 
 
 def quality_by_region(

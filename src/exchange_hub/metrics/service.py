@@ -19,7 +19,7 @@ from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.metrics import histogram, repository
 from exchange_hub.metrics.definitions import LEGS, Tally
 from exchange_hub.metrics.figures import Figures, Selection, load_figures
-from exchange_hub.metrics.periods import Period, parse_as_of, parse_period
+from exchange_hub.metrics.periods import parse_as_of
 from exchange_hub.metrics.schemas import (
     ExchangeReport,
     LatencyReport,
@@ -32,6 +32,7 @@ from exchange_hub.metrics.schemas import (
     make_rate,
 )
 from exchange_hub.models import Region
+from exchange_hub.periods import Period, parse_period
 from exchange_hub.regions.service import get_region
 from exchange_hub.scope import Caller, require_admin_over
 
@@ -134,7 +135,7 @@ def figures_for(
     latency_legs: tuple[tuple[str, str], ...] | None = None,
 ) -> Rollup:
     selection = Selection(
-        role=request.role, months=request.period.months, scope=request.region.code,
+        role=request.role, months=list(request.period.labels), scope=request.region.code,
         as_of=request.as_of, level=request.level, matrix_level=matrix_level,
         with_latency=with_latency, latency_legs=latency_legs,
     )  # fmt: skip
@@ -164,7 +165,7 @@ def build_exchange_report(session: Session, request: Request, rollup: Rollup) ->
     region = request.region
     return ExchangeReport(
         region=region.code, name=region.name, period=request.period.label,
-        months=list(request.period.months), as_of=request.as_of, role=request.role,
+        months=list(request.period.labels), as_of=request.as_of, role=request.role,
         level=request.level,
         total=_region_figures(region.code, region.name, region.level, rollup.total),
         items=items, matrix=matrix,
@@ -214,7 +215,7 @@ def build_latency_report(request: Request, rollup: Rollup) -> LatencyReport:
     codes = sorted(set(rollup.names) | set(rollup.latency))
     return LatencyReport(
         region=region.code, name=region.name, period=request.period.label,
-        months=list(request.period.months), as_of=request.as_of, role=request.role,
+        months=list(request.period.labels), as_of=request.as_of, role=request.role,
         level=request.level,
         relative_error=histogram.RELATIVE_ERROR,
         total=_region_latency(region.code, region.name, region.level, rollup.total_latency),

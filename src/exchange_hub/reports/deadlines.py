@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.audit import service as audit
 from exchange_hub.models import DepartmentReport
+from exchange_hub.periods import Month, parse_month
 from exchange_hub.reports import repository
-from exchange_hub.reports.periods import Month, parse_month, report_deadline
+from exchange_hub.reports.periods import report_deadline
 from exchange_hub.scope import Caller
 from exchange_hub.workdays import start_of_day_utc
 from exchange_hub.workdays_store import calendar_of

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
+from exchange_hub.periods import Month, month_of
 from exchange_hub.reports import pairs, repository, service
 from exchange_hub.reports.catalogue import ReportCatalogue, load_catalogue
-from exchange_hub.reports.periods import Month, month_of, report_deadline
+from exchange_hub.reports.periods import report_deadline
 from exchange_hub.scope import Caller
 from exchange_hub.workdays_store import calendar_of
 

@@ -31,9 +31,10 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.errors import InvalidInput
 from exchange_hub.models import Region
+from exchange_hub.periods import Month, parse_period
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import repository
-from exchange_hub.reports.periods import Month, parse_period, report_deadline
+from exchange_hub.reports.periods import report_deadline
 from exchange_hub.scope import DEPARTMENTS, scope_prefix
 from exchange_hub.workdays_store import calendar_of
 
@@ -278,7 +279,7 @@ def compute_report_rates(
     """The figures of every region at ``level`` inside ``region``, plus their total."""
     top = regions.get_region(session, region)
     level = check_level(top, level)
-    months = parse_period(period)
+    months = list(parse_period(period).months)
     prefix = scope_prefix(top.code)
     known = repository.regions_under(session, prefix)
     grouping = _Grouping(known, level)
@@ -431,7 +432,7 @@ def reported_item_counts(
     as 0. ``months_reported`` tells a partial quarter or year apart.
     """
     prefix = scope_prefix(regions.get_region(session, region).code)
-    labels = [m.label for m in parse_period(period)]
+    labels = list(parse_period(period).labels)
     current = repository.versions_as_of(session, prefix, labels, as_of, item.department)
     totals: dict[str, ReportedCount] = {}
     received = repository.received_department_reports(

@@ -25,10 +25,11 @@ from exchange_hub.audit import service as audit
 from exchange_hub.errors import Forbidden, InvalidInput, NotFound
 from exchange_hub.models import DepartmentReport, DepartmentReportVersion
 from exchange_hub.models.base import new_id
+from exchange_hub.periods import Month, month_of, parse_month, parse_period
 from exchange_hub.regions import service as regions
 from exchange_hub.reports import repository
 from exchange_hub.reports.catalogue import ReportCatalogue, ReportType
-from exchange_hub.reports.periods import Month, month_of, parse_month, parse_period, report_deadline
+from exchange_hub.reports.periods import report_deadline
 from exchange_hub.reports.rates import (
     REPORT_RATE_COLUMNS,
     MissingReport,
@@ -219,7 +220,7 @@ def list_reports(
         raise InvalidInput(
             f"department must be one of {', '.join(DEPARTMENTS)}", field="department"
         )
-    labels = [m.label for m in parse_period(period)]
+    labels = list(parse_period(period).labels)
     items = repository.reports_page(
         session, scope_prefix(code), labels, department, _parse_cursor(cursor), limit + 1
     )
@@ -272,7 +273,7 @@ def missing_for(
     top = regions.get_region(session, region)
     require_admin_over(caller, top.code)
     as_of = as_of or clock.now()
-    months = parse_period(period) if period else _recent_months(as_of)
+    months = list(parse_period(period).months) if period else _recent_months(as_of)
     return missing_reports(session, region=top, months=months, as_of=as_of, due_day=due_day)
 
 

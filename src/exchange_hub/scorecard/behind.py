@@ -15,10 +15,11 @@ from exchange_hub.errors import InvalidInput
 from exchange_hub.metrics import service as metrics
 from exchange_hub.metrics.definitions import tally_message
 from exchange_hub.models import Message
+from exchange_hub.periods import parse_month
 from exchange_hub.scope import Caller
 from exchange_hub.scorecard import repository
 from exchange_hub.scorecard.config import default_config
-from exchange_hub.scorecard.parts import EXCHANGE_RATIOS, adult_born_by, month_of
+from exchange_hub.scorecard.parts import EXCHANGE_RATIOS, adult_born_by
 from exchange_hub.scorecard.schemas import BehindItem, BehindPage
 
 RECORD_PARTS = {
@@ -52,7 +53,7 @@ def behind(
         raise InvalidInput(f"unknown indicator {indicator!r}", field="indicator")
     if part not in ("numerator", "denominator"):
         raise InvalidInput("part is numerator or denominator", field="part")
-    county, months = request.region.code, list(request.period.months)
+    county, months = request.region.code, list(request.period.labels)
     if (indicator, part) in RECORD_PARTS:
         items = _records(session, county, months, *RECORD_PARTS[(indicator, part)])
     elif indicator == "information_submission_rate" and part == "numerator":
@@ -77,7 +78,7 @@ def _records(
 ) -> list[BehindItem]:
     items: list[BehindItem] = []
     for label in months:
-        month = month_of(label)
+        month = parse_month(label)
         found = repository.records_counted(
             session, county, kind, which,
             start=month.start, end=month.end, adults_born_by=adult_born_by(month.last_day),

@@ -16,17 +16,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
 from exchange_hub.metrics.definitions import Tally
 from exchange_hub.metrics.figures import Selection, code_range, load_figures
+from exchange_hub.periods import Month, parse_month
 from exchange_hub.reports import rates as report_rates
-from exchange_hub.reports.periods import parse_month
 from exchange_hub.scorecard import repository
 from exchange_hub.scorecard.config import ScoreConfig
-from exchange_hub.workdays import SHANGHAI
 
 ADULT_AGE = 18
 
@@ -48,23 +47,6 @@ class Part:
 
 
 Parts = dict[str, dict[str, Part]]  # county → indicator key → part
-
-
-@dataclass(frozen=True)
-class Month:
-    label: str
-    start: datetime
-    end: datetime
-    last_day: date
-
-
-def month_of(label: str) -> Month:
-    year, month = (int(x) for x in label.split("-"))
-    first = date(year, month, 1)
-    following = date(year + (month == 12), month % 12 + 1, 1)
-    start = datetime.combine(first, datetime.min.time(), tzinfo=SHANGHAI)
-    end = datetime.combine(following, datetime.min.time(), tzinfo=SHANGHAI)
-    return Month(label, start, end, following - timedelta(days=1))
 
 
 def adult_born_by(day: date) -> date:
@@ -135,7 +117,7 @@ def compute_parts(
     parts: Parts = defaultdict(lambda: defaultdict(Part))
     counties = list(counties)
     for label in months:
-        _add_month(session, parts, scope, counties, month_of(label), as_of, config)
+        _add_month(session, parts, scope, counties, parse_month(label), as_of, config)
     _add_exchange(session, parts, scope, months, as_of)
     _add_department_rates(session, parts, scope, months, as_of)
     return parts
@@ -152,13 +134,8 @@ def _add_month(
 ) -> None:
     records = record_counts(session, scope, month)
     births = birth_notifications(session, scope, month)
-    report_month = parse_month(month.label)
-    gap = (
-        Part(missing=1)
-        if report_rates.report_due(session, report_month, as_of)
-        else Part(pending=1)
-    )
-    owing = report_rates.owing_pairs(session, scope, report_month)
+    gap = Part(missing=1) if report_rates.report_due(session, month, as_of) else Part(pending=1)
+    owing = report_rates.owing_pairs(session, scope, month)
     for county, counted in records.items():
         for key, (numerator_key, denominator_key) in RECORD_RATIOS.items():
             parts[county][key].add(Part(counted[numerator_key], counted[denominator_key]))

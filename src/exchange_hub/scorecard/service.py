@@ -61,7 +61,7 @@ def scorecard_report(
 def build_scorecard(session: Session, request: metrics.Request) -> ScorecardReport:
     """The scorecard of a validated, scope-checked request (also the bulletin's sheet)."""
     top = request.region
-    months = list(request.period.months)
+    months = list(request.period.labels)
     parts = compute_parts(
         session, scope=top.code, counties=county_codes(session, top.code), months=months,
         as_of=request.as_of, config=default_config(),

@@ -14,8 +14,9 @@ from exchange_hub import clock
 from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput
 from exchange_hub.masking import mask_id_number
-from exchange_hub.metrics.periods import parse_period
 from exchange_hub.metrics.schemas import Rate
+from exchange_hub.periods import Month, parse_period
+from exchange_hub.periods import previous_period as period_before
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import NATION, Caller
 from exchange_hub.web.render import LOCAL_TIME, period_words
@@ -41,15 +42,8 @@ def previous_period(period: str) -> str | None:
 
     None when it would fall outside the years the hub accepts.
     """
-    parsed = parse_period(period)
-    year, month = int(parsed.months[0][:4]), int(parsed.months[0][5:])
-    if parsed.kind == "year":
-        return _valid_period(str(year - 1))
-    if parsed.kind == "quarter":
-        quarter = (month - 1) // 3 + 1
-        before = f"{year}-Q{quarter - 1}" if quarter > 1 else f"{year - 1}-Q4"
-        return _valid_period(before)
-    return _valid_period(f"{year:04d}-{month - 1:02d}" if month > 1 else f"{year - 1:04d}-12")
+    before = period_before(parse_period(period))
+    return before.label if before is not None else None
 
 
 def year_before(period: str) -> str | None:
@@ -107,12 +101,11 @@ def period_choices(period: str, t: Callable[..., str]) -> list[dict[str, str]]:
 
 def months_back(period: str, count: int = TREND_MONTHS) -> list[str]:
     """``count`` months ending with the last month of ``period``, oldest first."""
-    last = parse_period(period).months[-1]
-    year, month = int(last[:4]), int(last[5:])
+    month: Month = parse_period(period).last
     months = []
     for _ in range(count):
-        months.append(f"{year:04d}-{month:02d}")
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        months.append(month.label)
+        month = month.preceding()
     return [m for m in reversed(months) if m >= "2000-01"]
 
 
