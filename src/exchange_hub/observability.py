@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from exchange_hub import clock
 from exchange_hub import observability_repository as repository
 from exchange_hub.context import HubContext
+from exchange_hub.deps import authenticate
 from exchange_hub.errors import Forbidden
 from exchange_hub.workdays_store import calendar_status
 
@@ -90,8 +91,6 @@ router = APIRouter(include_in_schema=False)
 @router.get("/metrics")
 async def prometheus_metrics(request: Request) -> Response:
     """Prometheus exposition; needs ``HUB_METRICS_TOKEN`` or an admin API key."""
-    from exchange_hub.deps import authenticate
-
     hub: HubContext = request.app.state.hub
     token = hub.settings.metrics_token
     bearer = request.headers.get("authorization", "").partition(" ")[2].strip()

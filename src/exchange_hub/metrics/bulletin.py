@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub.metrics import service
 from exchange_hub.metrics.definitions import Tally
+from exchange_hub.metrics.quality import QualityCounts, quality_by_region
 from exchange_hub.metrics.schemas import BulletinColumn, BulletinTable
 from exchange_hub.scope import Caller
 
@@ -265,8 +266,6 @@ def requester_section(context: BulletinContext) -> list[BulletinTable]:
 
 def quality_section(context: BulletinContext) -> list[BulletinTable]:
     """数据质量: shares of flagged ID numbers, missing hukou regions and unmatched inflows."""
-    from exchange_hub.metrics.quality import QualityCounts, quality_by_region
-
     request = context.request
     counts = quality_by_region(
         context.session, scope=request.region.code, period=request.period, level=request.level
