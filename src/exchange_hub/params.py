@@ -38,7 +38,10 @@ RegionPath = Annotated[str, Path(pattern=REGION_CODE, description="44, 4403 or 4
 ProvinceQuery = Annotated[str, Query(pattern=PROVINCE_CODE, description="province: 44 or 440000")]
 PeriodQuery = Annotated[
     str,
-    Query(pattern=PERIOD, description="month 2026-10, quarter 2026-Q4 or year 2026 (Shanghai)"),
+    Query(
+        pattern=PERIOD,
+        description="month 2026-10, quarter 2026-Q4, year 2026, months 2026-06/2026-11 (Shanghai)",
+    ),
 ]
 AsOfQuery = Annotated[
     str | None,

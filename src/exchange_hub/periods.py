@@ -1,8 +1,10 @@
 """Reporting months and periods (Asia/Shanghai), shared by metrics, reports, scorecard and web.
 
 One grammar, the one the API's JSON Schema documents (``request_body.PERIOD``):
-a month ``2026-10``, a quarter ``2026-Q4`` (or ``2026-q4``) or a year ``2026``,
-years 2000–2099. A refusal is an ``InvalidInput`` naming the caller's field.
+a month ``2026-10``, a quarter ``2026-Q4`` (or ``2026-q4``), a year ``2026`` or a
+range of whole months ``2026-06/2026-11`` (ISO 8601's interval form, both ends
+included, at most ``MAX_RANGE_MONTHS``), years 2000–2099. A refusal is an
+``InvalidInput`` naming the caller's field.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ FIRST_YEAR, LAST_YEAR = 2000, 2099
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _QUARTER = re.compile(r"(\d{4})-[Qq]([1-4])")
 _YEAR = re.compile(r"(\d{4})")
-_GRAMMAR = "a month (2026-10), a quarter (2026-Q4) or a year (2026)"
+_RANGE = re.compile(r"(\d{4}-\d{2})/(\d{4}-\d{2})")
+_GRAMMAR = (
+    "a month (2026-10), a quarter (2026-Q4), a year (2026) or a range of months (2026-06/2026-11)"
+)
+MAX_RANGE_MONTHS = 36
 
 
 @dataclass(frozen=True, order=True)
@@ -63,14 +69,12 @@ class Month:
 
 @dataclass(frozen=True)
 class Period:
-    """A reporting period (month, quarter or year) as the months it spans, in order."""
+    """A reporting period (month, quarter, year or a range of months) as the months it
+    spans, in order; ``kind`` says which."""
 
     label: str
     months: tuple[Month, ...]
-
-    @property
-    def kind(self) -> str:
-        return {1: "month", 3: "quarter", 12: "year"}[len(self.months)]
+    kind: str = "month"
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -102,7 +106,8 @@ def parse_month(text: str, *, field: str = "period") -> Month:
 
 
 def parse_period(text: str, *, field: str = "period") -> Period:
-    """A month ``2026-10``, a quarter ``2026-Q4``/``2026-q4`` or a year ``2026``."""
+    """A month ``2026-10``, a quarter ``2026-Q4``/``2026-q4``, a year ``2026`` or a range
+    ``2026-06/2026-11``."""
     text = (text or "").strip()
     if _MONTH.fullmatch(text):
         month = parse_month(text, field=field)
@@ -110,11 +115,50 @@ def parse_period(text: str, *, field: str = "period") -> Period:
     if found := _QUARTER.fullmatch(text):
         year, quarter = _year(found[1], field), int(found[2])
         months = tuple(Month(year, m) for m in range(3 * quarter - 2, 3 * quarter + 1))
-        return Period(f"{year:04d}-Q{quarter}", months)
+        return Period(f"{year:04d}-Q{quarter}", months, "quarter")
     if found := _YEAR.fullmatch(text):
         year = _year(found[1], field)
-        return Period(f"{year:04d}", tuple(Month(year, m) for m in range(1, 13)))
+        return Period(f"{year:04d}", tuple(Month(year, m) for m in range(1, 13)), "year")
+    if found := _RANGE.fullmatch(text):
+        return month_range(parse_month(found[1], field=field), parse_month(found[2], field=field),
+                           field=field)  # fmt: skip
     raise InvalidInput(f"{field} must be {_GRAMMAR}, not {text!r}", field=field)
+
+
+def month_range(first: Month, last: Month, *, field: str = "period") -> Period:
+    """The months from ``first`` to ``last``, both included (``2026-06/2026-11``)."""
+    if last < first:
+        raise InvalidInput(f"{field}: the range ends ({last}) before it starts ({first})",
+                           field=field)  # fmt: skip
+    months = [first]
+    while months[-1] < last:
+        months.append(months[-1].following())
+        if len(months) > MAX_RANGE_MONTHS:
+            raise InvalidInput(f"{field}: a range spans at most {MAX_RANGE_MONTHS} months",
+                               field=field)  # fmt: skip
+    return Period(f"{first}/{last}", tuple(months), "range")
+
+
+def shifted(period: Period, months: int) -> Period | None:
+    """The period of the same kind ``months`` months later (earlier when negative);
+    None when it would leave the years the hub accepts."""
+    first = period.first
+    for _ in range(abs(months)):
+        first = first.following() if months > 0 else first.preceding()
+    if not FIRST_YEAR <= first.year <= LAST_YEAR:
+        return None
+    last = first
+    for _ in period.months[1:]:
+        last = last.following()
+    if last.year > LAST_YEAR:
+        return None
+    if period.kind == "quarter":
+        return parse_period(f"{first.year:04d}-Q{(first.month + 2) // 3}")
+    if period.kind == "year":
+        return parse_period(f"{first.year:04d}")
+    if period.kind == "range":
+        return month_range(first, last)
+    return parse_period(first.label)
 
 
 def _year(digits: str, field: str) -> int:
@@ -125,15 +169,11 @@ def _year(digits: str, field: str) -> int:
 
 
 def previous_period(period: Period) -> Period | None:
-    """The period before ``period``, of the same kind (环比: last month, quarter or year);
-    None before 2000, where no period exists."""
-    first = period.first
-    for _ in period.months:
-        first = first.preceding()
-    if first.year < FIRST_YEAR:
-        return None
-    if period.kind == "month":
-        return parse_period(first.label)
-    if period.kind == "quarter":
-        return parse_period(f"{first.year:04d}-Q{(first.month + 2) // 3}")
-    return parse_period(f"{first.year:04d}")
+    """The period before ``period``, of the same kind and length (环比: last month,
+    quarter, year, or the as many months before a range); None before 2000."""
+    return shifted(period, -len(period.months))
+
+
+def year_before(period: Period) -> Period | None:
+    """The same period a year earlier (同比); None before 2000."""
+    return shifted(period, -12)

@@ -167,6 +167,8 @@ def test_a_rate_over_nothing_is_a_dash_and_no_region_is_singled_out(hub, months)
         ("2026-Q1", "2026年第一季度", "2025-Q4"),
         ("2026-Q4", "2026年第四季度", "2026-Q3"),
         ("2026", "2026年", "2025"),
+        ("2026-06/2026-11", "2026年6月至11月", "2025-12/2026-05"),
+        ("2025-12/2026-02", "2025年12月至2026年2月", "2025-09/2025-11"),
     ],
 )
 def test_periods_in_chinese_and_the_period_before(label: str, words: str, before: str) -> None:

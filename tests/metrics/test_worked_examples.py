@@ -180,6 +180,8 @@ def test_quarter_and_year_periods_add_months(insert, exchange):
     assert exchange(region="440305", period="2026-11").total.queries.routed == 1
     assert exchange(region="440305", period="2026-Q4").total.queries.routed == 2
     assert exchange(region="440305", period="2026").total.queries.routed == 3
+    assert exchange(region="440305", period="2026-09/2026-10").total.queries.routed == 2
+    assert exchange(region="440305", period="2026-09/2026-11").total.queries.routed == 3
 
 
 def test_percentiles_on_a_known_distribution(insert, latency):

@@ -104,6 +104,26 @@ def test_admin_pages_show_no_codes_or_field_names(
     assert_no_developer_text(page.text, path)
 
 
+@pytest.mark.parametrize(
+    "page_path",
+    ["/console/overview", "/console/drilldown", "/console/scorecard", "/console/reports",
+     "/console/bulletin", "/console/latency"],
+)  # fmt: skip
+def test_every_period_page_takes_a_range_of_months(
+    client: TestClient, gd_admin: str, traffic: dict, page_path: str
+) -> None:
+    sign_in(client, gd_admin)
+    year, month = (int(part) for part in traffic["period"].split("-"))
+    first = f"{year - (month <= 2)}-{(month - 3) % 12 + 1:02d}"
+    span = f"{first}/{traffic['period']}"
+    page = client.get(page_path, params={"period": span})
+    assert page.status_code == 200, page.text
+    assert "至" in page.text.split("</h1>")[0]  # 2026年9月至2026年11月 in the heading
+    assert_no_developer_text(page.text, f"{page_path}?period={span}")
+    backwards = client.get(page_path, params={"period": f"{traffic['period']}/{first}"})
+    assert backwards.status_code == 422 and "period" in backwards.text
+
+
 def test_the_clerks_pages_show_names_not_codes(
     client: TestClient, nanshan_clerk: str, traffic: dict
 ) -> None:
@@ -139,9 +159,13 @@ def test_periods_and_months_read_in_chinese(
     sign_in(client, gd_admin)
     page = client.get("/console/reports").text
     assert f"广东省 {label} 部门月报" in page
-    picker = page.split('<select name="period"')[1].split("</select>")[0]
-    assert f'value="{traffic["period"]}" selected>{label}</option>' in picker
-    assert 'type="month"' not in page
+    field = page.split('<input type="text" name="period"')[1].split(">")[0]
+    assert f'value="{traffic["period"]}"' in field
+    picker = page.split('<datalist id="period-choices">')[1].split("</datalist>")[0]
+    assert f'value="{traffic["period"]}">{label}</option>' in picker
+    first = f"{int(year) - (int(month) <= 5)}年{(int(month) - 6) % 12 + 1}月"
+    assert f"{first}至{label}</option>" in picker  # the last six months, as a range
+    assert "November" not in picker and 'type="month"' not in page
 
 
 def test_hong_kong_and_macao_have_simplified_names(hub: HubContext) -> None:
@@ -274,3 +298,15 @@ def test_the_account_page_shows_the_previous_sign_in(
     shown = hub_clock.now().astimezone(LOCAL_TIME).strftime("%Y-%m-%d")
     assert "上次登录" in again and f"{shown}" in again and "，来自 testclient" in again
     assert "如上次登录不是您本人操作" in again
+
+
+def test_the_bulletin_page_folds_its_tables_and_hides_codes(
+    client: TestClient, gd_admin: str, traffic: dict
+) -> None:
+    sign_in(client, gd_admin)
+    page = client.get("/console/bulletin", params={"period": traffic["period"]}).text
+    folds = re.findall(r'<details class="fold" id="table-[^"]+"( open)?>', page)
+    assert len(folds) > 3 and folds.count(" open") == 1 and folds[0] == " open"
+    assert "<th>地区代码</th>" not in page and "<th>被查询地代码</th>" not in page
+    assert 'title="440305">南山区' in page  # the code stays on hover
+    assert_no_developer_text(page, "/console/bulletin")

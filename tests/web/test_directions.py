@@ -179,7 +179,9 @@ def test_idle_regions_are_hidden_until_asked_for(
      ("2026-Q1", "2025-Q4", "2025-Q1", "2026年第1季度", "Q1 2026"),
      ("2026-q3", "2026-Q2", "2025-Q3", "2026年第3季度", "Q3 2026"),
      ("2026", "2025", "2025", "2026年", "2026"),
-     ("2000-01", None, None, "2000年1月", "January 2000")],
+     ("2000-01", None, None, "2000年1月", "January 2000"),
+     ("2026-06/2026-11", "2025-12/2026-05", "2025-06/2025-11", "2026年6月至2026年11月",
+      "June 2026 – November 2026")],
 )  # fmt: skip
 def test_period_arithmetic_and_names(
     period: str, previous: str | None, year_ago: str | None, zh: str, en: str
@@ -247,7 +249,7 @@ def test_quarters_and_years_are_periods_too(
     sign_in(client, gd_admin)
     last = three_comparable_months["last"]
     quarter = f"{last[:4]}-Q{(int(last[5:]) - 1) // 3 + 1}"
-    for period in (quarter, last[:4]):
+    for period in (quarter, last[:4], f"{three_comparable_months['year_ago']}/{last}"):
         page = client.get(f"/console/overview?period={period}")
         assert page.status_code == 200
         assert common.period_name(period, ZH) in page.text.split("</h1>")[0]

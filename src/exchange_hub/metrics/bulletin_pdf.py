@@ -70,9 +70,14 @@ CHINESE_QUARTERS = "一二三四"
 
 # -- words --------------------------------------------------------------------------------
 def period_words(label: str) -> str:
-    """``2026-10`` → 2026年10月, ``2026-Q4`` → 2026年第四季度, ``2026`` → 2026年."""
+    """``2026-10`` → 2026年10月, ``2026-Q4`` → 2026年第四季度, ``2026`` → 2026年,
+    ``2026-06/2026-11`` → 2026年6月至11月 (2025年12月至2026年2月 across a year)."""
     period = parse_period(label)
     year, month = period.first.year, period.first.month
+    if period.kind == "range":
+        last = period.last
+        end = f"{last.month}月" if last.year == year else f"{last.year}年{last.month}月"
+        return f"{year}年{month}月至{end}"
     if period.kind == "month":
         return f"{year}年{month}月"
     if period.kind == "quarter":
@@ -83,7 +88,7 @@ def period_words(label: str) -> str:
 def title_of(bulletin: Bulletin) -> str:
     """广东省流动人口信息交换工作月度通报 (季度通报, 年度通报 for the longer periods)."""
     kind = parse_period(bulletin.period).kind
-    word = {"month": "月度", "quarter": "季度", "year": "年度"}[kind]
+    word = {"month": "月度", "quarter": "季度", "year": "年度", "range": "阶段"}[kind]
     return f"{bulletin.name}流动人口信息交换工作{word}通报"
 
 

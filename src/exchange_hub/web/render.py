@@ -116,7 +116,11 @@ def format_period(value: str | None, lang: str = DEFAULT_LANGUAGE) -> str:
 
 
 def period_words(label: str, t: Callable[..., str]) -> str:
-    """A period label (``2026-11``, ``2026-Q4``, ``2026``) in the words of ``t``'s language."""
+    """A period label (``2026-11``, ``2026-Q4``, ``2026``, ``2026-06/2026-11``) in the
+    words of ``t``'s language."""
+    first, slash, last = label.partition("/")
+    if slash:
+        return t("period.range", first=period_words(first, t), last=period_words(last, t))
     found = _PERIOD.fullmatch(label)
     if found is None:
         return label
@@ -141,6 +145,38 @@ def month_choices(chosen: str, count: int = MONTHS_OFFERED) -> list[str]:
         months.append(chosen)
         months.sort(reverse=True)
     return months
+
+
+def period_choices(period: str, t: Callable[..., str]) -> list[dict[str, str]]:
+    """Suggestions for a period field: the 12 months up to the chosen period's end, the
+    ranges of the last 3, 6 and 12 of them, 4 quarters and 2 years (value and words)."""
+    months = _months_up_to(period.rpartition("/")[2] if "/" in period else period)
+    quarters = sorted({f"{m[:4]}-Q{(int(m[5:]) - 1) // 3 + 1}" for m in months}, reverse=True)
+    years = sorted({m[:4] for m in months}, reverse=True)
+    ranges = [f"{months[-n]}/{months[-1]}" for n in (3, 6, 12) if len(months) >= n]
+    labels = [*reversed(months), *ranges, *quarters[:4], *years[:2]]
+    return [{"value": label, "name": period_words(label, t)} for label in labels]
+
+
+def _months_up_to(label: str, count: int = 12) -> list[str]:
+    """``count`` months ending with the last month of ``label`` (a month, quarter or year),
+    oldest first, none before 2000."""
+    found = _PERIOD.fullmatch(label)
+    if found is None:
+        return []
+    year, month, quarter = int(found[1]), found[2], found[3]
+    last = int(month) if month else 3 * int(quarter) if quarter else 12
+    months = []
+    for _ in range(count):
+        if year >= 2000:
+            months.append(f"{year:04d}-{last:02d}")
+        year, last = (year, last - 1) if last > 1 else (year - 1, 12)
+    return list(reversed(months))
+
+
+@pass_context
+def _period_choices(context: Any, period: str) -> list[dict[str, str]]:
+    return period_choices(period, translator(context.get("lang", DEFAULT_LANGUAGE)))
 
 
 @pass_context
@@ -178,6 +214,7 @@ def environment() -> Environment:
     )
     env.globals["nav_items"] = nav_items
     env.globals["month_choices"] = month_choices
+    env.globals["period_choices"] = _period_choices
     return env
 
 

@@ -24,7 +24,6 @@ from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 RegionParam = Annotated[str | None, Query(max_length=6)]
-PeriodParam = Annotated[str | None, Query(max_length=8)]
 
 
 def _bulletin(
@@ -79,21 +78,37 @@ def _rate_cell(value: Any) -> dict[str, Any]:
     }
 
 
+# Code columns the files keep (a clerk keys them into other systems) and the page shows as
+# the hover title of the name beside them.
+CODE_OF_NAME = {"name": "region", "counterpart_name": "counterpart"}
+OPEN_TABLES = 1  # the first table is unfolded; the others fold behind their titles
+
+
 def _tables(bulletin: Bulletin) -> list[dict[str, Any]]:
-    return [
-        {
-            "key": table.key,
-            "title": table.title,
-            "columns": table.columns,
-            "rows": [[_cell(c, row.get(c.key)) for c in table.columns] for row in table.rows],
-        }
-        for table in bulletin.tables
-    ]
+    tables = []
+    for index, table in enumerate(bulletin.tables):
+        codes = {CODE_OF_NAME[c.key] for c in table.columns if c.key in CODE_OF_NAME}
+        columns = [c for c in table.columns if c.key not in codes]
+        rows = []
+        for row in table.rows:
+            cells = []
+            for c in columns:
+                cell = _cell(c, row.get(c.key))
+                if c.key in CODE_OF_NAME and row.get(CODE_OF_NAME[c.key]):
+                    cell["title"] = str(row[CODE_OF_NAME[c.key]])
+                cells.append(cell)
+            rows.append(cells)
+        tables.append({"key": table.key, "title": table.title, "columns": columns,
+                       "rows": rows, "open": index < OPEN_TABLES})  # fmt: skip
+    return tables
 
 
 @router.get("/bulletin", include_in_schema=False)
 def bulletin_page(
-    request: Request, account: Account, region: RegionParam = None, period: PeriodParam = None
+    request: Request,
+    account: Account,
+    region: RegionParam = None,
+    period: common.PeriodParam = None,
 ) -> HTMLResponse:
     bulletin = _bulletin(request, account, region, period)
     values = {
@@ -111,7 +126,7 @@ def bulletin_download(
     account: Account,
     format: Literal["xlsx", "csv", "pdf"],
     region: RegionParam = None,
-    period: PeriodParam = None,
+    period: common.PeriodParam = None,
 ) -> Response:
     """The same files as ``GET /api/v1/bulletin?format=…``, for a signed-in admin; built
     after the page's read session closed."""

@@ -5,21 +5,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from fastapi import Query
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
-from exchange_hub.errors import InvalidInput
 from exchange_hub.masking import mask_id_number
 from exchange_hub.metrics.schemas import Rate
 from exchange_hub.periods import Month, parse_period
 from exchange_hub.periods import previous_period as period_before
+from exchange_hub.periods import year_before as same_period_a_year_before
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import NATION, Caller
 from exchange_hub.web.render import LOCAL_TIME, period_words
+
+PeriodParam = Annotated[str | None, Query(max_length=len("2026-06/2026-11"))]
+"""A page's ``period``: checked by ``chosen_period`` (a bad one is a 422 naming it)."""
 
 CHILD_LEVEL = {"nation": "province", "province": "prefecture", "prefecture": "county"}
 TREND_MONTHS = 12
@@ -47,16 +51,10 @@ def previous_period(period: str) -> str | None:
 
 
 def year_before(period: str) -> str | None:
-    """The same period a year earlier (同比): 2026-11 → 2025-11, 2026-Q4 → 2025-Q4."""
-    label = parse_period(period).label
-    return _valid_period(f"{int(label[:4]) - 1:04d}{label[4:]}")
-
-
-def _valid_period(label: str) -> str | None:
-    try:
-        return parse_period(label).label
-    except InvalidInput:
-        return None
+    """The same period a year earlier (同比): 2026-11 → 2025-11, 2026-Q4 → 2025-Q4,
+    2026-06/2026-11 → 2025-06/2025-11."""
+    before = same_period_a_year_before(parse_period(period))
+    return before.label if before is not None else None
 
 
 def period_name(period: str, t: Callable[..., str]) -> str:
@@ -86,17 +84,6 @@ def page_url(path: str, params: Mapping[str, str | None]) -> str:
     """``path?…`` with the given parameters, leaving out empty ones."""
     kept = {key: value for key, value in params.items() if value}
     return f"{path}?{urlencode(kept)}" if kept else path
-
-
-def period_choices(period: str, t: Callable[..., str]) -> list[dict[str, str]]:
-    """Suggestions for the period field: the last 12 months, 4 quarters and 2 years up to
-    the chosen period's end (and the default, last month)."""
-    months = months_back(period)
-    labels = list(reversed(months))
-    quarters = sorted({f"{m[:4]}-Q{(int(m[5:]) - 1) // 3 + 1}" for m in months}, reverse=True)
-    years = sorted({m[:4] for m in months}, reverse=True)
-    return [{"value": label, "name": period_name(label, t)} for label in
-            [*labels, *quarters[:4], *years[:2]]]  # fmt: skip
 
 
 def months_back(period: str, count: int = TREND_MONTHS) -> list[str]:

@@ -96,7 +96,7 @@ def latency_page(
     request: Request,
     account: Account,
     region: Annotated[str | None, Query(max_length=6)] = None,
-    period: Annotated[str | None, Query(max_length=8)] = None,
+    period: common.PeriodParam = None,
     role: Literal["responder", "requester"] = "responder",
 ) -> HTMLResponse:
     """As responder: messages addressed to the regions; as requester: those they sent."""

@@ -36,7 +36,6 @@ from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 RegionParam = Annotated[str | None, Query(max_length=6)]
-PeriodParam = Annotated[str | None, Query(max_length=8)]
 Role = Literal["responder", "requester"]
 ShowAll = Annotated[bool, Query(alias="all")]
 OPEN_QUERY_LIMIT = 200
@@ -244,7 +243,6 @@ def _common_values(top: Region, label: str, role: str, t: Translate) -> dict[str
     return {
         "period": label,
         "period_name": common.period_name(label, t),
-        "period_choices": common.period_choices(label, t),
         "role": role,
         "roles": metrics.ROLES,
         "region": top.code,
@@ -276,7 +274,7 @@ def overview_page(
     request: Request,
     account: Account,
     region: RegionParam = None,
-    period: PeriodParam = None,
+    period: common.PeriodParam = None,
     role: Role = "responder",
     show_all: ShowAll = False,
 ) -> HTMLResponse:
@@ -315,7 +313,7 @@ def drilldown_page(
     request: Request,
     account: Account,
     region: RegionParam = None,
-    period: PeriodParam = None,
+    period: common.PeriodParam = None,
     role: Role = "responder",
     show_all: ShowAll = False,
 ) -> HTMLResponse:

@@ -26,7 +26,7 @@ def reports_page(
     request: Request,
     account: Account,
     region: Annotated[str | None, Query(max_length=6)] = None,
-    period: Annotated[str | None, Query(max_length=8)] = None,
+    period: common.PeriodParam = None,
 ) -> HTMLResponse:
     with unit_of_work(request) as session:
         values = _reports(session, account.caller, region, period)

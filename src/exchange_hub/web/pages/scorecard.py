@@ -27,13 +27,15 @@ from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 RegionParam = Annotated[str | None, Query(max_length=6)]
-PeriodParam = Annotated[str | None, Query(max_length=8)]
 ITEMS_PAGE = 100
 
 
 @router.get("/scorecard", include_in_schema=False)
 def scorecard_page(
-    request: Request, account: Account, region: RegionParam = None, period: PeriodParam = None
+    request: Request,
+    account: Account,
+    region: RegionParam = None,
+    period: common.PeriodParam = None,
 ) -> HTMLResponse:
     caller = account.caller
     require_role(caller, "admin")
@@ -66,7 +68,7 @@ def scorecard_items_page(
     region: Annotated[str, Query(max_length=6)],
     indicator: Annotated[str, Query(max_length=60)],
     part: Annotated[str, Query(max_length=12)] = "numerator",
-    period: PeriodParam = None,
+    period: common.PeriodParam = None,
     cursor: Annotated[int, Query(ge=0)] = 0,
 ) -> HTMLResponse:
     """The records or messages counted in one part of one indicator of one county."""
