@@ -20,6 +20,7 @@ from exchange_hub.context import HubContext
 from exchange_hub.models import ConsoleSession, ConsoleUser
 from exchange_hub.region_codes import bundled_catalogue
 from exchange_hub.regions import service as regions
+from exchange_hub.web import auth
 from exchange_hub.web.pages.common import last_month
 from exchange_hub.web.render import LOCAL_TIME, format_period
 from tests.web import factories
@@ -263,6 +264,36 @@ def test_a_refused_password_change_names_the_field(
     assert post_sign_in(TestClient(client.app), gd_admin).status_code == 303  # unchanged
     if field == "current_password":
         assert [r.outcome for r in audit_rows(hub, "console.password_changed")] == ["refused"]
+
+
+def test_wrong_current_passwords_count_toward_the_lock_out(
+    client: TestClient, other_client: TestClient, hub: HubContext, gd_admin: str
+) -> None:
+    sign_in(other_client, gd_admin)
+    csrf = sign_in(client, gd_admin)
+    for _ in range(auth.MAX_FAILURES - 1):
+        assert (
+            _change(client, csrf, "wrong password!", NEW_PASSWORD, NEW_PASSWORD).status_code == 422
+        )
+    last = _change(client, csrf, "wrong password!", NEW_PASSWORD, NEW_PASSWORD)
+    assert last.status_code == 303 and last.headers["location"] == "/console/sign-in?locked=1"
+    assert "已被锁定" in client.get(last.headers["location"]).text
+    for browser in (client, other_client):  # every session of the account ended
+        assert browser.get("/console/account", follow_redirects=False).status_code == 303
+    locked = post_sign_in(TestClient(client.app), gd_admin)  # the right password, locked
+    assert locked.status_code == 401 and "锁定" in locked.text
+    refusals = [r.detail["reason"] for r in audit_rows(hub, "console.password_changed")]
+    assert refusals == ["wrong"] * (auth.MAX_FAILURES - 1) + ["locked"]
+
+
+def test_a_right_sign_in_between_resets_the_count(
+    client: TestClient, hub: HubContext, gd_admin: str
+) -> None:
+    csrf = sign_in(client, gd_admin)
+    for _ in range(auth.MAX_FAILURES - 1):
+        _change(client, csrf, "wrong password!", NEW_PASSWORD, NEW_PASSWORD)
+    csrf = sign_in(TestClient(client.app), gd_admin) and sign_in(client, gd_admin)
+    assert _change(client, csrf, "wrong password!", NEW_PASSWORD, NEW_PASSWORD).status_code == 422
 
 
 def test_a_password_change_ends_the_other_sessions(

@@ -100,6 +100,23 @@ def test_the_drill_down_follows_the_role(
     assert "1 / 2" in _section(county, "direction-requester")
 
 
+def test_a_requester_county_lists_the_queries_it_still_waits_for(
+    client: TestClient, gd_admin: str, guangdong_asks: dict
+) -> None:
+    sign_in(client, gd_admin)
+    page = client.get("/console/drilldown?region=440305&role=requester").text
+    assert "尚未得到反馈的查询（发出的）" in page and "发往" in page
+    table = page.split('id="open-queries"')[1].split("</table>")[0]
+    assert table.count("<tr") == 2  # the header and the one unanswered query (202)
+    assert mask_id_number(factories.id_number("110105", "202")) in table
+    assert mask_id_number(factories.id_number("110105", "201")) not in table  # answered
+    assert '<span class="region" title="110105">朝阳区</span>' in table  # a name, not a code
+    # As 户籍地 Nanshan received nothing; Chaoyang's list names Nanshan as the sender.
+    received = client.get("/console/drilldown?region=440305").text
+    assert "超期及未反馈的查询（收到的）" in received
+    assert received.split('id="open-queries"')[1].split("</table>")[0].count("<tr") == 2
+
+
 # -- the county's open queries follow the period ----------------------------------------
 @pytest.fixture
 def two_months_of_open_queries(hub: HubContext, console_day: datetime) -> dict[str, object]:
@@ -122,6 +139,7 @@ def test_the_county_open_list_follows_the_chosen_month(
     table = page.split('id="open-queries"')[1]
     assert masked_last in table and masked_earlier not in table
     assert "李*" in table and "赵**" not in table
+    assert "来自</th>" in page and '<span class="region" title="110105">朝阳区</span>' in table
     assert common.period_name(last, ZH) in page.split('id="open-period"')[1][:200]
     page = client.get(f"/console/drilldown?region=440106&period={earlier}").text
     table = page.split('id="open-queries"')[1]

@@ -151,11 +151,18 @@ def _parse_since(since: str | None) -> int:
 
 
 def open_queries_of(
-    session: Session, caller: Caller, county: str, *, limit: int, period: str | None = None
+    session: Session,
+    caller: Caller,
+    county: str,
+    *,
+    limit: int,
+    period: str | None = None,
+    sent: bool = False,
 ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
     """An admin's look at a county's open queries, earliest deadline first: each one's
     summary and decrypted content (the caller masks it). Unlike ``pull_inbox`` it marks
-    nothing delivered: the county has not seen them.
+    nothing delivered: the county has not seen them. ``sent``: the queries the county
+    asked (as 现居住地) that still wait for their answer, instead of those it received.
 
     ``period`` (a month ``2026-11``, quarter ``2026-Q4`` or year ``2026``; refused naming
     ``period`` otherwise) keeps the queries submitted in it, the ones the figures of that
@@ -166,7 +173,7 @@ def open_queries_of(
     now = clock.now()
     messages = repository.inbox_messages(
         session, county, state=None, kind="query", order="deadline", after=None, limit=limit,
-        periods=months,
+        periods=months, sent=sent,
     )  # fmt: skip
     return [
         (common.summary_of(message, now), common.decrypt_content(session, message))

@@ -48,11 +48,14 @@ def inbox_messages(
     limit: int,
     for_update: bool = False,
     periods: Sequence[str] | None = None,
+    sent: bool = False,
 ) -> Sequence[Message]:
-    """Messages addressed to ``county`` in keyset order (deadline or arrival, then id);
-    with ``periods``, only those submitted in these Asia/Shanghai months (``2026-11``)."""
+    """Messages addressed to ``county`` (``sent``: sent by it) in keyset order (deadline
+    or arrival, then id); with ``periods``, only those submitted in these Asia/Shanghai
+    months (``2026-11``)."""
     sort = Message.deadline if order == "deadline" else Message.submitted_at
-    query = select(Message).where(Message.to_region == county)
+    side = Message.from_region if sent else Message.to_region
+    query = select(Message).where(side == county)
     if periods is not None:
         query = query.where(Message.period.in_(list(periods)))
     if state:

@@ -225,6 +225,17 @@ def _audit_sign_in(
     )
 
 
+def _count_failure(guard: ConsoleSignInGuard, now: datetime) -> bool:
+    """One more wrong password under ``guard``; True when it locked the name."""
+    guard.failures += 1
+    guard.last_failure_at = now
+    if guard.failures < MAX_FAILURES:
+        return False
+    guard.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+    guard.failures = 0
+    return True
+
+
 def _refuse(
     session: Session,
     guard: ConsoleSignInGuard,
@@ -232,11 +243,7 @@ def _refuse(
     now: datetime,
     client: str | None,
 ) -> SignInRefused:
-    guard.failures += 1
-    guard.last_failure_at = now
-    if guard.failures >= MAX_FAILURES:
-        guard.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-        guard.failures = 0
+    _count_failure(guard, now)
     session.flush()
     _audit_sign_in(session, user, guard.username, "refused", client)
     if guard.locked_until and guard.locked_until > now:
@@ -336,7 +343,7 @@ class PasswordRefused:
     """Why a password change was refused, naming the form's field; the page shows it (422)."""
 
     field: Literal["current_password", "new_password", "repeat_password"]
-    reason: Literal["wrong", "too_short", "is_username", "mismatch", "unchanged"]
+    reason: Literal["wrong", "locked", "too_short", "is_username", "mismatch", "unchanged"]
 
 
 def _password_problem(user: ConsoleUser, change: PasswordChange) -> PasswordRefused | None:
@@ -360,14 +367,23 @@ def change_password(
 
     A refusal is returned, not raised, so that its audit row (a wrong current
     password may be someone else at an unlocked screen) commits with the page.
-    Returns how many other sessions were ended.
+    A wrong current password counts toward the sign-in lock-out like a wrong
+    password at sign-in: the form must not be a way to guess it without limit.
+    The failure that locks the name also ends every session of the user
+    (``reason`` "locked"). Returns how many other sessions were ended.
     """
     user = session.get(ConsoleUser, active.user.id)
     if user is None or not user.active:
         raise NotFound("no such console user", field="username")
     problem = _password_problem(user, change)
+    if problem is not None and problem.reason == "wrong":
+        if _count_failure(_guard(session, user.username), clock.now()):
+            repository.delete_other_sessions(session, user.id, keep="")
+            problem = PasswordRefused("current_password", "locked")
+        session.flush()
     if problem is not None:
-        _audit_password_change(session, active, "refused", client, {"field": problem.field})
+        detail = {"field": problem.field, "reason": problem.reason}
+        _audit_password_change(session, active, "refused", client, detail)
         return problem
     user.password_hash = _hasher.hash(change.new)
     user.password_changed_at = clock.now()

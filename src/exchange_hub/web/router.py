@@ -87,9 +87,16 @@ def _sign_in_page(
 
 @router.get("/sign-in", include_in_schema=False)
 def sign_in_form(
-    request: Request, next: str = "/console", expired: bool = False, signed_out: bool = False
+    request: Request,
+    next: str = "/console",
+    expired: bool = False,
+    signed_out: bool = False,
+    locked: bool = False,
 ) -> Response:
-    message = "sign_in.expired" if expired else "sign_in.signed_out" if signed_out else ""
+    message = (
+        "sign_in.locked" if locked else "sign_in.expired" if expired
+        else "sign_in.signed_out" if signed_out else ""
+    )  # fmt: skip
     return _sign_in_page(request, next=next, message_key=message)
 
 

@@ -66,6 +66,9 @@ def change_password(request: Request, hub: Hub, account: Account, form: CheckedF
     )
     with unit_of_work(request) as session:
         outcome = auth.change_password(session, account, change, client=client_of(request))
+    if isinstance(outcome, auth.PasswordRefused) and outcome.reason == "locked":
+        # every session of the account ended with the lock, this one too
+        return RedirectResponse("/console/sign-in?locked=1", status_code=303)
     if isinstance(outcome, auth.PasswordRefused):
         _user, values = _account_values(request, hub, account)
         values["problem"] = outcome

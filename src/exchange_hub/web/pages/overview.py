@@ -304,7 +304,7 @@ def _drilldown(
         "worst": worst,
         "trail": common.breadcrumbs(session, caller, top.code),
         "is_county": is_county,
-        "queries": _open_queries(session, caller, top.code, label) if is_county else [],
+        "queries": _open_queries(session, caller, top.code, label, role) if is_county else [],
     }  # fmt: skip
 
 
@@ -326,14 +326,22 @@ def drilldown_page(
 
 
 def _open_queries(
-    session: Session, caller: Caller, county: str, period: str
+    session: Session, caller: Caller, county: str, period: str, role: str
 ) -> list[dict[str, Any]]:
-    """The county's open queries submitted in ``period``, overdue first; person data masked
-    unless granted (audited)."""
-    found = inbox.open_queries_of(session, caller, county, limit=OPEN_QUERY_LIMIT, period=period)
+    """The county's open queries submitted in ``period``, overdue first: those it received
+    (as 户籍地, ``responder``) or those it sent and still waits for (``requester``); the
+    other side named, person data masked unless granted (audited)."""
+    sent = role == "requester"
+    found = inbox.open_queries_of(
+        session, caller, county, limit=OPEN_QUERY_LIMIT, period=period, sent=sent
+    )
+    other = "to_region" if sent else "from_region"
+    names = regions.names_of(session, sorted({summary[other] for summary, _ in found}))
     items = [
-        {**summary, "subject": common.subject_for(caller, content)} for summary, content in found
-    ]
+        {**summary, "subject": common.subject_for(caller, content),
+         "other": summary[other], "other_name": names.get(summary[other], summary[other])}
+        for summary, content in found
+    ]  # fmt: skip
     ids = [summary["id"] for summary, _ in found]
     common.audit_person_data_read(session, caller, ids, page="drilldown")
     items.sort(key=lambda item: (not item["overdue"], item["deadline"]))
