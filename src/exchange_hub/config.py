@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     """``sqlite:///path`` or ``postgresql://user@host/db``; empty means ``<data_dir>/hub.db``."""
     read_database_url: str = ""
     """Optional read replica for figures; empty means the primary."""
+    database_pooler: Literal["none", "transaction"] = "none"
+    """``transaction`` when the database URLs lead to PgBouncer in transaction pooling mode:
+    no server-side prepared statements (each transaction may run on another server
+    connection). The hub keeps no other session state (advisory locks and ``SET LOCAL``
+    are transaction-scoped, no ``LISTEN``)."""
     keys_file: Path | None = None
     """JSON key ring; empty means ``<data_dir>/keys.json``, generated on first use."""
     generate_dev_keys: bool = True

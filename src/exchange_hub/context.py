@@ -42,7 +42,8 @@ def build_context(settings: Settings, *, people: Any = None) -> HubContext:
     """
     keyring = crypto.load_key_ring(settings.resolved_keys_file, create=settings.generate_dev_keys)
     info = {"keyring": keyring, "settings": settings, "people": people}
-    engine = make_engine(settings.resolved_database_url)
+    pooler = settings.database_pooler
+    engine = make_engine(settings.resolved_database_url, pooler=pooler)
     sessions = make_sessionmaker(engine)
     sessions.configure(info=info)
     read_sessions = sessions
@@ -50,7 +51,7 @@ def build_context(settings: Settings, *, people: Any = None) -> HubContext:
     if not read_url and is_sqlite(engine) and not _in_memory(engine):
         read_url = settings.resolved_database_url  # SQLite reads beside the writer (db.py)
     if read_url:
-        read_engine = make_engine(read_url, read_only=True)
+        read_engine = make_engine(read_url, read_only=True, pooler=pooler)
         read_sessions = make_sessionmaker(read_engine)
         read_sessions.configure(info=info)
     return HubContext(settings, engine, sessions, read_sessions, keyring)

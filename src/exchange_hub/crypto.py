@@ -17,6 +17,7 @@ embedded default generates a development ring on first start.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -353,20 +354,41 @@ def ring_from_document(doc: dict[str, Any]) -> KeyRing:
 
 
 def load_key_ring(path: Path, *, create: bool) -> KeyRing:
+    """The key ring in ``path``; with ``create``, a new one when there is none yet.
+
+    Several processes starting at once (API nodes and workers on one data
+    directory) all end up with the same keys: the file appears complete or not at
+    all (written aside, then hard-linked into place, which fails when another
+    process was first), and every process reads what is in place.
+    """
     if not path.exists():
         if not create:
             raise CryptoError(f"key ring {path} does not exist (set HUB_KEYS_FILE)")
-        write_ring_document(path, new_ring_document())
+        write_ring_document(path, new_ring_document(), replace=False)
     return ring_from_document(json.loads(path.read_text()))
 
 
-def write_ring_document(path: Path, doc: dict[str, Any]) -> None:
+def write_ring_document(path: Path, doc: dict[str, Any], *, replace: bool = True) -> None:
+    """Write ``doc`` to ``path`` (mode 0600) whole: readers see the old file or the new one.
+
+    ``replace=False`` leaves a file another process put there first.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(doc, handle, indent=2)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(doc, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def add_data_key(path: Path) -> str:

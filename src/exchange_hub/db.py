@@ -60,8 +60,13 @@ def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
         conn.exec_driver_sql(begin)
 
 
-def make_engine(url: str, *, pool_size: int = 20, read_only: bool = False) -> Engine:
-    """The engine of ``url``; ``read_only`` for SQLite's reading engine (see above)."""
+def make_engine(
+    url: str, *, pool_size: int = 20, read_only: bool = False, pooler: str = "none"
+) -> Engine:
+    """The engine of ``url``; ``read_only`` for SQLite's reading engine (see above);
+    ``pooler="transaction"`` behind PgBouncer's transaction pooling: psycopg prepares no
+    statement on the server (``prepare_threshold=None``), since the next transaction may
+    run on another server connection that never saw it (PgBouncer before 1.21)."""
     full = driver_url(url)
     if full.startswith("sqlite"):
         database = make_url(full).database
@@ -71,9 +76,11 @@ def make_engine(url: str, *, pool_size: int = 20, read_only: bool = False) -> En
         engine = create_engine(full, connect_args=connect)
         _configure_sqlite(engine, read_only=read_only)
         return engine
+    connect_args: dict[str, Any] = {"prepare_threshold": None} if pooler == "transaction" else {}
     return create_engine(
-        full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10
-    )
+        full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10,
+        connect_args=connect_args,
+    )  # fmt: skip
 
 
 def ping(connection: Connection) -> None:
