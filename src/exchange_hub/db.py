@@ -77,10 +77,34 @@ def make_engine(
         _configure_sqlite(engine, read_only=read_only)
         return engine
     connect_args: dict[str, Any] = {"prepare_threshold": None} if pooler == "transaction" else {}
+    # A reading engine (HUB_READ_DATABASE_URL, a streaming replica) answers each request
+    # from one snapshot: figures never mix rows replayed at different moments.
+    reading: dict[str, Any] = (
+        {"isolation_level": "REPEATABLE READ", "execution_options": {"postgresql_readonly": True}}
+        if read_only else {}
+    )  # fmt: skip
     return create_engine(
         full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10,
-        connect_args=connect_args,
+        connect_args=connect_args, **reading,
     )  # fmt: skip
+
+
+def standby_lag_seconds(session: Session) -> float:
+    """How far the data ``session`` reads lags behind the primary, in seconds: 0 on a
+    primary, on SQLite, and on a standby that has replayed all it received; else the
+    time since the last transaction it replayed committed (PostgreSQL's own clock on
+    both sides, so a hub clock set elsewhere does not matter)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 0.0
+    lag = session.execute(
+        text(
+            "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0"
+            " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+            " ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)"
+            " END"
+        )
+    ).scalar_one()
+    return max(0.0, float(lag))
 
 
 def ping(connection: Connection) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
+from exchange_hub.db import standby_lag_seconds
 from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.metrics import histogram, repository
 from exchange_hub.metrics.definitions import LEGS, Tally
@@ -77,11 +78,17 @@ def prepare(
     as_of: str | None,
     now: datetime | None = None,
 ) -> Request:
-    """Validate every input and check scope (reading the figures writes nothing)."""
+    """Validate every input and check scope (reading the figures writes nothing).
+
+    On a lagging replica "now" is the moment its data reached (``as_of`` in the
+    answer says so): figures never claim rows the replica has not replayed yet.
+    """
+    lag = timedelta(seconds=standby_lag_seconds(session))
     found = get_region(session, region, field="region")
     require_figures_reader(caller, found)
     parsed_period = parse_period(period)
-    moment = parse_as_of(as_of, now or clock.now())
+    now = now or clock.now()
+    moment = min(parse_as_of(as_of, now), now - lag)
     chosen = level or default_level(found.level)
     if chosen not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", field="level")
