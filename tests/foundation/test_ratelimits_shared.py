@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from exchange_hub import clock as hub_clock
-from exchange_hub import ratelimits
+from exchange_hub import ratelimits, ratelimits_repository
 from exchange_hub.context import HubContext
 from exchange_hub.jobs import JOBS
 from exchange_hub.models import RateLimitWindow
@@ -258,3 +259,16 @@ def test_redis_going_away_and_coming_back(redis_server: RedisServer) -> None:
         assert len(local_answers) == 3
     finally:
         windows_.close()
+
+
+def test_a_failing_table_falls_back_to_this_process_too(
+    database_url: str, tmp_path: Path, skip_on_sqlite: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(*_: Any, **__: Any) -> None:
+        raise OperationalError("INSERT", {}, ConnectionError("the table went away"))
+
+    with two_nodes(database_url, tmp_path / "data", metrics_token="scrape") as (a, _, hub):
+        member = make_member(hub)
+        monkeypatch.setattr(ratelimits_repository, "hit", down)
+        assert {a.get(ME, headers=member.headers).status_code for _ in range(3)} == {200}
+        assert metric(a, 'hub_rate_limit_fallbacks_total{store="postgresql"}') == 3
