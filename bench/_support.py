@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -220,22 +220,91 @@ class Server:
         self.stop()
         return False
 
+    def processes(self) -> list[int]:
+        """The server and every process it started (uvicorn's workers, batch-checking
+        workers, multiprocessing's resource tracker), from /proc."""
+        return process_tree(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server and its processes so far."""
+        return sum(cpu_by_pid(self.processes()).values())
+
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        with shielded():
-            if self.process.poll() is not None:
-                return
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        stop_process(self.process)
 
     def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; SIGTERM to the bench waits meanwhile."""
+    with shielded():
+        if process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
+# -- CPU time ------------------------------------------------------------------------
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants, from /proc (processes that ended are skipped)."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+            except OSError:
+                continue  # the thread or the process ended while we looked
+    return found
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process so far (/proc/PID/stat), those still alive."""
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def database_backends(admin_url: str, database: str) -> list[int]:
+    """The PostgreSQL server processes connected to ``database`` now (pg_stat_activity;
+    the server runs on this machine, so their CPU time is in /proc)."""
+    with psycopg.connect(_admin_dsn(admin_url), autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
+        return [row[0] for row in rows]
+
+
+class CpuMeter:
+    """CPU seconds spent by some processes between ``start`` and ``stop``.
+
+    ``pids`` is asked at both ends: processes that appear in between count from
+    zero; those that end in between are lost (pooled database connections and
+    server workers live through a phase).
+    """
+
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
+        self.pids = pids
+        self.before: dict[int, float] = {}
+
+    def start(self) -> None:
+        self.before = cpu_by_pid(self.pids())
+
+    def stop(self) -> float:
+        after = cpu_by_pid(self.pids())
+        return sum(seconds - self.before.get(pid, 0.0) for pid, seconds in after.items())

@@ -77,7 +77,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import time
 import uuid
@@ -97,6 +96,8 @@ from bench._support import (
     add_admin_url_argument,
     add_smoke_argument,
     announce,
+    cpu_by_pid,
+    database_backends,
     require_postgres,
     scratch_database,
     scratch_folder,
@@ -288,18 +289,6 @@ class Hub(Server):
                "HUB_LOG_JSON": "true"}  # fmt: skip
         super().__init__("exchange_hub.asgi:app", env=env, log=log)
 
-    def processes(self) -> list[int]:
-        """The server and every process it started (batch-checking workers and
-        multiprocessing's resource tracker), from /proc."""
-        found, todo = [], [self.process.pid]
-        while todo:
-            pid = todo.pop()
-            found.append(pid)
-            for task in Path(f"/proc/{pid}/task").glob("*"):
-                children = (task / "children").read_text().split()
-                todo.extend(int(child) for child in children)
-        return found
-
     @staticmethod
     def _status(pid: int, field: str) -> float:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -315,31 +304,11 @@ class Hub(Server):
     def rss_mb(self) -> float:
         return sum(self._status(pid, "VmRSS") for pid in self.processes())
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server and its processes so far (/proc/PID/stat)."""
-        total = 0
-        for pid in self.processes():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
-
 
 def database_cpu_seconds(admin_url: str, database: str) -> float:
-    """CPU time so far of the PostgreSQL server processes serving ``database`` (its
-    backends, read from /proc: the server runs on this machine). Backends that
+    """CPU time so far of the PostgreSQL backends serving ``database``. Backends that
     ended in between are not counted; the hub keeps its pooled connections open."""
-    admin = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        pids = [row[0] for row in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))]  # fmt: skip
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_by_pid(database_backends(admin_url, database)).values())
 
 
 def push(hub: Hub, api_key: str, path: Path, key: str) -> tuple[dict[str, Any], float]:

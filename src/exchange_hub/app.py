@@ -31,7 +31,7 @@ from exchange_hub.middleware import BodyPolicy, HubMiddleware
 from exchange_hub.observability import HttpMetrics
 from exchange_hub.observability import router as observability_router
 from exchange_hub.params import page_maximum
-from exchange_hub.ratelimits import LocalFailedAuthLimiter, RateLimiter
+from exchange_hub.ratelimits import build_limiters
 from exchange_hub.records import checking
 from exchange_hub.records import service as records
 from exchange_hub.records.router import router as records_router
@@ -69,11 +69,15 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
         configure_logging(settings.log_json)
         hub = context or build_context(settings, people=records)
         app.state.hub = hub
+        limiters = build_limiters(hub.settings, hub.engine, app.state.http_metrics.count_fallback)
+        app.state.rate_limiter = limiters.requests
+        app.state.failed_auth_limiter = limiters.failed_auth
         # The batch-checking processes start now, beside the server, not on the first batch.
         checking.warm(checking.worker_count(hub.settings.ingest_workers))
         try:
             yield
         finally:
+            limiters.close()
             if context is None:
                 hub.dispose()
 
@@ -95,10 +99,6 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
         HubMiddleware, policy=BodyPolicy(settings, authenticate_key, STREAMING_PATHS)
     )
     app.state.http_metrics = HttpMetrics()
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.failed_auth_limiter = LocalFailedAuthLimiter(
-        settings.auth_failure_limit, settings.auth_failure_interval_seconds
-    )
     for router in ROUTERS:
         declare_problems(router)
         app.include_router(router)

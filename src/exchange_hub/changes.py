@@ -22,16 +22,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from exchange_hub import changes_repository as repository
 from exchange_hub import clock
 from exchange_hub.changes_repository import changes_for
-from exchange_hub.models.change import Change
 
-__all__ = ["CHANGE_COLUMNS", "changes_for", "lock_feed", "lock_journals", "record_change"]
+__all__ = [
+    "CHANGE_COLUMNS", "changes_for", "lock_feed", "lock_journals", "lock_journals_at_commit",
+    "record_change",
+]  # fmt: skip
 
 _PENDING = "changes_pending"
+_LOCKED_AT_COMMIT = "journal_locked_at_commit"
 CHANGE_COLUMNS = repository.CHANGE_COLUMNS
 # Arbitrary constant naming the advisory lock that serialises journal appends.
 JOURNAL_LOCK = 724_200_101
@@ -82,20 +85,35 @@ def _append_changes(session: Session) -> None:
         return
     session.flush()  # take every row lock before the journal lock
     pending: list[PendingChange] = session.info.pop(_PENDING, [])
-    lock_journals(session)
-    session.add_all(
-        Change(
-            at=c.at,
-            object_type=c.object_type,
-            object_id=c.object_id,
-            action=c.action,
-            region_a=c.regions[0],
-            region_b=c.regions[1] if len(c.regions) > 1 else None,
-            summary=c.summary,
-        )
+    rows = [
+        {
+            "at": c.at,
+            "object_type": c.object_type,
+            "object_id": c.object_id,
+            "action": c.action,
+            "region_a": c.regions[0],
+            "region_b": c.regions[1] if len(c.regions) > 1 else None,
+            "summary": c.summary,
+        }
         for c in pending
-    )
-    session.flush()
+    ]
+    repository.append_rows(session, rows, lock_key=JOURNAL_LOCK)  # takes the journal lock
+    session.info[_LOCKED_AT_COMMIT] = True
+
+
+def lock_journals_at_commit(session: Session) -> None:
+    """``lock_journals`` for another journal appended while the session commits
+    (the audit chain): no statement when the change feed's append took the lock
+    already in this commit. Nothing rolls back to a savepoint after that append,
+    so the lock is still held."""
+    if not session.info.get(_LOCKED_AT_COMMIT):
+        lock_journals(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_lock(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_LOCKED_AT_COMMIT, None)
 
 
 @event.listens_for(Session, "after_rollback")

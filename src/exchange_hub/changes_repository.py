@@ -7,7 +7,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, func, insert, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    Text,
+    cast,
+    column,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    values,
+)
 from sqlalchemy.orm import Session
 
 from exchange_hub.models.change import Change
@@ -20,6 +35,40 @@ def take_advisory_lock(session: Session, key: int) -> None:
     SQLite: the transaction already holds the write lock."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+# Rows per statement: 8 parameters each, well under PostgreSQL's 65,535 per statement.
+APPEND_CHUNK = 1000
+
+
+def append_rows(session: Session, rows: Sequence[dict[str, Any]], *, lock_key: int) -> None:
+    """Append ``rows`` (``CHANGE_COLUMNS``) to the feed in their order.
+
+    PostgreSQL: one ``INSERT … SELECT`` per chunk that joins the transaction
+    advisory lock ``lock_key`` in its FROM clause, so the lock is held before
+    the first ``seq`` is drawn, without a statement of its own (the insert reads
+    nothing, so its snapshot predating the wait does not matter). ``ORDER BY``
+    the rows' position keeps ``seq`` in the order the changes were recorded.
+    SQLite: one executemany; the transaction already holds the write lock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(Change), list(rows))
+        return
+    table = Change.__table__
+    for start in range(0, len(rows), APPEND_CHUNK):
+        chunk = rows[start : start + APPEND_CHUNK]
+        pending = values(
+            column("position", Integer()),
+            *(column(c, table.c[c].type) for c in CHANGE_COLUMNS),
+            name="pending",
+        ).data([(start + i, *(row[c] for c in CHANGE_COLUMNS)) for i, row in enumerate(chunk)])
+        lock = func.pg_advisory_xact_lock(literal(lock_key, BigInteger())).table_valued()
+        ordered = (
+            select(*(cast(pending.c[c], table.c[c].type) for c in CHANGE_COLUMNS))
+            .select_from(pending.join(lock.alias("journal_lock"), true()))
+            .order_by(pending.c.position)
+        )
+        session.execute(insert(table).from_select(list(CHANGE_COLUMNS), ordered))
 
 
 def changes_for(session: Session, county: str, *, since: int, limit: int) -> Sequence[Change]:

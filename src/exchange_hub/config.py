@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     worker_interval_seconds: float = 5.0
 
     rate_limit_per_minute: int = 6_000
+    """Requests a member may make per minute; beyond: 429 (``ratelimits``)."""
+    redis_url: str = ""
+    """``redis://host:6379/0``: the rate limits live in Redis, shared by every node. Empty:
+    in a PostgreSQL table shared by every node, or (SQLite) in the one process's memory."""
     auth_failure_limit: int = Field(30, ge=1)
     """Failed authentications a client address may make per interval; beyond: 429."""
     auth_failure_interval_seconds: int = Field(300, ge=1)

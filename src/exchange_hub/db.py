@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,22 +90,24 @@ def make_engine(
     )  # fmt: skip
 
 
-def standby_lag_seconds(session: Session) -> float:
-    """How far the data ``session`` reads lags behind the primary, in seconds: 0 on a
-    primary, on SQLite, and on a standby that has replayed all it received; else the
-    time since the last transaction it replayed committed (PostgreSQL's own clock on
-    both sides, so a hub clock set elsewhere does not matter)."""
+def standby_lag_seconds(session: Session, now: datetime) -> float:
+    """How far the data ``session`` reads lags behind ``now`` (the hub's clock), in
+    seconds: 0 on a primary, on SQLite, and on a standby that has replayed all it
+    received; else the time since the last transaction it replayed committed. The
+    database is never asked for the time (the hub's clock is the one clock): the
+    replayed commit's timestamp is compared with ``now``."""
     if session.get_bind().dialect.name != "postgresql":
         return 0.0
-    lag = session.execute(
+    row = session.execute(
         text(
-            "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0"
-            " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-            " ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)"
-            " END"
+            "SELECT pg_is_in_recovery() AND pg_last_wal_receive_lsn() <> pg_last_wal_replay_lsn(),"
+            " pg_last_xact_replay_timestamp()"
         )
-    ).scalar_one()
-    return max(0.0, float(lag))
+    ).one()
+    lagging, replayed_at = bool(row[0]), row[1]
+    if not lagging or not isinstance(replayed_at, datetime):
+        return 0.0
+    return max(0.0, (now - replayed_at).total_seconds())
 
 
 def ping(connection: Connection) -> None:

@@ -216,7 +216,11 @@ async def authenticate_key(request: Request) -> tuple[Caller, str | None]:
         raise await run_in_threadpool(_refuse, request, refusal, None) from None
     caller = found[0]
     request.state.caller = caller
-    request.app.state.rate_limiter.check(str(caller.member_id))
+    limiter = request.app.state.rate_limiter
+    if limiter.blocking:  # a shared store (Redis, PostgreSQL): not on the event loop
+        await run_in_threadpool(limiter.check, str(caller.member_id))
+    else:
+        limiter.check(str(caller.member_id))
     request.state.key_holder = found
     return found
 

@@ -10,6 +10,10 @@ coverage) are read at scrape time.
 unbroken run of years whose official holiday arrangement is loaded ends
 (00:00 Asia/Shanghai of the next day; 0 when none is). Alert when it is less
 than 60 days ahead: deadlines beyond it count weekends only.
+
+``hub_rate_limit_fallbacks_total{store}``: rate-limit checks this process
+answered on its own because the shared store (Redis or PostgreSQL) failed
+(``ratelimits``); alert when it grows: the limits then hold per node only.
 """
 
 from __future__ import annotations
@@ -52,10 +56,18 @@ class HttpMetrics:
             "hub_http_request_seconds", "HTTP request latency", ["method", "route"],
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.limit_fallbacks = Counter(
+            "hub_rate_limit_fallbacks",
+            "Rate-limit checks answered by this process because the shared store failed",
+            ["store"], registry=self.registry,
+        )  # fmt: skip
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+    def count_fallback(self, store: str) -> None:
+        self.limit_fallbacks.labels(store).inc()
 
     def exposition(self, hub: HubContext) -> bytes:
         http = self.registry

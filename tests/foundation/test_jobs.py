@@ -19,6 +19,7 @@ EXPECTED = {
     "audit.flush_refusals",
     "audit.purge",
     "idempotency.expire_answers",
+    "ratelimits.prune",
 }
 
 

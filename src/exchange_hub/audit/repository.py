@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Row, Select, delete, select, update
+from sqlalchemy import Row, Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange_hub.db import rowcount
@@ -17,10 +18,19 @@ FailureCounter = Row[datetime, str | None, str, uuid.UUID | None, str, str | Non
 """``(window_start, client, reason, member_id, actor, region, repeats, last_at)``."""
 
 
-def last_chain_link(session: Session) -> Row[int, str] | None:
-    """``(id, hash)`` of the newest audit row, None when the trail is empty."""
-    query = select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    return session.execute(query).first()
+def insert_chained(
+    session: Session, values: dict[str, Any], *, prev_hash: str | None, first: str
+) -> AuditEvent:
+    """Insert an audit row linked to ``prev_hash`` and return it as stored (``RETURNING``),
+    its hash still empty. ``prev_hash=None`` links it to the newest row, read in the same
+    statement (``first`` when the trail is empty): the caller holds the journal lock, taken
+    by an earlier statement, so the insert's snapshot sees every row committed before."""
+    link: Any = prev_hash
+    if link is None:
+        newest = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+        link = func.coalesce(newest.scalar_subquery(), first)
+    query = insert(AuditEvent).values(**values, prev_hash=link, hash="").returning(AuditEvent)
+    return session.scalars(query).one()
 
 
 def events_after(session: Session, after_id: int, limit: int) -> Sequence[AuditEvent]:

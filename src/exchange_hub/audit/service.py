@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_hub import clock
 from exchange_hub.audit import repository
-from exchange_hub.changes import lock_journals
+from exchange_hub.changes import lock_journals_at_commit
 from exchange_hub.crypto import KeyRing
 from exchange_hub.masking import mask_values
 from exchange_hub.models import AuditEvent
@@ -109,15 +109,13 @@ def _append_pending(session: Session) -> None:
     session.flush()  # take every row lock before the journal lock
     pending: list[AuditEntry] = session.info.pop(_PENDING, [])
     ring: KeyRing = session.info[_KEYRING]
-    lock_journals(session)
-    last = repository.last_chain_link(session)
-    previous = last.hash if last else GENESIS
+    lock_journals_at_commit(session)
+    previous: str | None = None  # the first row links to the newest one, read as it is written
     for entry in pending:
-        row = AuditEvent(**asdict(entry), prev_hash=previous, hash="")
-        session.add(row)
-        session.flush()  # assigns the id, which the hash covers
-        session.refresh(row)  # read back exactly what the database stored
-        row.hash = ring.chain_hash(previous, _payload(row))
+        # The insert returns the id (which the hash covers) and exactly what the
+        # database stored, which is what ``verify_chain`` will read back.
+        row = repository.insert_chained(session, asdict(entry), prev_hash=previous, first=GENESIS)
+        row.hash = ring.chain_hash(row.prev_hash, _payload(row))
         session.flush()
         previous = row.hash
 

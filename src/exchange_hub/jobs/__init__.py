@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from exchange_hub import idempotency
+from exchange_hub import idempotency, ratelimits
 from exchange_hub.audit import tasks as audit
 from exchange_hub.context import HubContext
 from exchange_hub.exchange import tasks as exchange
@@ -34,6 +34,7 @@ JOBS: Mapping[str, Job] = MappingProxyType(
         "audit.flush_refusals": audit.flush_refusals,
         "audit.purge": audit.purge_audit,
         "idempotency.expire_answers": idempotency.expire_answers_job,
+        "ratelimits.prune": ratelimits.prune_job,
     }
 )
 

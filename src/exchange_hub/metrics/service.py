@@ -83,11 +83,11 @@ def prepare(
     On a lagging replica "now" is the moment its data reached (``as_of`` in the
     answer says so): figures never claim rows the replica has not replayed yet.
     """
-    lag = timedelta(seconds=standby_lag_seconds(session))
+    now = now or clock.now()
+    lag = timedelta(seconds=standby_lag_seconds(session, now))
     found = get_region(session, region, field="region")
     require_figures_reader(caller, found)
     parsed_period = parse_period(period)
-    now = now or clock.now()
     moment = min(parse_as_of(as_of, now), now - lag)
     chosen = level or default_level(found.level)
     if chosen not in LEVELS:

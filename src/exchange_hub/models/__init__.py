@@ -18,6 +18,7 @@ from exchange_hub.models.metrics import (
     PendingCount,
     RefreshState,
 )
+from exchange_hub.models.ratelimit import RateLimitWindow
 from exchange_hub.models.record import Record, RecordVersion
 from exchange_hub.models.region import Region
 from exchange_hub.models.report import DepartmentReport, DepartmentReportVersion, ReportingPair
@@ -45,6 +46,7 @@ __all__ = [
     "MessageEvent",
     "PendingCount",
     "PushDelivery",
+    "RateLimitWindow",
     "Record",
     "RecordVersion",
     "RefreshState",
