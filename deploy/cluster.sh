@@ -138,6 +138,9 @@ start_replica() {
         as_service_user cp "$DEPLOY/postgres/replica.conf" "$REPLICA_DATA/hub-replica.conf"
         echo "include 'hub-replica.conf'" | as_service_user tee -a "$REPLICA_DATA/postgresql.conf" >/dev/null
     fi
+    # The primary may listen elsewhere than when the replica was made (another PRIMARY_PORT).
+    as_service_user sed -i "/^primary_conninfo/s/port=[0-9]*/port=$PRIMARY_PORT/" \
+        "$REPLICA_DATA/postgresql.auto.conf"
     pg_ctl_start "$REPLICA_DATA" "$REPLICA_PORT" replica
 }
 
