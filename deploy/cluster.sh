@@ -79,9 +79,13 @@ port_open() {  # port_open PORT: something accepts connections there
     (exec 3<>"/dev/tcp/$CLUSTER_HOST/$1") 2>/dev/null
 }
 
+running() {  # running PID: the process exists and is no zombie (a killed node nobody reaped)
+    kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 alive() {  # alive NAME: the pid in $RUN/NAME.pid is running
     local pid
-    [ -f "$RUN/$1.pid" ] && pid=$(cat "$RUN/$1.pid") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+    [ -f "$RUN/$1.pid" ] && pid=$(cat "$RUN/$1.pid") && [ -n "$pid" ] && running "$pid"
 }
 
 wait_for() {  # wait_for WHAT COMMAND...: until COMMAND succeeds, at most START_TIMEOUT s
@@ -237,9 +241,9 @@ stop_pidfile() {  # stop_pidfile NAME: SIGTERM, then SIGKILL after 10 s
     local pid
     [ -f "$RUN/$1.pid" ] || return 0
     pid=$(cat "$RUN/$1.pid")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if [ -n "$pid" ] && running "$pid"; then
         kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 100); do running "$pid" || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$RUN/$1.pid"
