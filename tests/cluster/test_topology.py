@@ -329,9 +329,10 @@ def test_the_replicas_figures_equal_the_primarys_once_caught_up(
     admin = make_member(primary, role="admin", region="000000")
     params = {"region": "000000", "period": month_of(clock.now()).label}
     deadline = time.monotonic() + 30
-    with httpx.Client(base_url=cluster.url, timeout=15) as through_nginx, client_for(
-        primary
-    ) as on_primary:
+    with (
+        httpx.Client(base_url=cluster.url, timeout=15) as through_nginx,
+        client_for(primary) as on_primary,
+    ):
         while True:
             cluster.replica_caught_up()
             from_replica = through_nginx.get("/api/v1/metrics/exchange", params=params,
@@ -339,7 +340,8 @@ def test_the_replicas_figures_equal_the_primarys_once_caught_up(
             from_primary = on_primary.get("/api/v1/metrics/exchange", params=params,
                                           headers=admin.headers)  # fmt: skip
             assert from_replica.status_code == from_primary.status_code == 200
-            replica, current = _without_time(from_replica.json()), _without_time(from_primary.json())
+            replica = _without_time(from_replica.json())
+            current = _without_time(from_primary.json())
             if replica == current:
                 break
             assert time.monotonic() < deadline, (replica, current)
