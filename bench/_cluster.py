@@ -45,11 +45,13 @@ def missing_packages() -> list[str]:
 @dataclass
 class Cluster:
     """``deploy/cluster.sh`` with ``api_nodes`` API processes and ``workers`` job workers;
-    ``settings`` are extra HUB_* variables for every node (limits, push settings…)."""
+    ``settings`` are extra HUB_* variables for every node (limits, push settings…);
+    ``scratch`` trades crash safety for speed (tests), off where timings must be real."""
 
     api_nodes: int = 2
     workers: int = 2
     settings: dict[str, str] = field(default_factory=dict)
+    scratch: bool = True  # fsync and synchronous_commit off (deploy/postgres/scratch.conf)
     folder: Path = field(
         default_factory=lambda: Path(tempfile.mkdtemp(prefix="hub-cluster-", dir="/tmp"))
     )
@@ -68,7 +70,7 @@ class Cluster:
         env = {name: value for name, value in os.environ.items() if not name.startswith("HUB_")}
         env.update({name: str(port) for name, port in self.ports.items()})
         env.update(
-            CLUSTER_DIR=str(self.folder / "cluster"), CLUSTER_SCRATCH="1",
+            CLUSTER_DIR=str(self.folder / "cluster"), CLUSTER_SCRATCH="1" if self.scratch else "0",
             API_PORTS=" ".join(map(str, self.api_ports)), WORKERS=str(self.workers),
             HUB_LOG_JSON="false", **self.settings,
         )  # fmt: skip
