@@ -8,7 +8,6 @@ error: the command says it left it and exits 0.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import stat
 from pathlib import Path
@@ -17,6 +16,7 @@ from typer.testing import CliRunner
 
 from exchange_hub import crypto
 from exchange_hub.cli import app
+from tests.fixtures.together import run_together
 
 runner = CliRunner()
 
@@ -43,23 +43,14 @@ def test_init_never_touches_a_file_that_is_not_a_ring(tmp_path: Path) -> None:
     assert out.read_text() == '{"not": "a ring"}'
 
 
-def _init(out: str, start: multiprocessing.synchronize.Event, done: multiprocessing.Queue) -> None:
-    start.wait()
-    result = CliRunner().invoke(app, ["keys", "init", "--out", out])
-    done.put((result.exit_code, result.output))
+def _init(out: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["keys", "init", "--out", str(out)])
+    return result.exit_code, result.output
 
 
 def test_nodes_initialising_together_keep_the_first_ring(tmp_path: Path) -> None:
     out = tmp_path / "keys.json"
-    context = multiprocessing.get_context("fork")
-    start, done = context.Event(), context.Queue()
-    nodes = [context.Process(target=_init, args=(str(out), start, done)) for _ in range(6)]
-    for node in nodes:
-        node.start()
-    start.set()
-    results = [done.get(timeout=60) for _ in nodes]
-    for node in nodes:
-        node.join(timeout=60)
+    results = run_together(lambda: _init(out), processes=6)
     assert all(code == 0 for code, _ in results), results
     written = [output for _, output in results if "key ring written" in output]
     assert len(written) == 1, results  # one node made it; the others found it in place
