@@ -117,6 +117,13 @@ def data_moment(session: Session, asked: datetime | None, now: datetime) -> date
     return min(asked, reached) if asked is not None else reached
 
 
+def hold_transaction_lock(connection: Connection, key: int) -> None:
+    """PostgreSQL's transaction advisory lock ``key``: waits for it, holds it until the
+    connection's transaction ends. SQLite: nothing (its one writer lock serialises)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def ping(connection: Connection) -> None:
     """A round trip to the database (``SELECT 1``); raises SQLAlchemy's errors."""
     connection.execute(text("SELECT 1"))

@@ -9,9 +9,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from exchange_hub.db import driver_url
+from exchange_hub.db import driver_url, hold_transaction_lock
 
 MIGRATION_LOCK = 724_200_110
 """PostgreSQL advisory lock key that serialises ``exchange-hub migrate`` across nodes."""
@@ -40,8 +40,7 @@ def hold_migration_lock(connection: Connection) -> None:
     PostgreSQL migration in one transaction, so the lock covers reading the current
     revision, the DDL and the new revision. SQLite: its write lock does the same.
     """
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    hold_transaction_lock(connection, MIGRATION_LOCK)
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
