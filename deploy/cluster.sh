@@ -237,16 +237,21 @@ EOF
     wait_for nginx http_ok "$NGINX_PORT" /healthz
 }
 
-stop_pidfile() {  # stop_pidfile NAME: SIGTERM, then SIGKILL after 10 s
-    local pid
-    [ -f "$RUN/$1.pid" ] || return 0
-    pid=$(cat "$RUN/$1.pid")
-    if [ -n "$pid" ] && running "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do running "$pid" || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$RUN/$1.pid"
+stop_pidfiles() {  # stop_pidfiles NAME...: SIGTERM to each at once, SIGKILL to any left after 10 s
+    local name pid pids=()
+    for name in "$@"; do
+        [ -f "$RUN/$name.pid" ] || continue
+        pid=$(cat "$RUN/$name.pid")
+        if [ -n "$pid" ] && running "$pid"; then kill -TERM "$pid" 2>/dev/null && pids+=("$pid"); fi
+        rm -f "$RUN/$name.pid"
+    done
+    for _ in $(seq 100); do
+        local left=0
+        for pid in "${pids[@]}"; do running "$pid" && left=1; done
+        [ "$left" = 0 ] && return 0
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 # -- the hub ----------------------------------------------------------------------------------
@@ -315,15 +320,14 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local index name
-    stop_pidfile nginx
-    for name in $(cd "$RUN" 2>/dev/null && ls -- *.pid 2>/dev/null | sed 's/\.pid$//' | grep -E '^(api|worker)[0-9]+$' || true); do
-        stop_pidfile "$name"
-    done
-    for index in $(seq "$API_NODES"); do stop_pidfile "api$index"; done
-    for index in $(seq "$WORKERS"); do stop_pidfile "worker$index"; done
-    stop_pidfile redis
-    stop_pidfile pgbouncer
+    local index nodes=()
+    stop_pidfiles nginx
+    for index in $(seq "$API_NODES"); do nodes+=("api$index"); done
+    for index in $(seq "$WORKERS"); do nodes+=("worker$index"); done
+    # and any node of an earlier start with more of them
+    nodes+=($(cd "$RUN" 2>/dev/null && ls -- *.pid 2>/dev/null | sed 's/\.pid$//' | grep -E '^(api|worker)[0-9]+$' || true))
+    stop_pidfiles "${nodes[@]}"
+    stop_pidfiles redis pgbouncer
     stop_postgres "$REPLICA_DATA"
     stop_postgres "$PRIMARY_DATA"
     say "stopped (data kept in $CLUSTER_DIR)"
