@@ -310,12 +310,15 @@ cmd_start() {
     chmod 777 "$RUN" "$LOGS"  # the servers running as postgres write their pid files and logs here
     write_state
     local began=$SECONDS
+    # A start that fails half-way stops what it had started (the data stays for a look).
+    trap 'say "start failed; stopping what was started"; cmd_stop' EXIT
     start_primary
     start_replica
     start_pgbouncer
     start_redis
     start_hub
     start_nginx
+    trap - EXIT
     say "up in $((SECONDS - began))s: nginx http://$CLUSTER_HOST:$NGINX_PORT, $API_NODES API nodes, $WORKERS workers ($CLUSTER_DIR)"
 }
 
