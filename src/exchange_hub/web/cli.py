@@ -1,4 +1,4 @@
-"""Operator commands for console accounts: ``exchange-hub users add | list | unlock``."""
+"""Operator commands for console accounts: ``exchange-hub users add | list | unlock | link``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.table import Table
 from exchange_hub.commands import console, fail, open_hub
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
-from exchange_hub.web import auth
+from exchange_hub.web import auth, oidc_accounts
 
 users_app = typer.Typer(help="People who sign in to the web console.", no_args_is_help=True)
 
@@ -93,3 +93,20 @@ def users_unlock(username: Annotated[str, typer.Argument(help="the locked sign-i
         except HubError as exc:
             raise fail(exc.detail) from exc
     console.print(f"{username} unlocked")
+
+
+@users_app.command("link")
+def users_link(
+    username: Annotated[str, typer.Option(help="the console account")],
+    subject: Annotated[
+        str, typer.Option(help="the person's subject (sub) at the unified identity platform")
+    ],
+) -> None:
+    """Let a person sign in through the identity provider (HUB_OIDC_ISSUER) as this account."""
+    with open_hub() as hub:
+        try:
+            with transaction(hub.sessions) as session:
+                oidc_accounts.link_subject(session, username=username, subject=subject)
+        except HubError as exc:
+            raise fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
+    console.print(f"{username} linked to subject {subject}")
