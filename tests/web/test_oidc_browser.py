@@ -322,3 +322,31 @@ def test_the_provider_rotating_its_keys_between_two_sign_ins(page: Any, site: Si
     assert urlsplit(page.url).path == "/console/todo"
     outcomes = [e.outcome for e in sign_ins(site.hub)]
     assert outcomes == ["ok", "ok"]
+
+
+def test_the_sign_in_pages_are_accessible(browser: Any, site: Site) -> None:
+    """axe-core (tests/web/axe) on the sign-in page with the provider's button, on a refusal,
+    and on the pages an OIDC-signed-in admin has: 我的账号 and 账号管理."""
+    from tests.web.test_browser_pages import AXE, _violations
+
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed: npm ci --prefix tests/web/axe")
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    found: dict[str, list[str]] = {}
+    page.goto(f"{site.hub_url}/console/sign-in")
+    found["sign-in"] = _violations(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "oidc-sign-in.png"))
+    sign_in_through_provider(page, site, "stranger")
+    found["refused"] = _violations(page)
+    page.screenshot(path=str(ARTIFACTS / "oidc-refused.png"))
+    page.context.clear_cookies()
+    sign_in_through_provider(page, site, "zhang-admin")
+    for path in ("/console/account", "/console/users"):
+        page.goto(f"{site.hub_url}{path}")
+        found[path] = _violations(page)
+        page.screenshot(path=str(ARTIFACTS / f"oidc-{path.rsplit('/', 1)[1]}.png"))
+    context.close()
+    problems = {path: v for path, v in found.items() if v}
+    assert not problems, problems
