@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -30,6 +31,7 @@ import uvicorn
 from sqlalchemy import select
 
 from exchange_hub.app import create_app
+from exchange_hub.clock import Clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.models import AuditEvent, ConsoleSession
@@ -252,6 +254,20 @@ def test_a_bad_id_token_is_refused(
     page: Any, site: Site, mode: str, reason: str, words: str
 ) -> None:
     site.provider.next_id_token(mode)
+    sign_in_through_provider(page, site, "zhang-admin")
+    assert_refused(page, site, reason, words)
+
+
+@pytest.mark.parametrize(
+    ("ahead", "reason", "words"),
+    [(timedelta(hours=2), "expired", "凭证已过期"), (-timedelta(hours=2), "issued_at", "签发时间")],
+)
+def test_token_times_are_checked_on_the_hubs_clock(
+    page: Any, site: Site, clock: Clock, ahead: timedelta, reason: str, words: str
+) -> None:
+    """The provider's ID token is good for an hour; a hub whose clock (exchange_hub.clock)
+    reads two hours later finds it expired, two hours earlier not yet issued."""
+    clock.pin(clock.now() + ahead)
     sign_in_through_provider(page, site, "zhang-admin")
     assert_refused(page, site, reason, words)
 

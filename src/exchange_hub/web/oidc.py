@@ -18,12 +18,12 @@ sign-in page explains and the audit trail records.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from authlib.integrations.base_client.errors import MismatchingStateError
-from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOAuth2App
+from authlib.deprecate import AuthlibDeprecationWarning
 from joserfc import jwt
 from joserfc.errors import (
     BadSignatureError,
@@ -38,6 +38,13 @@ from starlette.requests import Request
 
 from exchange_hub import clock
 from exchange_hub.config import Settings
+
+with warnings.catch_warnings():
+    # Authlib 1.9 prefers the httpx2 fork and warns when it falls back to httpx, the hub's
+    # HTTP client (its module forces such warnings on, so they are silenced here only).
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.base_client.errors import MismatchingStateError
+    from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOAuth2App
 
 CALLBACK_PATH = "/console/oidc/callback"
 SIGNED_OUT_PATH = "/console/sign-in?signed_out=1"
