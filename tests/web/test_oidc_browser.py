@@ -17,6 +17,7 @@ sign-in page with a Chinese sentence, no session, and an audit row with its reas
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -131,9 +132,20 @@ def browser(site: Site) -> Iterator[Any]:
             launched.close()
 
 
+OUTSIDE = re.compile(r"^(?!http://127\.0\.0\.1[:/]).*")
+
+
+def new_context(browser: Any, **options: Any) -> Any:
+    """A browser context that reaches 127.0.0.1 only: the provider's development pages
+    import a web font from the internet, which is cut off before it leaves the machine."""
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", **options)
+    context.route(OUTSIDE, lambda route: route.abort())
+    return context
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    context = new_context(browser)
     opened = context.new_page()
     opened.set_default_timeout(30_000)
     try:
@@ -258,6 +270,14 @@ def test_a_bad_id_token_is_refused(
     assert_refused(page, site, reason, words)
 
 
+def test_a_sign_in_cancelled_at_the_provider(page: Any, site: Site) -> None:
+    page.goto(f"{site.hub_url}/console/sign-in")
+    page.click("#sign-in-provider")
+    page.click("text=[ Cancel ]")  # on the provider's login page
+    page.wait_for_url(f"{site.hub_url}/console/oidc/callback*")
+    assert_refused(page, site, "provider_error", "统一身份认证平台未完成登录")
+
+
 @pytest.mark.parametrize(
     ("ahead", "reason", "words"),
     [(timedelta(hours=2), "expired", "凭证已过期"), (-timedelta(hours=2), "issued_at", "签发时间")],
@@ -318,7 +338,7 @@ def test_a_callback_replayed_or_carried_to_another_browser_is_refused(
     sign_in_through_provider(page, site, "zhang-admin")
     assert urlsplit(page.url).path == "/console/overview"
     (callback,) = callbacks
-    other = browser.new_context(viewport=VIEWPORT, locale="zh-CN").new_page()
+    other = new_context(browser).new_page()
     other.goto(callback)  # another browser: no sign-in of its own under way
     assert "登录请求已失效" in other.locator("#sign-in-message").inner_text()
     other.context.close()
@@ -347,7 +367,7 @@ def test_the_sign_in_pages_are_accessible(browser: Any, site: Site) -> None:
 
     if not AXE.exists():
         pytest.skip("axe-core is not installed: npm ci --prefix tests/web/axe")
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", bypass_csp=True)
+    context = new_context(browser, bypass_csp=True)
     page = context.new_page()
     found: dict[str, list[str]] = {}
     page.goto(f"{site.hub_url}/console/sign-in")

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from exchange_hub.clock import Clock
 from exchange_hub.config import Settings
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
@@ -181,3 +183,21 @@ def test_the_client_needs_an_id_and_a_secret(tmp_path: Path) -> None:
     assert client.client_secret == "from-a-file"
     assert client.client_kwargs["scope"] == "openid profile hub"
     assert client.client_kwargs["code_challenge_method"] == "S256"
+
+
+def test_a_session_from_the_provider_times_out_and_needs_the_form_token(
+    oidc_client: TestClient, oidc_hub: HubContext, clock: Clock
+) -> None:
+    """OIDC sessions are console sessions: CSRF on every form, the same idle time-out."""
+    make_user(oidc_hub, "clerk_nanshan", role="county", region="440305")
+    with transaction(oidc_hub.sessions) as session:
+        user = session.scalars(select(ConsoleUser)).one()
+        token = auth.open_session(session, user, client=None, oidc_subject="sub-9").token
+    oidc_client.cookies.set("hub_console", token, path="/console")
+    assert oidc_client.get("/console/todo").status_code == 200
+    forged = oidc_client.post("/console/sign-out", data={"csrf_token": "forged"})
+    assert forged.status_code == 403
+    clock.pin(clock.now() + timedelta(minutes=oidc_hub.settings.session_idle_minutes + 1))
+    expired = oidc_client.get("/console/todo", follow_redirects=False)
+    assert expired.status_code == 303
+    assert "expired=1" in expired.headers["location"]

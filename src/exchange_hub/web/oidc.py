@@ -186,7 +186,9 @@ async def _checked_metadata(client: ProviderApp) -> dict[str, Any]:
     return metadata
 
 
-async def begin(client: ProviderApp, request: Request, redirect_uri: str) -> tuple[str, dict]:  # type: ignore[type-arg]
+async def begin(
+    client: ProviderApp, request: Request, redirect_uri: str
+) -> tuple[str, dict[str, Any]]:
     """The provider's authorization URL, and the client state to keep until the callback."""
     await _checked_metadata(client)
     request.scope["session"] = {}

@@ -73,15 +73,20 @@ class ClaimMapping:
         return (self.role_claim, self.region_claim) if self.enabled else ()
 
 
+RefusedClaim = Literal["unmapped", "role", "region"]
+
+
 @dataclass(frozen=True)
 class Unmapped:
     """A valid sign-in at the provider that the hub does not let in, and why."""
 
-    reason: Literal["unmapped", "role", "region", "locked"]
+    reason: RefusedClaim | Literal["locked"]
     subject: str
 
 
-def mapped_scope(session: Session, mapping: ClaimMapping, claims: Mapping[str, Any]) -> Any:
+def mapped_scope(
+    session: Session, mapping: ClaimMapping, claims: Mapping[str, Any]
+) -> tuple[str, str] | RefusedClaim:
     """``(role, region)`` that the claims give under ``mapping``, or the refused claim's
     reason ("unmapped" when the mapping is off, "role" or "region")."""
     if not mapping.enabled:
@@ -117,7 +122,7 @@ def resolve(
         return user if user.active else Unmapped("locked", subject)
     scope = mapped_scope(session, mapping, claims)
     if isinstance(scope, str):
-        return Unmapped(scope, subject)  # type: ignore[arg-type]
+        return Unmapped(scope, subject)
     role, region = scope
     if user is None:
         user = ConsoleUser(

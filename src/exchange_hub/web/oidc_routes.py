@@ -12,7 +12,7 @@ and a row in the audit trail.
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -43,7 +43,7 @@ def provider(request: Request) -> oidc.ProviderApp:
     return client
 
 
-def _keep(request: Request, token: str, client_state: dict, next_path: str) -> None:  # type: ignore[type-arg]
+def _keep(request: Request, token: str, client_state: dict[str, Any], next_path: str) -> None:
     with transaction(hub_context(request).sessions) as session:
         oidc_accounts.keep_sign_in(session, token, client_state, next_path)
 
@@ -79,13 +79,13 @@ async def start(
     return response
 
 
-def _take(request: Request, token: str) -> tuple[dict, str] | None:  # type: ignore[type-arg]
+def _take(request: Request, token: str) -> tuple[dict[str, Any], str] | None:
     with transaction(hub_context(request).sessions) as session:
         row = oidc_accounts.take_sign_in(session, token)
         return (dict(row.client_state), row.next_path) if row is not None else None
 
 
-def _sign_in(request: Request, claims: dict) -> object:  # type: ignore[type-arg]
+def _sign_in(request: Request, claims: dict[str, Any]) -> auth.SignedIn | oidc_accounts.Unmapped:
     hub = hub_context(request)
     with transaction(hub.sessions) as session:
         return oidc_accounts.sign_in(session, hub.settings, claims, client=client_of(request))
@@ -108,7 +108,6 @@ async def callback(request: Request) -> Response:
     outcome = await run_in_threadpool(_sign_in, request, claims)
     if isinstance(outcome, oidc_accounts.Unmapped):
         return _refused(request, outcome.reason, status=403, subject=outcome.subject)
-    assert isinstance(outcome, auth.SignedIn)
     response = RedirectResponse(next_path, status_code=303)
     set_cookie(request, response, SESSION_COOKIE, outcome.token)
     clear_cookie(request, response, OIDC_COOKIE)
