@@ -124,3 +124,15 @@ def test_locking_needs_the_form_token_and_an_admin(
         ).status_code
         == 422
     )
+
+
+def test_the_operator_unlocks_an_account_an_admin_locked(
+    client: TestClient, hub: HubContext, gd_admin: str, nanshan_clerk: str
+) -> None:
+    csrf = sign_in(client, gd_admin)
+    assert _post(client, csrf, _id_of(hub, nanshan_clerk), "lock").status_code == 303
+    with transaction(hub.sessions) as session:
+        auth.unlock(session, nanshan_clerk)
+    with hub.sessions() as session:
+        user = session.get(ConsoleUser, _id_of(hub, nanshan_clerk))
+        assert user is not None and user.active and user.locked_by is None

@@ -167,11 +167,17 @@ def lock_state(session: Session, username: str) -> ConsoleSignInGuard | None:
 
 
 def unlock(session: Session, username: str) -> None:
-    """Clear the failed sign-ins of ``username`` (the operator's ``users unlock``)."""
+    """Clear the failed sign-ins of ``username``, and an admin's lock of the account
+    (账号管理), for the operator's ``users unlock``."""
     guard = session.get(ConsoleSignInGuard, guard_key(username))
-    if guard is None or (guard.failures == 0 and guard.locked_until is None):
+    user = repository.user_named(session, username)
+    admin_locked = user is not None and not user.active and user.locked_by is not None
+    if not admin_locked and (guard is None or (guard.failures == 0 and guard.locked_until is None)):
         raise NotFound(f"{username!r} is not locked", field="username")
-    guard.failures, guard.locked_until = 0, None
+    if guard is not None:
+        guard.failures, guard.locked_until = 0, None
+    if user is not None and admin_locked:
+        user.active, user.locked_by, user.locked_at = True, None, None
     session.flush()
     audit.record(
         session,

@@ -66,7 +66,16 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """Show the console accounts and whether they are locked."""
-    table = Table("username", "role", "region", "person data", "active", "last sign-in", "locked")
+    table = Table(
+        "username",
+        "role",
+        "region",
+        "person data",
+        "active",
+        "last sign-in",
+        "locked",
+        "identity platform",
+    )
     with open_hub() as hub, hub.sessions() as session:
         for user in auth.list_users(session):
             guard = auth.lock_state(session, user.username)
@@ -78,7 +87,8 @@ def users_list() -> None:
                 "yes" if user.person_data_grant else "no",
                 "yes" if user.active else "no",
                 user.last_sign_in_at.isoformat() if user.last_sign_in_at else "",
-                locked,
+                locked or (f"by {user.locked_by}" if user.locked_by else ""),
+                "claims" if user.claims_managed else (user.oidc_subject or ""),
             )
     console.print(table)
 

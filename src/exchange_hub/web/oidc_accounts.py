@@ -148,6 +148,7 @@ def sign_in(
     session: Session, settings: Settings, claims: Mapping[str, Any], *, client: str | None
 ) -> auth.SignedIn | Unmapped:
     """A session for the person behind checked ``claims``, or the refusal; audited either way."""
+    auth.purge_idle_sessions(session, idle_minutes=settings.session_idle_minutes)
     mapping = ClaimMapping.from_settings(settings)
     found = resolve(session, mapping, claims)
     subject = str(claims["sub"])
