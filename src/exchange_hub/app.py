@@ -38,6 +38,7 @@ from exchange_hub.records.router import router as records_router
 from exchange_hub.regions.router import router as regions_router
 from exchange_hub.reports.router import router as reports_router
 from exchange_hub.scorecard.router import router as scorecard_router
+from exchange_hub.web import oidc
 from exchange_hub.web.api_docs import router as docs_router
 from exchange_hub.web.router import router as web_router
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, context: HubContext | None = No
         configure_logging(settings.log_json)
         hub = context or build_context(settings, people=records)
         app.state.hub = hub
+        app.state.oidc = oidc.build_client(hub.settings)
         limiters = build_limiters(hub.settings, hub.engine, app.state.http_metrics.count_fallback)
         app.state.rate_limiter = limiters.requests
         app.state.failed_auth_limiter = limiters.failed_auth

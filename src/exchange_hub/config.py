@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -97,6 +97,34 @@ class Settings(BaseSettings):
     """Console cookies carry Secure (sent over HTTPS only). Empty: true, except on the
     embedded development database (no ``database_url``: ``./dev run`` on http://127.0.0.1)."""
 
+    local_accounts: bool = True
+    """Console sign-in with a user name and password. ``false`` once everyone signs in
+    through the identity provider (``oidc_issuer``): the password form is gone."""
+    oidc_issuer: str = ""
+    """The identity provider (统一身份认证平台) the console signs in through, by its OpenID
+    Connect issuer URL (its discovery document is ``<issuer>/.well-known/openid-configuration``).
+    Empty: no such sign-in."""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_client_secret_file: Path | None = None
+    """A file whose first line is the client secret (instead of ``oidc_client_secret``)."""
+    oidc_scopes: str = "openid profile"
+    """Scopes asked for, separated by spaces; ``openid`` is always among them."""
+    oidc_redirect_uri: str = ""
+    """The console's callback as registered at the provider; empty: taken from the request
+    (``https://<host>/console/oidc/callback``)."""
+    oidc_role_claim: str = ""
+    """Claim naming the console role (``county`` or ``admin``) of a person with no linked
+    account; empty: only linked accounts (``exchange-hub users link``) sign in."""
+    oidc_region_claim: str = ""
+    """Claim holding the 6-digit region code of that person."""
+    oidc_allowed_roles: list[str] = Field(default_factory=lambda: ["county"])
+    """Roles the claim mapping may give; ``admin`` only when listed."""
+    oidc_allowed_regions: list[str] = Field(default_factory=list)
+    """Regions the claim mapping may give: a claimed region must lie inside one of them."""
+    oidc_leeway_seconds: int = Field(60, ge=0, le=300)
+    """Clock skew allowed between the provider and the hub when checking token times."""
+
     @field_validator("ingest_workers", "secure_cookies", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -107,6 +135,18 @@ class Settings(BaseSettings):
         if self.secure_cookies is not None:
             return self.secure_cookies
         return bool(self.database_url)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
+
+    @property
+    def resolved_oidc_client_secret(self) -> str:
+        """The client secret, from ``oidc_client_secret_file`` when given (first line)."""
+        if self.oidc_client_secret_file is not None:
+            lines = self.oidc_client_secret_file.read_text("utf-8").splitlines()
+            return lines[0].strip() if lines else ""
+        return self.oidc_client_secret.get_secret_value()
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -49,6 +49,7 @@ ADMIN_PAGES = (
     "/console/scorecard/items?region=440305&indicator=certificate_check_rate",
     "/console/audit",
     "/console/account",
+    "/console/users",
     "/console/nowhere",
 )
 CLERK_PAGES = ("/console/todo", "/console/account", "/console/audit")

@@ -6,7 +6,12 @@ Each domain owns its model module; add new modules to the import list below.
 from exchange_hub.models.audit import AuditEvent, AuthFailureCount
 from exchange_hub.models.base import Base
 from exchange_hub.models.change import Change
-from exchange_hub.models.console import ConsoleSession, ConsoleSignInGuard, ConsoleUser
+from exchange_hub.models.console import (
+    ConsoleOidcSignIn,
+    ConsoleSession,
+    ConsoleSignInGuard,
+    ConsoleUser,
+)
 from exchange_hub.models.holiday import CalendarDay, CalendarRevision, CalendarYear
 from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
@@ -33,6 +38,7 @@ __all__ = [
     "CalendarRevision",
     "CalendarYear",
     "Change",
+    "ConsoleOidcSignIn",
     "ConsoleSession",
     "ConsoleSignInGuard",
     "ConsoleUser",

@@ -14,7 +14,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from exchange_hub.db import rowcount
-from exchange_hub.models import ConsoleSession, ConsoleUser
+from exchange_hub.models import (
+    ConsoleOidcSignIn,
+    ConsoleSession,
+    ConsoleSignInGuard,
+    ConsoleUser,
+)
 
 
 def username_taken(session: Session, username: str) -> bool:
@@ -47,4 +52,44 @@ def delete_other_sessions(session: Session, user_id: uuid.UUID, *, keep: str) ->
             ConsoleSession.user_id == user_id, ConsoleSession.token_hash != keep
         )
     )
+    return rowcount(result)
+
+
+def user_with_subject(session: Session, subject: str) -> ConsoleUser | None:
+    """The console user linked to the identity provider's subject ``sub``."""
+    return session.scalar(select(ConsoleUser).where(ConsoleUser.oidc_subject == subject))
+
+
+def users_in_region(session: Session, prefix: str) -> Sequence[ConsoleUser]:
+    """Console users whose region code starts with ``prefix`` ("" for all), by name."""
+    query = select(ConsoleUser).order_by(ConsoleUser.username)
+    if prefix:
+        query = query.where(ConsoleUser.region.startswith(prefix, autoescape=True))
+    return session.scalars(query).all()
+
+
+def guards_of(session: Session, names: Sequence[str]) -> dict[str, ConsoleSignInGuard]:
+    """The failed-sign-in counters kept under ``names``."""
+    if not names:
+        return {}
+    query = select(ConsoleSignInGuard).where(ConsoleSignInGuard.username.in_(list(names)))
+    return {guard.username: guard for guard in session.scalars(query)}
+
+
+def delete_user_sessions(session: Session, user_id: uuid.UUID) -> int:
+    result = session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user_id))
+    return rowcount(result)
+
+
+def take_oidc_sign_in(session: Session, token_hash: str) -> ConsoleOidcSignIn | None:
+    """The sign-in under way behind a browser's cookie, removed as it is read (used once)."""
+    row = session.get(ConsoleOidcSignIn, token_hash)
+    if row is not None:
+        session.delete(row)
+        session.flush()
+    return row
+
+
+def delete_oidc_sign_ins_before(session: Session, cutoff: datetime) -> int:
+    result = session.execute(delete(ConsoleOidcSignIn).where(ConsoleOidcSignIn.created_at < cutoff))
     return rowcount(result)

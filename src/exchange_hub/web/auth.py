@@ -90,7 +90,8 @@ def caller_of(user: ConsoleUser) -> Caller:
 
 
 # -- accounts ------------------------------------------------------------------
-def _check_region(session: Session, role: str, region: str) -> str:
+def check_region(session: Session, role: str, region: str) -> str:
+    """The region code a console account of ``role`` may have (a county's is a current county)."""
     if role not in CONSOLE_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(CONSOLE_ROLES)}", field="role")
     if role == "county":
@@ -128,7 +129,7 @@ def add_user(
             field="username",
         )
     check_password_policy(password, username=username)
-    code = _check_region(session, role, region)
+    code = check_region(session, role, region)
     if repository.username_taken(session, username):
         raise Conflict(f"a console user {username!r} exists already", field="username")
     user = ConsoleUser(
@@ -166,11 +167,17 @@ def lock_state(session: Session, username: str) -> ConsoleSignInGuard | None:
 
 
 def unlock(session: Session, username: str) -> None:
-    """Clear the failed sign-ins of ``username`` (the operator's ``users unlock``)."""
+    """Clear the failed sign-ins of ``username``, and an admin's lock of the account
+    (账号管理), for the operator's ``users unlock``."""
     guard = session.get(ConsoleSignInGuard, guard_key(username))
-    if guard is None or (guard.failures == 0 and guard.locked_until is None):
+    user = repository.user_named(session, username)
+    admin_locked = user is not None and not user.active and user.locked_by is not None
+    if not admin_locked and (guard is None or (guard.failures == 0 and guard.locked_until is None)):
         raise NotFound(f"{username!r} is not locked", field="username")
-    guard.failures, guard.locked_until = 0, None
+    if guard is not None:
+        guard.failures, guard.locked_until = 0, None
+    if user is not None and admin_locked:
+        user.active, user.locked_by, user.locked_at = True, None, None
     session.flush()
     audit.record(
         session,
@@ -275,13 +282,24 @@ def sign_in(
     if not _password_matches(user, password) or user is None or not user.active:
         return _refuse(session, guard, user, now, client)
     guard.failures, guard.locked_until = 0, None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    signed_in = open_session(session, user, client=client)
+    _audit_sign_in(session, user, username, "ok", client)
+    return signed_in
+
+
+def open_session(
+    session: Session, user: ConsoleUser, *, client: str | None, oidc_subject: str | None = None
+) -> SignedIn:
+    """A new session of ``user`` (password or identity provider alike): the sign-in before
+    this one is kept for 我的账号, the cookie's token is returned, only its hash stored."""
+    now = clock.now()
     user.previous_sign_in_at, user.previous_sign_in_client = (
         user.last_sign_in_at,
         user.last_sign_in_client,
     )
     user.last_sign_in_at, user.last_sign_in_client = now, client
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(
         ConsoleSession(
@@ -291,10 +309,10 @@ def sign_in(
             created_at=now,
             last_seen_at=now,
             client=client,
+            oidc_subject=oidc_subject,
         )
     )
     session.flush()
-    _audit_sign_in(session, user, username, "ok", client)
     return SignedIn(token, user, csrf)
 
 
@@ -319,6 +337,7 @@ def resolve_session(session: Session, token: str, *, idle_minutes: int) -> Activ
 
 def sign_out(session: Session, active: ActiveSession, *, client: str | None) -> None:
     repository.delete_session(session, active.row.token_hash)
+    subject = active.row.oidc_subject
     audit.record(
         session,
         audit.entry_for(
@@ -327,6 +346,7 @@ def sign_out(session: Session, active: ActiveSession, *, client: str | None) -> 
             client=client,
             object_type="console_user",
             object_id=str(active.user.id),
+            detail={"method": "oidc", "subject": subject} if subject else None,
         ),
     )
 

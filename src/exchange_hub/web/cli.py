@@ -1,4 +1,4 @@
-"""Operator commands for console accounts: ``exchange-hub users add | list | unlock``."""
+"""Operator commands for console accounts: ``exchange-hub users add | list | unlock | link``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.table import Table
 from exchange_hub.commands import console, fail, open_hub
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
-from exchange_hub.web import auth
+from exchange_hub.web import auth, oidc_accounts
 
 users_app = typer.Typer(help="People who sign in to the web console.", no_args_is_help=True)
 
@@ -66,7 +66,16 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """Show the console accounts and whether they are locked."""
-    table = Table("username", "role", "region", "person data", "active", "last sign-in", "locked")
+    table = Table(
+        "username",
+        "role",
+        "region",
+        "person data",
+        "active",
+        "last sign-in",
+        "locked",
+        "identity platform",
+    )
     with open_hub() as hub, hub.sessions() as session:
         for user in auth.list_users(session):
             guard = auth.lock_state(session, user.username)
@@ -78,7 +87,8 @@ def users_list() -> None:
                 "yes" if user.person_data_grant else "no",
                 "yes" if user.active else "no",
                 user.last_sign_in_at.isoformat() if user.last_sign_in_at else "",
-                locked,
+                locked or (f"by {user.locked_by}" if user.locked_by else ""),
+                "claims" if user.claims_managed else (user.oidc_subject or ""),
             )
     console.print(table)
 
@@ -93,3 +103,20 @@ def users_unlock(username: Annotated[str, typer.Argument(help="the locked sign-i
         except HubError as exc:
             raise fail(exc.detail) from exc
     console.print(f"{username} unlocked")
+
+
+@users_app.command("link")
+def users_link(
+    username: Annotated[str, typer.Option(help="the console account")],
+    subject: Annotated[
+        str, typer.Option(help="the person's subject (sub) at the unified identity platform")
+    ],
+) -> None:
+    """Let a person sign in through the identity provider (HUB_OIDC_ISSUER) as this account."""
+    with open_hub() as hub:
+        try:
+            with transaction(hub.sessions) as session:
+                oidc_accounts.link_subject(session, username=username, subject=subject)
+        except HubError as exc:
+            raise fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
+    console.print(f"{username} linked to subject {subject}")

@@ -24,6 +24,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("nav.reports", "/console/reports", ("admin",)),
     NavItem("nav.scorecard", "/console/scorecard", ("admin",)),
     NavItem("nav.audit", "/console/audit", ("admin",)),
+    NavItem("nav.users", "/console/users", ("admin",)),
     NavItem("nav.account", "/console/account", ("admin", "county")),
 )
 

@@ -17,6 +17,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import plotly
@@ -251,7 +252,23 @@ def render(request: Request, page: Page, *, account: Any = None) -> HTMLResponse
         **page.values,
     }
     html = environment().get_template(page.template).render(context)
-    return HTMLResponse(html, status_code=page.status_code, headers=SECURITY_HEADERS)
+    headers = page_headers(request.app.state.hub.settings.oidc_issuer)
+    return HTMLResponse(html, status_code=page.status_code, headers=headers)
+
+
+@cache
+def page_headers(issuer: str) -> dict[str, str]:
+    """``SECURITY_HEADERS``; with an identity provider, forms may also lead to its origin:
+    signing out is a form whose answer redirects to the provider's end-session page, and
+    browsers apply ``form-action`` to a form's redirects too."""
+    if not issuer:
+        return SECURITY_HEADERS
+    parts = urlsplit(issuer)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "form-action 'self'", f"form-action 'self' {origin}"
+    )
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
 
 
 def _region_name_of(request: Request, account: Any) -> str:

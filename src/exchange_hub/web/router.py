@@ -12,14 +12,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from exchange_hub.deps import hub_context
 from exchange_hub.errors import NotFound
-from exchange_hub.web import auth
-from exchange_hub.web.i18n import LANGUAGES, translator
+from exchange_hub.web import auth, oidc, oidc_routes
+from exchange_hub.web.i18n import LANGUAGES
 from exchange_hub.web.navigation import home_of
 from exchange_hub.web.pages import ROUTERS as PAGE_ROUTERS
-from exchange_hub.web.render import LANG_COOKIE, Page, assets, render, request_language
+from exchange_hub.web.render import LANG_COOKIE, assets
 from exchange_hub.web.session import (
     SESSION_COOKIE,
     SIGN_IN_CSRF_COOKIE,
@@ -33,6 +34,7 @@ from exchange_hub.web.session import (
     set_cookie,
     unit_of_work,
 )
+from exchange_hub.web.sign_in_page import sign_in_page
 from exchange_hub.web.static_files import static_response
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
@@ -63,28 +65,6 @@ def switch_language(request: Request, code: str, next: str = "/console") -> Redi
     return response
 
 
-def _sign_in_page(
-    request: Request, *, next: str, username: str = "", message_key: str = "", status: int = 200
-) -> Response:
-    t = translator(request_language(request))
-    token = secrets.token_urlsafe(32)
-    page = Page(
-        "sign_in.html",
-        "sign_in.title",
-        {
-            "sign_in_csrf": token,
-            "next": safe_next(next),
-            "username": username,
-            "message": t(message_key) if message_key else "",
-            "message_kind": "good" if message_key == "sign_in.signed_out" else "bad",
-        },
-        status_code=status,
-    )
-    response = render(request, page)
-    set_cookie(request, response, SIGN_IN_CSRF_COOKIE, token)
-    return response
-
-
 @router.get("/sign-in", include_in_schema=False)
 def sign_in_form(
     request: Request,
@@ -97,7 +77,7 @@ def sign_in_form(
         "sign_in.locked" if locked else "sign_in.expired" if expired
         else "sign_in.signed_out" if signed_out else ""
     )  # fmt: skip
-    return _sign_in_page(request, next=next, message_key=message)
+    return sign_in_page(request, next=next, message_key=message)
 
 
 @router.post("/sign-in", include_in_schema=False)
@@ -109,6 +89,8 @@ def sign_in(
     next: Annotated[str, Form(max_length=2000)] = "/console",
 ) -> Response:
     """Sign-in form: double-submit CSRF (cookie = field), then the password check."""
+    if not hub_context(request).settings.local_accounts:
+        return sign_in_page(request, next=next, message_key="sign_in.local_off", status=403)
     expected = request.cookies.get(SIGN_IN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, csrf_token):
         raise CsrfRefused(
@@ -122,23 +104,33 @@ def sign_in(
         )
     if isinstance(outcome, auth.SignInRefused):
         key = "sign_in.locked" if outcome.reason == "locked" else "sign_in.invalid"
-        return _sign_in_page(request, next=next, username=username, message_key=key, status=401)
+        return sign_in_page(request, next=next, username=username, message_key=key, status=401)
     response = RedirectResponse(safe_next(next), status_code=303)
     set_cookie(request, response, SESSION_COOKIE, outcome.token)
     clear_cookie(request, response, SIGN_IN_CSRF_COOKIE)
     return response
 
 
-@router.post("/sign-out", include_in_schema=False)
-def sign_out(request: Request, account: Account, _form: CheckedForm) -> RedirectResponse:
+def _end_session(request: Request, account: auth.ActiveSession) -> None:
     with unit_of_work(request) as session:
         auth.sign_out(session, account, client=client_of(request))
-    response = RedirectResponse("/console/sign-in?signed_out=1", status_code=303)
+
+
+@router.post("/sign-out", include_in_schema=False)
+async def sign_out(request: Request, account: Account, _form: CheckedForm) -> RedirectResponse:
+    """Ends the session; one that came from the identity provider goes on to the provider's
+    end-session page (RP-initiated logout), which comes back to the sign-in page."""
+    await run_in_threadpool(_end_session, request, account)
+    target = "/console/sign-in?signed_out=1"
+    client = getattr(request.app.state, "oidc", None)
+    if account.row.oidc_subject and client is not None:
+        target = await oidc.logout_url(client, request) or target
+    response = RedirectResponse(target, status_code=303)
     clear_cookie(request, response, SESSION_COOKIE)
     return response
 
 
-for _pages in PAGE_ROUTERS:
+for _pages in (*PAGE_ROUTERS, oidc_routes.router):
     router.include_router(_pages)
 
 

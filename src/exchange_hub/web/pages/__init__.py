@@ -14,6 +14,7 @@ from exchange_hub.web.pages import (
     reports,
     scorecard,
     todo,
+    users,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -24,6 +25,7 @@ ROUTERS: list[APIRouter] = [
     scorecard.router,
     todo.router,
     audit_trail.router,
+    users.router,
     account.router,
 ]
 AVAILABLE.update(
@@ -36,6 +38,7 @@ AVAILABLE.update(
         "/console/scorecard",
         "/console/todo",
         "/console/audit",
+        "/console/users",
         "/console/account",
     }
 )

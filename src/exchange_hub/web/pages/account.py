@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from exchange_hub.deps import Hub
+from exchange_hub.errors import NotFound
 from exchange_hub.models import ConsoleUser
 from exchange_hub.regions import service as regions
 from exchange_hub.web import auth
@@ -35,6 +36,8 @@ def _account_values(
         "min_length": auth.MIN_PASSWORD_LENGTH,
         "problem": None,
         "ended": None,
+        "method": "oidc" if account.row.oidc_subject else "password",
+        "password_form": hub.settings.local_accounts and not user.claims_managed,
     }
     return user, values
 
@@ -58,7 +61,11 @@ def _field(form: FormData, name: str) -> str:
 
 @router.post("/account/password", include_in_schema=False)
 def change_password(request: Request, hub: Hub, account: Account, form: CheckedForm) -> Response:
-    """A refusal shows the form again (422) naming the field; success ends the other sessions."""
+    """A refusal shows the form again (422) naming the field; success ends the other sessions.
+    Not for accounts without a password here (made by the claim mapping), nor once local
+    accounts are off."""
+    if not hub.settings.local_accounts or account.user.claims_managed:
+        raise NotFound("this account has no password here", field="path")
     change = auth.PasswordChange(
         current=_field(form, "current_password"),
         new=_field(form, "new_password"),
