@@ -260,8 +260,14 @@ class MessageSummary(BaseModel):
     to_region: str
     state: State
     overdue: bool
-    needs_receipt: bool
-    needs_feedback: bool
+    needs_receipt: bool = Field(
+        description="the addressee still has to acknowledge it (false once received, "
+        "answered or withdrawn, and for kinds that take no receipt)"
+    )
+    needs_feedback: bool = Field(
+        description="an answer is still due (false once answered or withdrawn, and for "
+        "kinds that are not answered)"
+    )
     purpose: str
     case_ref: str | None
     submitted_at: datetime

@@ -32,7 +32,14 @@ from exchange_hub.audit import service as audit
 from exchange_hub.errors import InvalidInput, Unavailable, UnsupportedMediaType
 from exchange_hub.records import checking, repository, service
 from exchange_hub.records.bulk import BulkWriter, Tally
-from exchange_hub.records.checking import CSV_COLUMNS, MAX_LINE_BYTES, Rejection, Task
+from exchange_hub.records.checking import (
+    BOOLEAN_COLUMNS,
+    COLUMN_OF_LABEL,
+    CSV_COLUMNS,
+    MAX_LINE_BYTES,
+    Rejection,
+    Task,
+)
 from exchange_hub.records.schemas import BatchResult
 from exchange_hub.scope import Caller
 
@@ -235,26 +242,53 @@ def _csv_header(cells: list[str] | None) -> list[str]:
 
 
 def _column_name(cell: str) -> str:
-    name = cell.strip().lstrip("\ufeff").lower()
-    name = name.removeprefix("person.")
+    """A header cell as a column name: the name itself (``person.`` and ``certificate.``
+    prefixes allowed) or its Chinese label (``checking.COLUMN_LABELS``)."""
+    name = cell.strip().lstrip("\ufeff")
+    if name in COLUMN_OF_LABEL:
+        return COLUMN_OF_LABEL[name]
+    name = name.lower().removeprefix("person.")
     return name.replace("certificate.", "certificate_")
 
 
 def _csv_row(header: list[str], cells: list[str], encoding: str) -> dict[str, Any] | Rejection:
     if len(cells) != len(header):
         return Rejection("body", f"the row has {len(cells)} fields, the header {len(header)}")
-    item: dict[str, Any] = {}
     for name, cell in zip(header, cells, strict=True):
-        value = cell.strip()
-        if "\ufffd" in value:
+        if "\ufffd" in cell:
             return Rejection(name, f"the value holds bytes that are not valid {encoding}")
-        if value:
-            *parents, leaf = CSV_COLUMNS[name]
-            target = item
-            for parent in parents:
-                target = target.setdefault(parent, {})
-            target[leaf] = value
+    return table_row(header, cells)
+
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "是", "已查验"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "否", "未查验"})
+
+
+def table_row(header: list[str], cells: list[Any]) -> dict[str, Any] | Rejection:
+    """A row of a table (CSV or XLSX) as a record: text cells as typed (read by
+    ``model_validate_strings``), yes/no columns as booleans, empty cells left out."""
+    item: dict[str, Any] = {}
+    for name, cell in zip(header, cells, strict=False):
+        value = cell.strip() if isinstance(cell, str) else cell
+        if value is None or value == "":
+            continue
+        if name in BOOLEAN_COLUMNS:
+            value = _yes_or_no(value)
+            if value is None:
+                return Rejection(name, "write true or false (是 or 否)")
+        *parents, leaf = CSV_COLUMNS[name]
+        target = item
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
     return item
+
+
+def _yes_or_no(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
 # -- the run -------------------------------------------------------------------

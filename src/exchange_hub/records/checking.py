@@ -69,7 +69,20 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "certificate_issued_on": ("certificate", "issued_on"),
     "certificate_valid_until": ("certificate", "valid_until"),
 }  # fmt: skip
+BOOLEAN_COLUMNS = frozenset({"certificate_checked"})  # text cells say true/false, 是/否
 CSV_COLUMN_OF_PATH = {".".join(path): column for column, path in CSV_COLUMNS.items()}
+# The Chinese label of each column: a header row (CSV or XLSX) may use either.
+COLUMN_LABELS: dict[str, str] = {
+    "kind": "登记类别", "id_number": "公民身份号码", "name": "姓名", "sex": "性别",
+    "birth_date": "出生日期", "ethnicity": "民族", "marital_status": "婚姻状况",
+    "phone": "联系电话", "address": "现住址", "children_count": "子女数",
+    "contraception": "避孕措施", "pregnancy_status": "孕情", "last_birth_date": "末次生育日期",
+    "hukou_region": "户籍地", "residence_region": "现居住地", "moved_on": "流动日期",
+    "certificate_checked": "婚育证明已查验", "certificate_number": "婚育证明编号",
+    "certificate_issued_by": "发证机关", "certificate_issued_on": "发证日期",
+    "certificate_valid_until": "婚育证明有效期至",
+}  # fmt: skip
+COLUMN_OF_LABEL = {label: column for column, label in COLUMN_LABELS.items()}
 
 
 # -- what is checked ---------------------------------------------------------------
