@@ -105,34 +105,48 @@ class InflowInfo(RequestBody):
 NULL: JsonDict = {"type": "null"}
 
 
-def _shape(kind: str, tag: str, value: str, carries: set[str], needs: str | None) -> JsonDict:
-    """One allowed shape of a message: its ``kind``, its urgency or type, the one
-    detail object it needs (if any) and the details it may carry; others are null."""
-    other_tag = "type" if tag == "urgency" else "urgency"
-    properties: JsonDict = {"kind": {"const": kind}, tag: {"const": value}, other_tag: NULL}
-    properties |= {name: NULL for name in DETAIL_FIELDS if name not in carries}
-    if needs:
-        properties[needs] = {"type": "object"}
-    return {"properties": properties, "required": [tag, *([needs] if needs else [])]}
+def _when(condition: JsonDict, then: JsonDict) -> JsonValue:
+    """JSON Schema's ``if``/``then`` (2020-12 §10.2.2): ``then`` applies only to an
+    instance that matches ``condition``; the properties it tests must be present."""
+    required = [name for name in ("kind", "urgency", "type") if name in condition]
+    return {"if": {"properties": condition, "required": required}, "then": then}
 
 
-def message_shapes() -> list[JsonValue]:
-    """SPEC §4, as ``exchange.service._check_shape`` enforces it: a query has an urgency
-    (a certificate query may carry the certificate); a notification has a type and
-    exactly the detail object of that type."""
-    shapes: list[JsonValue] = [
-        _shape("query", "urgency", u, {"certificate"} if u == "certificate" else set(), None)
-        for u in ("urgent", "normal", "certificate")
-    ]
+def _nulls(names: tuple[str, ...]) -> JsonDict:
+    return {name: NULL for name in names}
+
+
+def message_rules() -> list[JsonValue]:
+    """SPEC §4 as ``exchange.service._check_shape`` enforces it, one condition each: a
+    query needs ``urgency`` and has no ``type`` (only a certificate query may carry the
+    certificate); a notification needs ``type``, has no ``urgency``, and carries exactly
+    the detail object of its type (issue 21: the schema says what the hub enforces)."""
+    query, notification = {"kind": {"const": "query"}}, {"kind": {"const": "notification"}}
+    queries_carry_none = tuple(d for d in DETAIL_FIELDS if d != "certificate")
+    rules: list[JsonValue] = [
+        _when(query, {"required": ["urgency"],
+                      "properties": {"type": NULL, **_nulls(queries_carry_none)}}),
+        _when(query | {"urgency": {"not": {"const": "certificate"}}},
+              {"properties": {"certificate": NULL}}),
+        _when(notification, {"required": ["type"], "properties": {"urgency": NULL}}),
+    ]  # fmt: skip
     for kind, detail in DETAIL_OF_TYPE.items():
-        shapes.append(_shape("notification", "type", kind, {detail} if detail else set(), detail))
-    return shapes
+        others = tuple(d for d in DETAIL_FIELDS if d != detail)
+        then: JsonDict = {"properties": _nulls(others)}
+        if detail:
+            then = {
+                "required": [detail],
+                "properties": {detail: {"type": "object"}, **_nulls(others)},
+            }
+        rules.append(_when(notification | {"type": {"const": kind}}, then))
+    return rules
 
 
 class MessageCreate(RequestBody):
     """A query (协查) or notification (通报). ``to_region`` may be left out.
 
-    The shapes a message may take (``anyOf``) follow from its kind: see ``message_shapes``.
+    What each kind needs and may carry is stated as ``if``/``then`` conditions
+    (``allOf``): see ``message_rules``.
     """
 
     kind: Kind
@@ -152,7 +166,7 @@ class MessageCreate(RequestBody):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "anyOf": message_shapes(),
+            "allOf": message_rules(),
             "examples": [
                 {
                     "kind": "query",
