@@ -31,6 +31,9 @@ def _without(body: dict[str, Any], name: str) -> dict[str, Any]:
 CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ("query", query_body(to_region="110105"), None),
     ("query without urgency", _without(query_body(to_region="110105"), "urgency"), "urgency"),
+    ("query with a null urgency", query_body(to_region="110105", urgency=None), "urgency"),
+    ("notification with a null type", {**notification_body(to_region="110105"), "type": None},
+     "type"),
     ("query with a type", query_body(to_region="110105", type="birth"), "type"),
     ("normal query with a certificate",
      query_body(to_region="110105", certificate=CERTIFICATE), "certificate"),
@@ -72,6 +75,9 @@ def test_the_schema_says_a_query_needs_urgency() -> None:
     schema = json.loads((SCHEMAS / "MessageCreate.json").read_text())
     rules = [r for r in schema["allOf"] if r["if"]["properties"] == {"kind": {"const": "query"}}]
     assert rules and rules[0]["then"]["required"] == ["urgency"]
+    assert rules[0]["then"]["properties"]["urgency"] == {
+        "enum": ["urgent", "normal", "certificate"]
+    }
     assert rules[0]["if"]["required"] == ["kind"]
 
 

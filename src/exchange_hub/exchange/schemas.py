@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 from pydantic.config import JsonDict, JsonValue
@@ -103,12 +103,13 @@ class InflowInfo(RequestBody):
 
 
 NULL: JsonDict = {"type": "null"}
+NOT_CERTIFICATE: JsonDict = {"urgency": {"not": {"const": "certificate"}}}
 
 
 def _when(condition: JsonDict, then: JsonDict) -> JsonValue:
     """JSON Schema's ``if``/``then`` (2020-12 §10.2.2): ``then`` applies only to an
     instance that matches ``condition``; the properties it tests must be present."""
-    required = [name for name in ("kind", "urgency", "type") if name in condition]
+    required: list[JsonValue] = [n for n in ("kind", "urgency", "type") if n in condition]
     return {"if": {"properties": condition, "required": required}, "then": then}
 
 
@@ -121,14 +122,18 @@ def message_rules() -> list[JsonValue]:
     query needs ``urgency`` and has no ``type`` (only a certificate query may carry the
     certificate); a notification needs ``type``, has no ``urgency``, and carries exactly
     the detail object of its type (issue 21: the schema says what the hub enforces)."""
-    query, notification = {"kind": {"const": "query"}}, {"kind": {"const": "notification"}}
+    query: JsonDict = {"kind": {"const": "query"}}
+    notification: JsonDict = {"kind": {"const": "notification"}}
     queries_carry_none = tuple(d for d in DETAIL_FIELDS if d != "certificate")
     rules: list[JsonValue] = [
         _when(query, {"required": ["urgency"],
-                      "properties": {"type": NULL, **_nulls(queries_carry_none)}}),
-        _when(query | {"urgency": {"not": {"const": "certificate"}}},
+                      "properties": {"urgency": {"enum": list(get_args(Urgency))}, "type": NULL,
+                                     **_nulls(queries_carry_none)}}),
+        _when(query | NOT_CERTIFICATE,
               {"properties": {"certificate": NULL}}),
-        _when(notification, {"required": ["type"], "properties": {"urgency": NULL}}),
+        _when(notification, {"required": ["type"],
+                             "properties": {"type": {"enum": list(get_args(NotificationType))},
+                                            "urgency": NULL}}),
     ]  # fmt: skip
     for kind, detail in DETAIL_OF_TYPE.items():
         others = tuple(d for d in DETAIL_FIELDS if d != detail)
@@ -138,7 +143,8 @@ def message_rules() -> list[JsonValue]:
                 "required": [detail],
                 "properties": {detail: {"type": "object"}, **_nulls(others)},
             }
-        rules.append(_when(notification | {"type": {"const": kind}}, then))
+        typed: JsonDict = {"type": {"const": kind}}
+        rules.append(_when(notification | typed, then))
     return rules
 
 

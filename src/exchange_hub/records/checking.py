@@ -171,7 +171,7 @@ def check_item(
         return _rejection_of(exc.errors(include_url=False)[0], kind)
     except HubError as exc:
         field_name = exc.field or "body"
-        if kind == "csv":
+        if kind != "ndjson":  # a table (CSV, XLSX): refusals name its columns
             field_name = CSV_COLUMN_OF_PATH.get(field_name, field_name)
         return Rejection(field_name, exc.detail)
     except Exception as exc:  # a fault of the hub's checks must not fail the whole batch
@@ -186,7 +186,7 @@ def _rejection_of(error: Any, kind: str) -> Rejection:
     if error["type"] == "model_type" and not error["loc"]:
         return Rejection("body", "each line must be one JSON object (a record)")
     path = ".".join(str(p) for p in error["loc"]) or "body"
-    if kind == "csv":
+    if kind != "ndjson":
         path = CSV_COLUMN_OF_PATH.get(path, path)
     return Rejection(path, error["msg"])
 
@@ -262,7 +262,7 @@ class Task:
     """A chunk of a batch: NDJSON lines as they came (``blob``, from line
     ``first_line``), or items already parsed (CSV rows, a line refused whole)."""
 
-    fmt: str  # the batch's format, "ndjson" | "csv" (names the fields of refusals)
+    fmt: str  # the batch's format, "ndjson" | "csv" | "xlsx" (names the fields of refusals)
     first_line: int
     last_line: int
     blob: bytes | None = None
