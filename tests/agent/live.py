@@ -5,6 +5,7 @@ the set-up of one county's agent (its key file, signing key and TOML configurati
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -78,12 +79,17 @@ def county_agent(
     member = add_member(server, role="county", region=region, public_key=public)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "api-key").write_text(member.api_key + "\n")
-    lines = [f'hub_url = "{hub_url or server.url}"', 'api_key_file = "api-key"',
-             f'county = "{region}"', 'folder = "."', "deadline_seconds = 30"]  # fmt: skip
+    settings: dict[str, Any] = {
+        "hub_url": hub_url or server.url, "api_key_file": "api-key", "county": region,
+        "folder": ".", "deadline_seconds": 30,
+    }  # fmt: skip
     if signer or key_of:
-        (folder / "signing.key").write_text((key_of or signer).private_text())  # type: ignore[union-attr]
-        lines.append('signing_key_file = "signing.key"')
-    lines += [f"{name} = {value!r}".replace("'", '"') for name, value in options.items()]
+        key = key_of or signer
+        assert key is not None
+        (folder / "signing.key").write_text(key.private_text())
+        settings["signing_key_file"] = "signing.key"
+    settings |= options
+    lines = [f"{name} = {json.dumps(value)}" for name, value in settings.items()]
     config = folder / "agent.toml"
     config.write_text("\n".join(lines) + "\n")
     for name in ("outbox", "inbox", "answers"):

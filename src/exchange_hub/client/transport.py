@@ -34,7 +34,7 @@ from exchange_hub.client.signing import RequestSigner, body_digest
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
-UPLOAD_CHUNK = 1 << 20
+UPLOAD_CHUNK = 1 << 18  # 256 KiB read and sent at a time
 
 
 @dataclass
