@@ -243,3 +243,17 @@ def test_an_answer_that_is_not_the_contract_is_an_error_of_the_tree() -> None:
     with pytest.raises(UnexpectedAnswer) as caught:
         client.me()
     assert "平台的回答" in str(caught.value)
+
+
+def test_the_client_and_the_agent_load_without_the_servers_database_layer() -> None:
+    """A county's machine starts the agent every night: no SQLAlchemy, no ORM models
+    (they cost most of a second to import, and the agent never touches the database)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, exchange_hub.agent.cli; "
+            "print(sorted(m for m in ('sqlalchemy', 'exchange_hub.models', 'fastapi') "
+            "if m in sys.modules))")  # fmt: skip
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()  # fmt: skip
+    assert loaded == "[]"

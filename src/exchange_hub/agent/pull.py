@@ -5,7 +5,7 @@ was submitted) and ``inbox/changes-YYYY-MM-DD.ndjson`` (by the day of the
 change), Asia/Shanghai dates, one JSON object per line as the hub's schemas
 write them. A page is appended and fsynced, then the new file lengths, the
 cursor and the inbox items seen are committed in one SQLite transaction
-(``state.py``); before each pull the files are cut back to their committed
+(``state_repository.py``); before each pull the files are cut back to their committed
 lengths, so a crash between the two steps neither loses nor repeats an item.
 
 To a local system (``deliver_url``): each page is POSTed as
@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from exchange_hub import clock
 from exchange_hub.agent import faults
-from exchange_hub.agent.state import State
+from exchange_hub.agent.state_repository import State
 from exchange_hub.client import HubClient, HubUnreachable
 from exchange_hub.exchange.schemas import InboxItem
 

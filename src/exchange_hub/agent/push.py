@@ -21,7 +21,7 @@ from typing import Any
 from exchange_hub import clock
 from exchange_hub.agent import faults
 from exchange_hub.agent.files import atomic_write, fsync_folder, rejected_files
-from exchange_hub.agent.state import State
+from exchange_hub.agent.state_repository import State
 from exchange_hub.client import HubClient, batch_key, media_type_of
 from exchange_hub.client.transport import Upload
 

@@ -23,7 +23,7 @@ from exchange_hub import clock
 from exchange_hub.agent import answer, pull, push
 from exchange_hub.agent.config import AgentConfig, ConfigError
 from exchange_hub.agent.files import atomic_write
-from exchange_hub.agent.state import State
+from exchange_hub.agent.state_repository import State
 from exchange_hub.client import (
     Ed25519Signer,
     HubClient,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -40,7 +40,9 @@ from exchange_hub.metrics import schemas as fig
 from exchange_hub.records import schemas as rec
 from exchange_hub.regions import schemas as reg
 from exchange_hub.reports import schemas as rep
-from exchange_hub.scorecard import schemas as score
+
+if TYPE_CHECKING:  # loaded when first used: its module reads the scorecard's database layer
+    from exchange_hub.scorecard import schemas as score
 
 M = TypeVar("M", bound=BaseModel)
 NDJSON, CSV = "application/x-ndjson", "text/csv"
@@ -320,10 +322,14 @@ class HubClient:
         )
 
     def scorecard(self, region: str, period: str, **options: Any) -> score.ScorecardReport:
+        from exchange_hub.scorecard import schemas as score
+
         return self._figures("/api/v1/scorecard", score.ScorecardReport, region, period, options)
 
     def scorecard_items(self, region: str, period: str, indicator: str, part: str,
                         **options: Any) -> score.BehindPage:  # fmt: skip
+        from exchange_hub.scorecard import schemas as score
+
         options |= {"indicator": indicator, "part": part}
         return self._figures("/api/v1/scorecard/items", score.BehindPage, region, period, options)
 
