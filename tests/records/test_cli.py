@@ -132,3 +132,17 @@ def test_import_help_describes_the_line_format() -> None:
         assert column in text
     assert "docs/examples/records.ndjson" in text and "header" in text
     assert "Exits 0 when every line landed, 1 when any line was rejected" in text
+
+
+@pytest.mark.usefixtures("operator_env")
+def test_import_reads_an_xlsx_register(tmp_path: Path, hub: HubContext) -> None:
+    from tests.records.test_batch_xlsx import register, workbook
+
+    rows = register(6)
+    rows[3][3] = "M"  # row 4
+    file = tmp_path / "register.xlsx"
+    file.write_bytes(workbook(rows))
+    result = runner.invoke(app, ["import", str(file), "--as", "110105"])
+    assert result.exit_code == 1 and "1 行被拒收（共 7 行，收下 5 行）" in result.output
+    with hub.sessions() as session:
+        assert len(session.scalars(select(Record)).all()) == 5

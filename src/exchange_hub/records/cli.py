@@ -1,6 +1,6 @@
 """Operator commands of the records domain: ``import`` and ``keys rotate``.
 
-``exchange-hub import FILE --as 110105`` lands a county's NDJSON or CSV file
+``exchange-hub import FILE --as 110105`` lands a county's NDJSON, CSV or XLSX file
 exactly as ``POST /api/v1/records/batch`` would (same checks, same line
 numbers), for operators loading files handed over on media.
 ``exchange-hub keys rotate`` adds a data key and re-encrypts every record and
@@ -34,9 +34,9 @@ ROTATE_BATCH = 1_000
 
 
 def _format_for(path: Path, given: str | None) -> batch.BodyFormat:
-    kind = given or ("csv" if path.suffix.lower() == ".csv" else "ndjson")
-    if kind not in ("csv", "ndjson"):
-        raise typer.BadParameter("--format is csv or ndjson")
+    kind = given or {".csv": "csv", ".xlsx": "xlsx"}.get(path.suffix.lower(), "ndjson")
+    if kind not in ("csv", "ndjson", "xlsx"):
+        raise typer.BadParameter("--format is csv, ndjson or xlsx")
     return batch.BodyFormat(kind, None)
 
 
@@ -60,15 +60,17 @@ record per row; empty cells are left out. Columns (or their Chinese labels):
 {", ".join(f"{name} ({label})" for name, label in COLUMN_LABELS.items())}.
 kind is outflow or inflow, sex M or F, dates YYYY-MM-DD, codes 6 digits.
 
+XLSX (.xlsx): the first sheet, laid out as the CSV; line numbers are the sheet's rows.
+
 Line numbers count physical lines from 1 (a CSV's header is line 1). Examples:
 docs/examples/records.ndjson and docs/examples/records.csv in the hub's source.
 """
 
 
 def import_file(
-    file: Annotated[Path, typer.Argument(help="NDJSON (.ndjson/.jsonl) or CSV (.csv) file")],
+    file: Annotated[Path, typer.Argument(help="NDJSON (.ndjson/.jsonl), CSV or XLSX file")],
     as_county: Annotated[str, typer.Option("--as", help="the registering county (6 digits)")],
-    fmt: Annotated[str | None, typer.Option("--format", help="csv | ndjson")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv | ndjson | xlsx")] = None,
 ) -> None:
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file")
