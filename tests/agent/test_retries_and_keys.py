@@ -182,3 +182,26 @@ def test_a_broken_configuration_exits_4(tmp_path: Path) -> None:
     county = County(member=None, config=config, folder=tmp_path)  # type: ignore[arg-type]
     result = run_agent(county, "run")
     assert result.returncode == 4 and "配置" in result.stdout and "hub_url" in result.stdout
+
+
+def test_a_file_refused_whole_is_set_aside_and_the_others_go_on(
+    server: HubServer, tmp_path: Path
+) -> None:
+    county = county_agent(server, tmp_path / "c", region="120106")
+    (county.outbox / "broken.xlsx").write_bytes(b"PK\x03\x04 not a workbook")
+    (county.outbox / "columns.csv").write_text("kind,shoe_size\noutflow,42\n")
+    small_file(county.outbox / "good.ndjson", 0)
+    result = run_agent(county, "push")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "收下 5 行，拒收 0 行，2 个文件整个被拒，见 outbox/refused/" in result.stdout
+    refused = county.outbox / "refused"
+    assert sorted(p.name for p in refused.iterdir()) == [
+        "broken.xlsx",
+        "broken.xlsx.report.json",
+        "columns.csv",
+        "columns.csv.report.json",
+    ]
+    report = json.loads((refused / "columns.csv.report.json").read_text())
+    assert report["problem"]["field"] == "header" and "整个文件被拒收" in report["note"]
+    assert (county.sent / "good.ndjson").exists()
+    assert run_agent(county, "push").returncode == 0  # the next night is not blocked

@@ -4,7 +4,8 @@ For each file (oldest first; ``.ndjson``, ``.jsonl``, ``.csv``, ``.xlsx``; names
 starting with ``.`` or ``~$`` — Excel's lock files — and ``.tmp``/``.part`` files
 are left alone): upload it with an ``Idempotency-Key`` derived from its content,
 save the hub's answer in the state file, write the report and the rejected
-lines into ``sent/``, and only then move the file there. A crash at any point is
+lines into ``sent/``, and only then move the file there (a file the hub refuses
+whole goes to ``refused/`` with the reason, and the others go on). A crash at any point is
 safe to rerun: before the answer is saved the same key gets the first run's
 answer from the hub (nothing lands twice); after, the answer is taken from the
 state file.
@@ -22,10 +23,20 @@ from exchange_hub import clock
 from exchange_hub.agent import faults
 from exchange_hub.agent.files import atomic_write, fsync_folder, rejected_files
 from exchange_hub.agent.state_repository import State
-from exchange_hub.client import HubClient, batch_key, media_type_of
+from exchange_hub.client import (
+    BadRequestError,
+    HubClient,
+    HubRefused,
+    PayloadTooLargeError,
+    UnsupportedMediaError,
+    batch_key,
+    media_type_of,
+)
 from exchange_hub.client.transport import Upload
 
 PUSHED_SUFFIXES = frozenset({".ndjson", ".jsonl", ".csv", ".xlsx"})
+# Refusals of a file as a whole (400, 422: not a workbook, an unknown column; 413; 415).
+FILE_REFUSALS = (BadRequestError, PayloadTooLargeError, UnsupportedMediaError)
 
 
 @dataclass
@@ -39,6 +50,7 @@ class FileOutcome:
     report: str
     rejected_files: list[str] = field(default_factory=list)
     replayed: bool = False
+    refused: str | None = None  # why the hub refused the whole file (then in refused/)
 
 
 @dataclass
@@ -66,11 +78,29 @@ def waiting_files(outbox: Path) -> list[Path]:
 
 def push_outbox(client: HubClient, state: State, outbox: Path) -> PushOutcome:
     outcome = PushOutcome()
-    sent = outbox / "sent"
+    sent, refused = outbox / "sent", outbox / "refused"
     sent.mkdir(parents=True, exist_ok=True)
     for path in waiting_files(outbox):
-        outcome.files.append(push_file(client, state, path, sent))
+        try:
+            outcome.files.append(push_file(client, state, path, sent))
+        except FILE_REFUSALS as exc:  # the file as a whole (not a line of it): set it aside
+            outcome.files.append(set_aside(path, refused, exc))
     return outcome
+
+
+def set_aside(path: Path, refused: Path, exc: HubRefused) -> FileOutcome:
+    """A file the hub refused whole (not a workbook, an unknown column, too large) goes to
+    ``refused/`` with the reason, so the other files and the next nights go on."""
+    refused.mkdir(parents=True, exist_ok=True)
+    target = _free_name(refused, path.name)
+    report = target.with_name(target.name + ".report.json")
+    document = {"file": path.name, "reported_at": clock.now().isoformat(),
+                "note": f"整个文件被拒收：{exc.message_zh}", "problem": exc.raw}  # fmt: skip
+    atomic_write(report, json.dumps(document, ensure_ascii=False, indent=2).encode())
+    os.replace(path, target)
+    fsync_folder(refused)
+    return FileOutcome(name=path.name, lines=0, accepted=0, rejected=1, rejected_listed=0,
+                       sent_as=str(target), report=str(report), refused=exc.message_zh)  # fmt: skip
 
 
 def push_file(client: HubClient, state: State, path: Path, sent: Path) -> FileOutcome:

@@ -89,7 +89,9 @@ class Agent:
     # -- the steps ------------------------------------------------------------------------
     def push(self, report: Report) -> None:
         outcome = push.push_outbox(self.client, self.state, self.config.outbox_dir)
-        report.push = {"accepted": outcome.accepted, "rejected": outcome.rejected,
+        refused = sum(1 for f in outcome.files if f.refused)
+        report.push = {"accepted": outcome.accepted, "rejected": outcome.rejected - refused,
+                       "refused_files": refused,
                        "files": [asdict(f) for f in outcome.files]}  # fmt: skip
         if outcome.rejected:
             report.exit_code = max(report.exit_code, REJECTED)
@@ -148,8 +150,11 @@ def _error_of(exc: HubClientError) -> dict[str, Any]:
 def summary_line(report: Report) -> str:
     parts = []
     if report.push is not None:
+        whole = report.push["refused_files"]
         parts.append(f"推送 {len(report.push['files'])} 个文件（收下 {report.push['accepted']} 行，"
-                     f"拒收 {report.push['rejected']} 行）")  # fmt: skip
+                     f"拒收 {report.push['rejected']} 行"
+                     + (f"，{whole} 个文件整个被拒，见 outbox/refused/" if whole else "")
+                     + "）")  # fmt: skip
     if report.pull is not None:
         parts.append(f"拉取待办 {report.pull['inbox_items']} 条、变更 {report.pull['changes']} 条")
     if report.answer is not None:
