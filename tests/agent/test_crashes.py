@@ -131,3 +131,60 @@ def test_killed_at_random_moments_loses_and_repeats_nothing(
 def _lines(folder: Path, prefix: str) -> list[dict[str, Any]]:
     return [json.loads(line) for path in sorted(folder.glob(f"{prefix}*.ndjson"))
             for line in path.read_text().splitlines()]  # fmt: skip
+
+
+class Receiver:
+    """A county system's local endpoint: keeps each page once by its Idempotency-Key."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from tests.reliability.harness import free_port
+
+        self.pages: dict[str, dict[str, Any]] = {}
+        self.posts = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.posts += 1
+                receiver.pages.setdefault(self.headers["Idempotency-Key"], json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+        self.port = free_port()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        import threading
+
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_pull_to_a_local_url_resends_a_page_with_its_key_after_a_crash(
+    server: HubServer, tmp_path: Path
+) -> None:
+    receiver = Receiver()
+    try:
+        region = next(COUNTIES)
+        county = county_agent(server, tmp_path / region, region=region,
+                              deliver_url=f"http://127.0.0.1:{receiver.port}/items")  # fmt: skip
+        big_ndjson(county.outbox / "first.ndjson", 600)
+        assert run_agent(county, "push").returncode == 0
+        killed = run_agent(county, "pull", crash_at="after_pull_write")
+        assert killed.returncode == -signal.SIGKILL
+        assert run_agent(county, "pull").returncode == 0
+        assert receiver.posts == len(receiver.pages) + 1  # the first page twice, one key
+        delivered = sorted(item["seq"] for page in receiver.pages.values()
+                           for item in page["items"])  # fmt: skip
+        with HubClient(server.url, county.member.api_key) as hub:
+            feed = [c.seq for items, _ in hub.changes() for c in items]
+        assert delivered == feed and not list(county.inbox.iterdir())
+    finally:
+        receiver.close()
