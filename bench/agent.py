@@ -12,8 +12,10 @@ generates them), twice each and alternately:
    the state file, the report and the move to ``sent/``).
 
 Every measurement runs on a fresh hub (uvicorn on 127.0.0.1) and a fresh database,
-so both land the same records into the same empty tables. Prints records/s of each
-and the ratio agent time / curl time (target: below 1.10). PostgreSQL from
+so both land the same records into the same empty tables. Prints records/s of each,
+the CPU time of the client (curl or the agent) and of the hub, and the ratios agent /
+curl of the best wall times and of client + hub CPU (target: below 1.10; on a shared
+machine the CPU ratio is the steadier one). PostgreSQL from
 ``--admin-url``; in smoke mode (300 records) from ``HUB_TEST_DATABASE_URL``, else a
 SQLite file.
 """
@@ -23,12 +25,14 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import resource
 import shutil
 import subprocess
 import sys
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,19 +94,39 @@ def fresh_hub(stack: ExitStack, admin: str | None, work: Path, label: str) -> tu
     return hub, key
 
 
-def with_curl(hub: Hub, key: str, file: Path) -> float:
+@dataclass
+class Run:
+    wall: float  # seconds, start to the answer (the agent: to the file moved to sent/)
+    client_cpu: float  # CPU seconds of curl or of the agent process
+    hub_cpu: float  # CPU seconds of the hub's processes meanwhile
+
+
+def timed(hub: Hub, command: list[str]) -> tuple[Run, subprocess.CompletedProcess[str]]:
+    """Wall time, the child's CPU time (getrusage of waited children) and the hub's."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    hub_before = hub.cpu_seconds()
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3_600, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(wall, client, hub.cpu_seconds() - hub_before), done
+
+
+def with_curl(hub: Hub, key: str, file: Path) -> Run:
     command = [
         "curl", "-sS", "--fail-with-body", "-o", "/dev/null", "-X", "POST",
         "-H", f"Authorization: Bearer {key}", "-H", f"Content-Type: {media_type_of(file)}",
         "-H", f"Idempotency-Key: curl-{uuid.uuid4()}", "--data-binary", f"@{file}",
         hub.url + "/api/v1/records/batch",
     ]  # fmt: skip
-    started = time.perf_counter()
-    subprocess.run(command, check=True, timeout=3_600)
-    return time.perf_counter() - started
+    run, done = timed(hub, command)
+    if done.returncode != 0:
+        raise RuntimeError(f"curl failed ({done.returncode}): {done.stdout}{done.stderr}")
+    return run
 
 
-def with_agent(hub: Hub, key: str, file: Path, work: Path, label: str) -> float:
+def with_agent(hub: Hub, key: str, file: Path, work: Path, label: str) -> Run:
     folder = work / f"agent-{label}"
     (folder / "outbox").mkdir(parents=True)
     (folder / "api-key").write_text(key)
@@ -112,39 +136,47 @@ def with_agent(hub: Hub, key: str, file: Path, work: Path, label: str) -> float:
     )
     shutil.copy(file, folder / "outbox" / file.name)
     command = [str(BIN / "exchange-hub-agent"), "push", "--config", str(folder / "agent.toml")]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3_600, check=False)
-    elapsed = time.perf_counter() - started
+    run, done = timed(hub, command)
     if done.returncode != 0 or not (folder / "outbox" / "sent" / file.name).exists():
         raise RuntimeError(f"agent push failed ({done.returncode}): {done.stdout}{done.stderr}")
-    return elapsed
+    return run
 
 
 def measure(args: argparse.Namespace, work: Path, files: dict[str, Path]) -> int:
     admin = admin_url(args)
     print(f"database: {'PostgreSQL' if admin else 'SQLite'}; {args.n} records a file")
-    ratios = []
+    summary = []
     for fmt, file in files.items():
-        times: dict[str, list[float]] = {"curl": [], "agent": []}
-        for run in range(args.repeat):
-            for how in ("curl", "agent") if run % 2 == 0 else ("agent", "curl"):
-                label = f"{fmt}-{how}-{run}"
+        runs: dict[str, list[Run]] = {"curl": [], "agent": []}
+        for repeat in range(args.repeat):
+            for how in ("curl", "agent") if repeat % 2 == 0 else ("agent", "curl"):
+                label = f"{fmt}-{how}-{repeat}"
                 with ExitStack() as stack:
                     hub, key = fresh_hub(stack, admin, work, label)
-                    seconds = (with_curl(hub, key, file) if how == "curl"
-                               else with_agent(hub, key, file, work, label))  # fmt: skip
-                times[how].append(seconds)
-                print(f"{fmt:4} {how:5} run {run + 1}: {seconds:7.2f} s  "
-                      f"{args.n / seconds:9.0f} records/s", flush=True)  # fmt: skip
-        curl_s, agent_s = min(times["curl"]), min(times["agent"])
-        ratios.append(agent_s / curl_s)
-        print(f"{fmt:4} best: curl {args.n / curl_s:.0f} records/s, agent "
-              f"{args.n / agent_s:.0f} records/s; agent/curl time "
-              f"{agent_s / curl_s:.3f}")  # fmt: skip
-    print("ratio agent/curl time " + ", ".join(
-        f"{fmt} {ratio:.3f}" for fmt, ratio in zip(files, ratios, strict=True)
+                    run = (with_curl(hub, key, file) if how == "curl"
+                           else with_agent(hub, key, file, work, label))  # fmt: skip
+                runs[how].append(run)
+                print(f"{fmt:4} {how:5} run {repeat + 1}: {run.wall:7.2f} s "
+                      f"{args.n / run.wall:8.0f} records/s; CPU {how} {run.client_cpu:5.2f} s, "
+                      f"hub {run.hub_cpu:6.2f} s", flush=True)  # fmt: skip
+        summary.append((fmt, _compare(fmt, args.n, runs)))
+    print("ratio agent/curl " + "; ".join(
+        f"{fmt}: wall {wall:.3f}, CPU {cpu:.3f}" for fmt, (wall, cpu) in summary
     ) + " (target < 1.10)")  # fmt: skip
     return 0
+
+
+def _compare(fmt: str, n: int, runs: dict[str, list[Run]]) -> tuple[float, float]:
+    """Best wall times (the least disturbed run of each), and CPU: client plus hub, the
+    agent's against curl's (on a shared machine the steadier measure of what the agent adds)."""
+    curl = min(runs["curl"], key=lambda r: r.wall)
+    agent = min(runs["agent"], key=lambda r: r.wall)
+    curl_cpu = min(r.client_cpu + r.hub_cpu for r in runs["curl"])
+    agent_cpu = min(r.client_cpu + r.hub_cpu for r in runs["agent"])
+    print(f"{fmt:4} best: curl {n / curl.wall:.0f} records/s, agent {n / agent.wall:.0f} "
+          f"records/s; wall agent/curl {agent.wall / curl.wall:.3f}; CPU (client + hub) "
+          f"agent/curl {agent_cpu / curl_cpu:.3f}")  # fmt: skip
+    return agent.wall / curl.wall, agent_cpu / curl_cpu
 
 
 def parse_args() -> argparse.Namespace:
