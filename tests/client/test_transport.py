@@ -257,3 +257,23 @@ def test_the_client_and_the_agent_load_without_the_servers_database_layer() -> N
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.strip()  # fmt: skip
     assert loaded == "[]"
+
+
+def test_a_request_another_process_signed_in_the_same_second_is_signed_again() -> None:
+    signer = Ed25519Signer.generate()
+    seen: list[httpx.Request] = []
+    replayed = problem(401, "signature replayed", "X-Hub-Signature")
+    me = httpx.Response(200, json={"name": "n", "role": "county", "region": "110105",
+                                   "department": None})  # fmt: skip
+    queue = [replayed, replayed, me]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return queue.pop(0)
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    transport = Transport("http://hub.test", "k", http=http, retry=FakeTime().policy(),
+                          signer=RequestSigner(signer, now=lambda: 1_800_000_000.0))  # fmt: skip
+    HubClient("http://hub.test", "k", transport=transport).me()
+    stamps = [r.headers["X-Hub-Timestamp"] for r in seen]
+    assert stamps == ["1800000000", "1800000001", "1800000002"]

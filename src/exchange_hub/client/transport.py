@@ -7,7 +7,8 @@ jitter": a random wait up to ``base·2ⁿ``, at most ``cap``), until the call's
 ``deadline``; then the last refusal (or ``HubUnreachable``) is raised. A write
 always carries an ``Idempotency-Key`` and keeps it across its retries, so a
 request whose answer was lost is never applied twice; a signed request is signed
-again for each attempt (a fresh timestamp).
+again for each attempt (a fresh timestamp), and one the hub calls a replay (the same
+request signed in the same second by another process) is signed again a second on.
 
 Time comes from ``RetryPolicy``: ``monotonic``, ``sleep`` and ``random`` are
 injectable, so tests run in no time and never depend on the date.
@@ -135,10 +136,15 @@ class Transport:
     def send(self, call: Call) -> httpx.Response:
         if call.method in WRITES and call.idempotency_key is None:
             call.idempotency_key = str(uuid.uuid4())
-        started, attempt = self.retry.monotonic(), 0
+        started, attempt, replays = self.retry.monotonic(), 0, 0
         while True:
             attempt += 1
             response, cause = self._attempt(call)
+            if self.signer and response is not None and _replayed(response) and replays < 5:
+                # Another process (last night's run, a second agent) signed this same request
+                # in this same second; the hub refused it unseen: sign again, a second later.
+                replays += 1
+                continue
             if response is not None and not _retryable(response):
                 if response.is_success:
                     return response
@@ -185,6 +191,18 @@ class Transport:
         return request
 
 
+def _replayed(response: httpx.Response) -> bool:
+    return response.status_code == 401 and _problem(response).get("detail") == "signature replayed"
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        problem = response.json()
+    except ValueError:
+        return {}
+    return problem if isinstance(problem, dict) else {}
+
+
 def _retryable(response: httpx.Response) -> bool:
     if response.status_code in RETRIED_STATUSES:
         return True
@@ -192,14 +210,10 @@ def _retryable(response: httpx.Response) -> bool:
         return False
     if "Retry-After" in response.headers:  # a county's batch is running: come back later
         return True
-    try:
-        problem = response.json()
-    except ValueError:
-        return False
-    return bool(
-        isinstance(problem, dict) and problem.get("field") == "Idempotency-Key"
-        and "in progress" in str(problem.get("detail", ""))
-    )  # fmt: skip
+    problem = _problem(response)
+    return problem.get("field") == "Idempotency-Key" and "in progress" in str(
+        problem.get("detail", "")
+    )
 
 
 def read_model(response: httpx.Response, model: Any) -> Any:
