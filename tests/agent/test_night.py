@@ -150,3 +150,31 @@ def _fix_and_drop_back(county: County) -> None:
 def _ndjson(folder: Path, prefix: str) -> list[dict[str, Any]]:
     return [json.loads(line) for path in sorted(folder.glob(f"{prefix}*.ndjson"))
             for line in path.read_text().splitlines()]  # fmt: skip
+
+
+def test_answers_a_clerk_got_wrong_come_back_with_the_reason(
+    server: HubServer, tmp_path: Path
+) -> None:
+    county = county_agent(server, tmp_path / "dongcheng", region="110101")
+    other = county_agent(server, tmp_path / "tianhe", region="440106")
+    with HubClient(server.url, other.member.api_key) as tianhe:
+        bodies = [query_body(to_region="110101", subject_id=person_number(300 + i))
+                  for i in range(3)]  # fmt: skip
+        ids = [str(tianhe.send_message(body).id) for body in bodies]
+    rows = [["消息编号", "反馈结果", "差异字段", "登记为", "实为"],
+            [ids[0], "信息不符", "name", "张三", "张叁"],   # a mismatch with its difference
+            [ids[1], "也许", None, None, None],              # no such result
+            ["01a24fc7-46a8-7439-9ef1-9a5059a6bca9", "查到", None, None, None],  # not ours
+            [ids[2], "信息不符", None, None, None]]  # a mismatch without a difference  # fmt: skip
+    (county.answers / "answers.xlsx").write_bytes(workbook(rows))
+    result = run_agent(county, "answer")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "反馈 1 条（已反馈过 0 条，被拒 3 条）" in result.stdout
+    refused = list(csv.reader(io.StringIO(
+        (county.answers / "sent" / "answers.refused.csv").read_text("utf-8-sig"))))  # fmt: skip
+    assert [(r[0], r[1]) for r in refused[1:]] == [("3", "result"), ("4", "message_id"),
+                                                   ("5", "differences")]  # fmt: skip
+    again = run_agent(county, "answer")  # nothing left in answers/: nothing to do
+    assert again.returncode == 0 and "反馈 0 条" in again.stdout
+    with HubClient(server.url, other.member.api_key) as tianhe:
+        assert tianhe.get_message(ids[0]).feedback.result == "mismatch"  # type: ignore[union-attr]

@@ -23,8 +23,10 @@ from exchange_hub.agent.run import SETUP, Agent, Report
 from exchange_hub.client import Ed25519Signer
 
 app = typer.Typer(
-    help="交换平台区县同步程序：推送登记文件、拉取待办与变更、发送反馈。", no_args_is_help=True,
-    add_completion=False,
+    help="交换平台区县同步程序：推送登记文件、拉取待办与变更、发送反馈。\n\n"
+    "退出码：0 完成；1 部分行或反馈被拒收（见 outbox/sent、outbox/refused、answers/sent）；"
+    "2 无法连接平台；3 平台拒绝了本机（密钥、签名或权限）；4 配置或本地文件有误。",
+    no_args_is_help=True, add_completion=False,
 )  # fmt: skip
 out = Console(soft_wrap=True, highlight=False)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="配置文件 (TOML)")]
