@@ -89,6 +89,9 @@ def test_a_nights_run(server: HubServer, tmp_path: Path) -> None:
     assert answered.feedback is not None and answered.feedback.result == "not_found"
     assert _ndjson(county.inbox, "inbox-") == inbox  # written once
     assert run_agent(county, "pull").returncode == 0  # the answer's own changes, after it
+    sheet_book = load_workbook(county.inbox / "待反馈.xlsx", read_only=True)
+    assert len(list(sheet_book.worksheets[0].iter_rows(values_only=True))) == 1  # all answered
+    sheet_book.close()
     again = [c["seq"] for c in _ndjson(county.inbox, "changes-")]
     assert again[: len(seqs)] == seqs and again == sorted(set(again))  # only new changes added
     with HubClient(server.url, county.member.api_key) as chaoyang:
@@ -133,8 +136,29 @@ def _check_rejected_ndjson(county: County) -> None:
 
 
 def _answer(county: County, message_id: str) -> None:
-    text = f"消息编号,反馈结果,备注\r\n{message_id},查无此人,本县无此人户籍\r\n"
+    """The clerk fills in the sheet ``pull`` wrote and drops it into answers/."""
+    book = load_workbook(county.inbox / "待反馈.xlsx")
+    sheet = book.worksheets[0]
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert rows[0][:2] == ["消息编号", "反馈结果"] and [r[0] for r in rows[1:]] == [message_id]
+    assert rows[1][7] == person_number(1)  # the subject's ID number beside it
+    sheet.cell(row=2, column=2).value = "查无此人"
+    sheet.cell(row=2, column=3).value = "本县无此人户籍"
+    book.save(county.answers / "待反馈-已填.xlsx")
+
+
+def test_a_gbk_csv_of_answers_is_read_too(server: HubServer, tmp_path: Path) -> None:
+    county = county_agent(server, tmp_path / "xicheng", region="110102")
+    other = county_agent(server, tmp_path / "futian", region="440304")
+    with HubClient(server.url, other.member.api_key) as futian:
+        query = futian.send_message(query_body(to_region="110102",
+                                               subject_id=person_number(400)))  # fmt: skip
+    text = f"消息编号,反馈结果,备注\r\n{query.id},查到,在册\r\n,,\r\n"
     (county.answers / "answers.csv").write_bytes(text.encode("gbk"))
+    result = run_agent(county, "answer")
+    assert result.returncode == 0 and "反馈 1 条" in result.stdout, result.stdout
+    with HubClient(server.url, other.member.api_key) as futian:
+        assert futian.get_message(query.id).state == "answered"
 
 
 def _fix_and_drop_back(county: County) -> None:

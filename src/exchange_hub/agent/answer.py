@@ -10,7 +10,9 @@ header row and one answer per row; each column by its name or its Chinese label:
     candidates  人数       for multiple_candidates
     field, recorded, reported   差异字段, 登记为, 实为   for mismatch (one difference)
 
-Each answer is sent with the key ``feedback-<message id>``: sending a file again
+``agent pull`` writes ``inbox/待反馈.xlsx`` in this layout (with the query's subject,
+purpose and deadline beside it): fill 反馈结果 and drop it here; rows left empty are
+skipped. Each answer is sent with the key ``feedback-<message id>``: sending a file again
 (after a crash) is answered from the first time. A file is then moved to
 ``answers/sent/`` with its report, and the rows the hub refused, with the reason,
 in ``<name>.refused.csv`` to fix and drop back.
@@ -71,8 +73,8 @@ def answer_file(client: HubClient, path: Path, done: Path, outcome: AnswerOutcom
     counts = {"sent": 0, "already": 0, "refused": 0}
     for number, cells in rows[1:]:
         values = {name: cells[i] for i, name in enumerate(header) if name and i < len(cells)}
-        if all(v in (None, "") for v in values.values()):
-            continue
+        if values.get("result") in (None, ""):
+            continue  # not answered yet (a row of 待反馈.xlsx left for later)
         verdict, reason = _send(client, values)
         counts[verdict] += 1
         if verdict == "refused":

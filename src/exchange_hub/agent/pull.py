@@ -111,7 +111,10 @@ def pull(client: HubClient, state: State, sink: Sink, *, page_size: int = 500) -
                      cursor=(FEED, page.next_cursor))  # fmt: skip
         outcome.changes += len(page.items)
         outcome.cursor = page.next_cursor
-    for inbox_page in _inbox_pages(client, page_size):
+    pages = _inbox_pages(client, page_size)
+    if not sink.deliver_url:  # a local system that takes the items answers on its own
+        write_answer_sheet(sink.folder, [item for page in pages for item in page])
+    for inbox_page in pages:
         fresh_ids = state.unseen(str(item.id) for item in inbox_page)
         fresh = [item for item in inbox_page if str(item.id) in fresh_ids]
         if not fresh:
@@ -122,6 +125,30 @@ def pull(client: HubClient, state: State, sink: Sink, *, page_size: int = 500) -
                      seen=ids)  # fmt: skip
         outcome.inbox_items += len(fresh)
     return outcome
+
+
+ANSWER_SHEET = "待反馈.xlsx"
+SHEET_HEADER = ["消息编号", "反馈结果", "备注", "人数", "差异字段", "登记为", "实为",
+                "公民身份号码", "姓名", "协查用途", "发出地区", "截止时间", "状态"]  # fmt: skip
+
+
+def write_answer_sheet(folder: Path, items: Sequence[InboxItem]) -> None:
+    """``inbox/待反馈.xlsx``: every query still to answer, one row each, the answer columns
+    empty. The clerk fills 反馈结果 (查到, 已注销, 查无此人, 信息不符 with 差异字段/登记为/实为,
+    多人 with 人数) and drops the file into ``answers/`` (``agent/answer.py``); rows left
+    empty are skipped there. Rewritten whole by every pull."""
+    from exchange_hub.agent.files import atomic_write, xlsx_bytes
+
+    rows: list[list[object]] = [list(SHEET_HEADER)]
+    for item in items:
+        if not item.needs_feedback:
+            continue
+        subject = item.content.get("subject") or {}
+        deadline = item.deadline.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        rows.append([str(item.id), None, None, None, None, None, None,
+                     subject.get("id_number"), subject.get("name"), item.purpose,
+                     item.from_region, deadline, item.state])  # fmt: skip
+    atomic_write(folder / ANSWER_SHEET, xlsx_bytes({"待反馈": rows}))
 
 
 def _inbox_pages(client: HubClient, page_size: int) -> list[list[InboxItem]]:
