@@ -115,10 +115,10 @@ def demo(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(keys, indent=2, ensure_ascii=False))
         out.chmod(0o600)
-        table = Table("member", "API key")
+        # One plain line per member: a table squeezed into the terminal's width (80
+        # when piped) cut the keys short with an ellipsis (issue 21).
         for name, key in keys.items():
-            table.add_row(name, key)
-        console.print(table)
+            console.print(f"{key}  {name}", markup=False, highlight=False)
         console.print(f"demo API keys written to {out}")
         first, last = demo_periods()
         console.print(

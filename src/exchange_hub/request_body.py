@@ -38,12 +38,15 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError, core_schema
 
 from exchange_hub import id_numbers
-from exchange_hub.errors import InvalidInput
+from exchange_hub.errors import InvalidInput, UnsupportedMediaType
 from exchange_hub.region_codes import normalise_code
+
+JSON_MEDIA_TYPE = "application/json"
 
 
 class RequestBody(BaseModel):
@@ -55,6 +58,22 @@ class RequestBody(BaseModel):
     """
 
     model_config = ConfigDict(strict=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sent_as_json(cls, value: Any) -> Any:
+        """A body FastAPI did not parse as JSON reaches the model as its raw bytes (a
+        ``text/plain`` or form-encoded request): a 415 naming the media types the hub
+        reads, not "Input should be a valid dictionary" (issue 21). Raised as the hub's
+        own error, which Pydantic passes through, so every JSON route answers alike."""
+        if isinstance(value, bytes | bytearray):
+            raise UnsupportedMediaType(
+                f"send the body as JSON ({JSON_MEDIA_TYPE}; any application/*+json type "
+                "is read too)",
+                field="Content-Type",
+                extra={"accepted": [JSON_MEDIA_TYPE]},
+            )
+        return value
 
 
 # The forms of the contract's codes. ``[0-9]``, not ``\\d``: JSON Schema's ``\\d`` is

@@ -364,3 +364,34 @@ def test_members_can_fetch_the_hub_key_to_check_receipts(
     accepted = post_message(client, county_b, query_body(to_region="110105"))
     assert receipts.verify_receipt_with_key(key["public_key"], accepted["receipt"])
     assert client.get("/api/v1/hub-key").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("state", "needs_feedback"),
+    [("submitted", True), ("delivered", True), ("received", True), ("answered", False),
+     ("withdrawn", False)],
+)  # fmt: skip
+def test_needs_feedback_says_whether_an_answer_is_still_due(
+    client: TestClient, county_a: MemberKey, county_b: MemberKey, state: str, needs_feedback: bool
+) -> None:
+    """Issue 21: an answered query read ``"needs_feedback": true``."""
+    message_id = _query_in_state(client, county_a, county_b, state)  # from b to a
+    for who in (county_b, county_a):  # the sender first: the addressee's read delivers it
+        read = client.get(f"/api/v1/messages/{message_id}", headers=who.headers).json()
+        assert read["needs_feedback"] is needs_feedback, read["state"]
+        assert read["needs_receipt"] is False  # a query takes no receipt
+    outbox = client.get("/api/v1/outbox", headers=county_b.headers).json()["items"]
+    assert [i["needs_feedback"] for i in outbox if i["id"] == message_id] == [needs_feedback]
+
+
+def test_needs_receipt_and_feedback_of_a_birth_notification_follow_its_state(
+    client: TestClient, county_a: MemberKey, county_b: MemberKey
+) -> None:
+    accepted = post_message(client, county_b, notification_body(to_region="110105", type_="birth"))
+    assert (accepted["needs_receipt"], accepted["needs_feedback"]) == (True, True)
+    received = act(client, county_a, accepted["id"], "receipt").json()
+    assert (received["needs_receipt"], received["needs_feedback"]) == (False, True)
+    answered = act(client, county_a, accepted["id"], "feedback", result="found").json()
+    assert (answered["needs_receipt"], answered["needs_feedback"]) == (False, False)
+    service = post_message(client, county_b, notification_body(to_region="110105"))
+    assert (service["needs_receipt"], service["needs_feedback"]) == (True, False)

@@ -33,6 +33,9 @@ def test_demo_seeds_everything_once_and_reissues_keys(hub: HubContext, tmp_path:
     keys = json.loads(keys_file.read_text())
     assert len(keys) >= 10 and all(k.startswith("hub_") for k in keys.values())
     assert oct(keys_file.stat().st_mode)[-3:] == "600"
+    printed = first.output.splitlines()
+    for name, key in keys.items():  # whole, one line each (a table cut them at 80 columns)
+        assert f"{key}  {name}" in printed
     counts = _counts(hub)
     assert counts["Record"] > 50 and counts["Message"] > 1000 and counts["DepartmentReport"] > 50
     again = CliRunner().invoke(cli, ["demo", "--keys-out", str(keys_file)], env=env)

@@ -14,7 +14,7 @@ from exchange_hub import crypto
 from exchange_hub.cli import app
 from exchange_hub.context import HubContext
 from exchange_hub.models import Record, RecordVersion
-from exchange_hub.records import values
+from exchange_hub.records import checking, values
 from tests.fixtures.hub import MemberKey
 from tests.records.factories import id_number, outflow
 
@@ -34,8 +34,10 @@ def test_import_lands_a_file_and_prints_a_summary(tmp_path: Path, hub: HubContex
     file = tmp_path / "county.ndjson"
     file.write_text("\n".join(lines) + "\n")
     result = runner.invoke(app, ["import", str(file), "--as", "110105"])
-    assert result.exit_code == 0, result.output
+    # Issue 21: a rejected line fails the command (it exited 0 before), with the counts.
+    assert result.exit_code == 1, result.output
     assert "12" in result.output and "rejected lines" in result.output
+    assert "1 行被拒收（共 13 行，收下 12 行）" in result.output
     with hub.sessions() as session:
         assert len(session.scalars(select(Record)).all()) == 12
     csv_file = tmp_path / "county.csv"
@@ -76,3 +78,71 @@ def test_keys_rotate_reencrypts_records_and_versions(
     assert all(ring.key_id_of(r.name_enc) == ring.current_data_key for r in rows)
     assert values.from_snapshot(ring, versions[0].snapshot)["id"] == record_id
     assert values.decrypted(ring, rows[0])["id_number"] in {id_number(seq=i) for i in range(3)}
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+
+@pytest.mark.usefixtures("operator_env")
+@pytest.mark.parametrize("name", ["records.ndjson", "records.csv"])
+def test_the_documented_example_files_import_cleanly(name: str, hub: HubContext) -> None:
+    result = runner.invoke(app, ["import", str(EXAMPLES / name), "--as", "110105"])
+    assert result.exit_code == 0, result.output
+    with hub.sessions() as session:
+        assert len(session.scalars(select(Record)).all()) == 3
+    again = runner.invoke(app, ["import", str(EXAMPLES / name), "--as", "110105"])
+    assert again.exit_code == 0 and "被拒收" not in again.output
+
+
+@pytest.mark.usefixtures("operator_env")
+@pytest.mark.parametrize(
+    ("lines", "rejected", "total"),
+    [
+        (['{"kind": 1}', "not json"], 2, 2),  # every line rejected: it exited 0 before
+        ([json.dumps(outflow(id_number(seq=1))), "{}"], 1, 2),
+        ([json.dumps(outflow(id_number(seq=1))), "", '{"kind": "outflow"}'], 1, 3),
+    ],
+)
+def test_import_fails_when_any_line_is_rejected(
+    tmp_path: Path, lines: list[str], rejected: int, total: int
+) -> None:
+    file = tmp_path / "county.ndjson"
+    file.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["import", str(file), "--as", "110105"])
+    assert result.exit_code == 1, result.output
+    accepted = total - rejected - lines.count("")
+    assert f"{rejected} 行被拒收（共 {total} 行，收下 {accepted} 行）" in result.output
+
+
+@pytest.mark.usefixtures("operator_env")
+def test_a_csv_with_a_bad_row_fails_too(tmp_path: Path) -> None:
+    file = tmp_path / "county.csv"
+    good = id_number(seq=3)
+    file.write_text(f"kind,id_number,name\noutflow,{good},张三\noutflow,123,李四\n")
+    result = runner.invoke(app, ["import", str(file), "--as", "110105"])
+    assert result.exit_code == 1 and "1 行被拒收（共 3 行，收下 1 行）" in result.output
+    assert "id_number" in result.output
+
+
+def test_import_help_describes_the_line_format() -> None:
+    result = runner.invoke(app, ["import", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for column in checking.CSV_COLUMNS:
+        assert column in text
+    assert "docs/examples/records.ndjson" in text and "header" in text
+    assert "Exits 0 when every line landed, 1 when any line was rejected" in text
+
+
+@pytest.mark.usefixtures("operator_env")
+def test_import_reads_an_xlsx_register(tmp_path: Path, hub: HubContext) -> None:
+    from tests.records.test_batch_xlsx import register, workbook
+
+    rows = register(6)
+    rows[3][3] = "M"  # row 4
+    file = tmp_path / "register.xlsx"
+    file.write_bytes(workbook(rows))
+    result = runner.invoke(app, ["import", str(file), "--as", "110105"])
+    assert result.exit_code == 1 and "1 行被拒收（共 7 行，收下 5 行）" in result.output
+    with hub.sessions() as session:
+        assert len(session.scalars(select(Record)).all()) == 5

@@ -62,6 +62,18 @@ def is_overdue(message: Message, now: datetime) -> bool:
     return message.state not in ("received", "answered")
 
 
+def awaits_receipt(message: Message) -> bool:
+    """Whether the addressee still has to acknowledge it: the stored flag says whether
+    the kind takes a receipt at all; a received, answered or withdrawn one is done."""
+    return message.needs_receipt and message.state in ("submitted", "delivered")
+
+
+def awaits_feedback(message: Message) -> bool:
+    """Whether an answer is still due (issue 21: an answered query no longer reads
+    ``needs_feedback: true``); the stored flag says whether the kind is answered at all."""
+    return message.needs_feedback and message.state not in ("answered", "withdrawn")
+
+
 def summary(message: Message, now: datetime) -> MessageSummary:
     """A message as listed, or as answered after a transition."""
     return MessageSummary.model_validate(summary_of(message, now))
@@ -76,8 +88,8 @@ def summary_of(message: Message, now: datetime) -> dict[str, Any]:
         "to_region": message.to_region,
         "state": message.state,
         "overdue": is_overdue(message, now),
-        "needs_receipt": message.needs_receipt,
-        "needs_feedback": message.needs_feedback,
+        "needs_receipt": awaits_receipt(message),
+        "needs_feedback": awaits_feedback(message),
         "purpose": message.purpose,
         "case_ref": message.case_ref,
         "submitted_at": message.submitted_at,

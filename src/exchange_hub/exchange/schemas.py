@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 from pydantic.config import JsonDict, JsonValue
@@ -103,36 +103,56 @@ class InflowInfo(RequestBody):
 
 
 NULL: JsonDict = {"type": "null"}
+NOT_CERTIFICATE: JsonDict = {"urgency": {"not": {"const": "certificate"}}}
 
 
-def _shape(kind: str, tag: str, value: str, carries: set[str], needs: str | None) -> JsonDict:
-    """One allowed shape of a message: its ``kind``, its urgency or type, the one
-    detail object it needs (if any) and the details it may carry; others are null."""
-    other_tag = "type" if tag == "urgency" else "urgency"
-    properties: JsonDict = {"kind": {"const": kind}, tag: {"const": value}, other_tag: NULL}
-    properties |= {name: NULL for name in DETAIL_FIELDS if name not in carries}
-    if needs:
-        properties[needs] = {"type": "object"}
-    return {"properties": properties, "required": [tag, *([needs] if needs else [])]}
+def _when(condition: JsonDict, then: JsonDict) -> JsonValue:
+    """JSON Schema's ``if``/``then`` (2020-12 §10.2.2): ``then`` applies only to an
+    instance that matches ``condition``; the properties it tests must be present."""
+    required: list[JsonValue] = [n for n in ("kind", "urgency", "type") if n in condition]
+    return {"if": {"properties": condition, "required": required}, "then": then}
 
 
-def message_shapes() -> list[JsonValue]:
-    """SPEC §4, as ``exchange.service._check_shape`` enforces it: a query has an urgency
-    (a certificate query may carry the certificate); a notification has a type and
-    exactly the detail object of that type."""
-    shapes: list[JsonValue] = [
-        _shape("query", "urgency", u, {"certificate"} if u == "certificate" else set(), None)
-        for u in ("urgent", "normal", "certificate")
-    ]
+def _nulls(names: tuple[str, ...]) -> JsonDict:
+    return {name: NULL for name in names}
+
+
+def message_rules() -> list[JsonValue]:
+    """SPEC §4 as ``exchange.service._check_shape`` enforces it, one condition each: a
+    query needs ``urgency`` and has no ``type`` (only a certificate query may carry the
+    certificate); a notification needs ``type``, has no ``urgency``, and carries exactly
+    the detail object of its type (issue 21: the schema says what the hub enforces)."""
+    query: JsonDict = {"kind": {"const": "query"}}
+    notification: JsonDict = {"kind": {"const": "notification"}}
+    queries_carry_none = tuple(d for d in DETAIL_FIELDS if d != "certificate")
+    rules: list[JsonValue] = [
+        _when(query, {"required": ["urgency"],
+                      "properties": {"urgency": {"enum": list(get_args(Urgency))}, "type": NULL,
+                                     **_nulls(queries_carry_none)}}),
+        _when(query | NOT_CERTIFICATE,
+              {"properties": {"certificate": NULL}}),
+        _when(notification, {"required": ["type"],
+                             "properties": {"type": {"enum": list(get_args(NotificationType))},
+                                            "urgency": NULL}}),
+    ]  # fmt: skip
     for kind, detail in DETAIL_OF_TYPE.items():
-        shapes.append(_shape("notification", "type", kind, {detail} if detail else set(), detail))
-    return shapes
+        others = tuple(d for d in DETAIL_FIELDS if d != detail)
+        then: JsonDict = {"properties": _nulls(others)}
+        if detail:
+            then = {
+                "required": [detail],
+                "properties": {detail: {"type": "object"}, **_nulls(others)},
+            }
+        typed: JsonDict = {"type": {"const": kind}}
+        rules.append(_when(notification | typed, then))
+    return rules
 
 
 class MessageCreate(RequestBody):
     """A query (协查) or notification (通报). ``to_region`` may be left out.
 
-    The shapes a message may take (``anyOf``) follow from its kind: see ``message_shapes``.
+    What each kind needs and may carry is stated as ``if``/``then`` conditions
+    (``allOf``): see ``message_rules``.
     """
 
     kind: Kind
@@ -152,7 +172,7 @@ class MessageCreate(RequestBody):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "anyOf": message_shapes(),
+            "allOf": message_rules(),
             "examples": [
                 {
                     "kind": "query",
@@ -260,8 +280,14 @@ class MessageSummary(BaseModel):
     to_region: str
     state: State
     overdue: bool
-    needs_receipt: bool
-    needs_feedback: bool
+    needs_receipt: bool = Field(
+        description="the addressee still has to acknowledge it (false once received, "
+        "answered or withdrawn, and for kinds that take no receipt)"
+    )
+    needs_feedback: bool = Field(
+        description="an answer is still due (false once answered or withdrawn, and for "
+        "kinds that are not answered)"
+    )
     purpose: str
     case_ref: str | None
     submitted_at: datetime

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from exchange_hub.holidays.service import LoadResult, YearView
+if TYPE_CHECKING:  # the contracts load without the service (exchange_hub.client uses them)
+    from exchange_hub.holidays.service import LoadResult, YearView
 
 DayKind = Literal["holiday", "workday"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from exchange_hub.deps import CurrentCaller, DbSession
 from exchange_hub.members import service
 from exchange_hub.members.schemas import (
+    Me,
     MemberCreate,
     MemberIssued,
     MemberList,
@@ -17,13 +17,6 @@ from exchange_hub.members.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])
-
-
-class Me(BaseModel):
-    name: str
-    role: str
-    region: str
-    department: str | None
 
 
 @router.get("/me", response_model=Me)

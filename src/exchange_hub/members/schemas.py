@@ -90,3 +90,12 @@ class PushEndpoint(RequestBody):
         pattern=PUSH_URL,
         description="https URL on the operator's allowlist; null removes it",
     )
+
+
+class Me(BaseModel):
+    """The calling member, as its API key names it."""
+
+    name: str
+    role: str
+    region: str
+    department: str | None

@@ -1,4 +1,4 @@
-"""Batches of records: NDJSON or CSV, streamed, checked line by line, bulk-written.
+"""Batches of records: NDJSON, CSV or XLSX, streamed, checked line by line, bulk-written.
 
 The body is spooled to a temporary file while it is hashed (constant memory,
 and the digest serves the deferred signature check and the idempotency key),
@@ -11,6 +11,7 @@ Encodings: NDJSON is UTF-8 (RFC 8259), with or without a BOM. CSV is UTF-8
 (with or without BOM) or, from older county systems, GBK/GB 18030: the first
 64 KiB decide, or a ``charset`` parameter of the Content-Type says so. A body
 in neither is refused (415); a stray undecodable line is rejected on its own.
+XLSX workbooks are read by ``records/tabular.py`` (first sheet, header row as CSV).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from exchange_hub.audit import service as audit
-from exchange_hub.errors import InvalidInput, Unavailable, UnsupportedMediaType
-from exchange_hub.records import checking, repository, service
+from exchange_hub.errors import Unavailable, UnsupportedMediaType
+from exchange_hub.records import checking, repository, service, tabular
 from exchange_hub.records.bulk import BulkWriter, Tally
-from exchange_hub.records.checking import CSV_COLUMNS, MAX_LINE_BYTES, Rejection, Task
+from exchange_hub.records.checking import MAX_LINE_BYTES, Rejection, Task
 from exchange_hub.records.schemas import BatchResult
 from exchange_hub.scope import Caller
 
@@ -43,25 +44,29 @@ CSV_CHUNK_ROWS = 2_000
 PARALLEL_MIN_BYTES = 1 << 20  # smaller batches are checked in the request's thread
 CHUNK_TIMEOUT_SECONDS = 300.0  # a chunk takes well under a second; a hung worker fails the batch
 MEDIA_TYPES = {"application/x-ndjson": "ndjson", "application/jsonl": "ndjson",
-               "application/json-seq": "ndjson", "text/csv": "csv"}  # fmt: skip
+               "application/json-seq": "ndjson", "text/csv": "csv",
+               tabular.XLSX_MEDIA_TYPE: "xlsx"}  # fmt: skip
+ACCEPTED = ["application/x-ndjson", "text/csv", tabular.XLSX_MEDIA_TYPE]
 GBK_NAMES = {"gbk", "gb2312", "gb18030", "cp936"}
 
 
 # -- the body ------------------------------------------------------------------
 @dataclass(frozen=True)
 class BodyFormat:
-    kind: str  # "ndjson" | "csv"
+    kind: str  # "ndjson" | "csv" | "xlsx"
     charset: str | None
 
 
 def body_format(content_type: str | None) -> BodyFormat:
-    """NDJSON or CSV from the Content-Type (415 for anything else)."""
+    """NDJSON, CSV or XLSX from the Content-Type (415 for anything else)."""
     media, _, params = (content_type or "").partition(";")
     kind = MEDIA_TYPES.get(media.strip().lower())
     if kind is None:
         raise UnsupportedMediaType(
-            "send NDJSON (application/x-ndjson) or CSV (text/csv)", field="Content-Type"
-        )
+            "send NDJSON (application/x-ndjson), CSV (text/csv) or XLSX "
+            f"({tabular.XLSX_MEDIA_TYPE})",
+            field="Content-Type", extra={"accepted": ACCEPTED},
+        )  # fmt: skip
     charset = None
     for param in params.split(";"):
         name, _, value = param.partition("=")
@@ -91,7 +96,10 @@ async def spool(chunks: AsyncIterator[bytes]) -> SpooledBody:
 
 
 def sniff_encoding(source: IO[bytes], fmt: BodyFormat) -> str:
-    """``utf-8`` or ``gb18030`` (a superset of GBK), or 415."""
+    """``utf-8`` or ``gb18030`` (a superset of GBK), or 415. An XLSX workbook's XML is
+    UTF-8 by its standard (ECMA-376)."""
+    if fmt.kind == "xlsx":
+        return "utf-8"
     head = source.read(SNIFF_BYTES)
     source.seek(0)
     if fmt.charset and fmt.charset not in {"utf-8", "utf8", *GBK_NAMES}:
@@ -189,14 +197,7 @@ def _rest_after_line(source: IO[bytes], data: bytes) -> bytes:
 
 
 def csv_tasks(source: IO[bytes], encoding: str) -> Iterator[Task]:
-    parsed: list[tuple[int, Any]] = []
-    for number, item in csv_items(source, encoding):
-        parsed.append((number, item))
-        if len(parsed) >= CSV_CHUNK_ROWS:
-            yield Task("csv", parsed[0][0], number, parsed=parsed)
-            parsed = []
-    if parsed:
-        yield Task("csv", parsed[0][0], parsed[-1][0], parsed=parsed)
+    return tabular.chunks("csv", csv_items(source, encoding), CSV_CHUNK_ROWS)
 
 
 def csv_items(source: IO[bytes], encoding: str) -> Iterator[Parsed]:
@@ -209,7 +210,7 @@ def csv_items(source: IO[bytes], encoding: str) -> Iterator[Parsed]:
             yield line.decode(encoding, errors="replace")
 
     reader = csv.reader(text_lines(), strict=False)
-    header = _csv_header(next(reader, None))
+    header = tabular.header_names(next(reader, None), what="CSV")
     consumed = reader.line_num
     for cells in reader:
         number, consumed = consumed + 1, reader.line_num
@@ -219,42 +220,13 @@ def csv_items(source: IO[bytes], encoding: str) -> Iterator[Parsed]:
             yield number, _csv_row(header, cells, encoding)
 
 
-def _csv_header(cells: list[str] | None) -> list[str]:
-    if not cells:
-        raise InvalidInput("the CSV body is empty; the first line must be the header", field="body")
-    names = [_column_name(cell) for cell in cells]
-    unknown = [n for n in names if n not in CSV_COLUMNS]
-    if unknown:
-        raise InvalidInput(
-            f"unknown CSV columns {', '.join(unknown)}; known: {', '.join(CSV_COLUMNS)}",
-            field="header",
-        )
-    if len(set(names)) != len(names):
-        raise InvalidInput("a CSV column is named twice in the header", field="header")
-    return names
-
-
-def _column_name(cell: str) -> str:
-    name = cell.strip().lstrip("\ufeff").lower()
-    name = name.removeprefix("person.")
-    return name.replace("certificate.", "certificate_")
-
-
 def _csv_row(header: list[str], cells: list[str], encoding: str) -> dict[str, Any] | Rejection:
     if len(cells) != len(header):
         return Rejection("body", f"the row has {len(cells)} fields, the header {len(header)}")
-    item: dict[str, Any] = {}
     for name, cell in zip(header, cells, strict=True):
-        value = cell.strip()
-        if "\ufffd" in value:
+        if "\ufffd" in cell:
             return Rejection(name, f"the value holds bytes that are not valid {encoding}")
-        if value:
-            *parents, leaf = CSV_COLUMNS[name]
-            target = item
-            for parent in parents:
-                target = target.setdefault(parent, {})
-            target[leaf] = value
-    return item
+    return tabular.table_row(header, cells)
 
 
 # -- the run -------------------------------------------------------------------
@@ -281,7 +253,11 @@ def ingest(
     workers = checking.worker_count(service.settings_of(session).ingest_workers)
     pool = checking.pool(workers) if _size(source) >= PARALLEL_MIN_BYTES else None
     checker = checking.Checker(ctx, setup, pool)
-    tasks = ndjson_tasks(source) if fmt.kind == "ndjson" else csv_tasks(source, encoding)
+    tasks = {
+        "ndjson": lambda: ndjson_tasks(source),
+        "csv": lambda: csv_tasks(source, encoding),
+        "xlsx": lambda: tabular.chunks("xlsx", tabular.xlsx_items(source), CSV_CHUNK_ROWS),
+    }[fmt.kind]()
     with _older_objects_frozen():
         _land(tasks, checker, writer, workers, source, progress)
     writer.finish()

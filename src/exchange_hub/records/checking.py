@@ -69,7 +69,20 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "certificate_issued_on": ("certificate", "issued_on"),
     "certificate_valid_until": ("certificate", "valid_until"),
 }  # fmt: skip
+BOOLEAN_COLUMNS = frozenset({"certificate_checked"})  # text cells say true/false, 是/否
 CSV_COLUMN_OF_PATH = {".".join(path): column for column, path in CSV_COLUMNS.items()}
+# The Chinese label of each column: a header row (CSV or XLSX) may use either.
+COLUMN_LABELS: dict[str, str] = {
+    "kind": "登记类别", "id_number": "公民身份号码", "name": "姓名", "sex": "性别",
+    "birth_date": "出生日期", "ethnicity": "民族", "marital_status": "婚姻状况",
+    "phone": "联系电话", "address": "现住址", "children_count": "子女数",
+    "contraception": "避孕措施", "pregnancy_status": "孕情", "last_birth_date": "末次生育日期",
+    "hukou_region": "户籍地", "residence_region": "现居住地", "moved_on": "流动日期",
+    "certificate_checked": "婚育证明已查验", "certificate_number": "婚育证明编号",
+    "certificate_issued_by": "发证机关", "certificate_issued_on": "发证日期",
+    "certificate_valid_until": "婚育证明有效期至",
+}  # fmt: skip
+COLUMN_OF_LABEL = {label: column for column, label in COLUMN_LABELS.items()}
 
 
 # -- what is checked ---------------------------------------------------------------
@@ -158,7 +171,7 @@ def check_item(
         return _rejection_of(exc.errors(include_url=False)[0], kind)
     except HubError as exc:
         field_name = exc.field or "body"
-        if kind == "csv":
+        if kind != "ndjson":  # a table (CSV, XLSX): refusals name its columns
             field_name = CSV_COLUMN_OF_PATH.get(field_name, field_name)
         return Rejection(field_name, exc.detail)
     except Exception as exc:  # a fault of the hub's checks must not fail the whole batch
@@ -173,7 +186,7 @@ def _rejection_of(error: Any, kind: str) -> Rejection:
     if error["type"] == "model_type" and not error["loc"]:
         return Rejection("body", "each line must be one JSON object (a record)")
     path = ".".join(str(p) for p in error["loc"]) or "body"
-    if kind == "csv":
+    if kind != "ndjson":
         path = CSV_COLUMN_OF_PATH.get(path, path)
     return Rejection(path, error["msg"])
 
@@ -249,7 +262,7 @@ class Task:
     """A chunk of a batch: NDJSON lines as they came (``blob``, from line
     ``first_line``), or items already parsed (CSV rows, a line refused whole)."""
 
-    fmt: str  # the batch's format, "ndjson" | "csv" (names the fields of refusals)
+    fmt: str  # the batch's format, "ndjson" | "csv" | "xlsx" (names the fields of refusals)
     first_line: int
     last_line: int
     blob: bytes | None = None

@@ -1,6 +1,6 @@
 """Operator commands of the records domain: ``import`` and ``keys rotate``.
 
-``exchange-hub import FILE --as 110105`` lands a county's NDJSON or CSV file
+``exchange-hub import FILE --as 110105`` lands a county's NDJSON, CSV or XLSX file
 exactly as ``POST /api/v1/records/batch`` would (same checks, same line
 numbers), for operators loading files handed over on media.
 ``exchange-hub keys rotate`` adds a data key and re-encrypts every record and
@@ -25,6 +25,7 @@ from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
 from exchange_hub.records import batch, repository, service, values
+from exchange_hub.records.checking import COLUMN_LABELS
 from exchange_hub.records.schemas import BatchResult
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import Caller
@@ -33,9 +34,9 @@ ROTATE_BATCH = 1_000
 
 
 def _format_for(path: Path, given: str | None) -> batch.BodyFormat:
-    kind = given or ("csv" if path.suffix.lower() == ".csv" else "ndjson")
-    if kind not in ("csv", "ndjson"):
-        raise typer.BadParameter("--format is csv or ndjson")
+    kind = given or {".csv": "csv", ".xlsx": "xlsx"}.get(path.suffix.lower(), "ndjson")
+    if kind not in ("csv", "ndjson", "xlsx"):
+        raise typer.BadParameter("--format is csv, ndjson or xlsx")
     return batch.BodyFormat(kind, None)
 
 
@@ -45,12 +46,32 @@ def _operator_as(hub: HubContext, county: str) -> Caller:
     return Caller(member_id=None, name="operator:cli", role="county", region=region.code)
 
 
+IMPORT_HELP = f"""Import a county's records file, with a progress bar and a summary.
+
+Exits 0 when every line landed, 1 when any line was rejected (or the file could not be
+read at all): the summary and the rejected lines (line, field, reason) say which.
+
+NDJSON (.ndjson, .jsonl; UTF-8): one record per line, as POST /api/v1/records takes it,
+e.g. {{"kind": "outflow", "person": {{"id_number": "11010519491231002X", "name": "张三"}},
+"residence_region": "440305", "moved_on": "2026-10-02"}}. Blank lines are skipped.
+
+CSV (.csv; UTF-8 with or without BOM, or GBK): a header row naming the columns, then one
+record per row; empty cells are left out. Columns (or their Chinese labels):
+{", ".join(f"{name} ({label})" for name, label in COLUMN_LABELS.items())}.
+kind is outflow or inflow, sex M or F, dates YYYY-MM-DD, codes 6 digits.
+
+XLSX (.xlsx): the first sheet, laid out as the CSV; line numbers are the sheet's rows.
+
+Line numbers count physical lines from 1 (a CSV's header is line 1). Examples:
+docs/examples/records.ndjson and docs/examples/records.csv in the hub's source.
+"""
+
+
 def import_file(
-    file: Annotated[Path, typer.Argument(help="NDJSON (.ndjson/.jsonl) or CSV (.csv) file")],
+    file: Annotated[Path, typer.Argument(help="NDJSON (.ndjson/.jsonl), CSV or XLSX file")],
     as_county: Annotated[str, typer.Option("--as", help="the registering county (6 digits)")],
-    fmt: Annotated[str | None, typer.Option("--format", help="csv | ndjson")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv | ndjson | xlsx")] = None,
 ) -> None:
-    """Import a county's records file, with a progress bar and a summary."""
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file")
     with open_hub(people=service) as hub:
@@ -60,6 +81,11 @@ def import_file(
         except HubError as exc:
             raise fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail) from exc
     _print_summary(result)
+    if result.rejected_count:
+        raise fail(
+            f"{result.rejected_count} 行被拒收（共 {result.lines} 行，收下 {result.accepted} 行）："
+            "改正这些行后重新导入；已收下的行再导入不会重复"
+        )
 
 
 def _run_import(hub: HubContext, caller: Caller, file: Path, fmt: batch.BodyFormat) -> BatchResult:
@@ -147,5 +173,5 @@ def _keys_group(app: typer.Typer) -> typer.Typer:
 
 def register(app: typer.Typer) -> None:
     """Add ``import`` and ``keys rotate`` to the ``exchange-hub`` CLI."""
-    app.command("import")(import_file)
+    app.command("import", help=IMPORT_HELP)(import_file)
     _keys_group(app).command("rotate")(rotate_data_key)

@@ -30,6 +30,7 @@ from exchange_hub.records.schemas import (
     RecordVersionList,
     RecordWritten,
 )
+from exchange_hub.records.tabular import XLSX_MEDIA_TYPE
 
 
 class RecordIdSegment(StringConvertor):
@@ -45,12 +46,14 @@ router = APIRouter(prefix="/api/v1", tags=["records"])
 _BATCH_BODY = {
     "requestBody": {
         "required": True,
-        "description": "One record per line (NDJSON) or a CSV with a header row "
-        "(UTF-8 with or without BOM; GBK CSV accepted). CSV line numbers count "
-        "the header as line 1.",
+        "description": "One record per line (NDJSON), a CSV with a header row "
+        "(UTF-8 with or without BOM; GBK CSV accepted), or an XLSX workbook whose first "
+        "sheet has such a header row (column names or their Chinese labels). CSV line "
+        "numbers count the header as line 1; XLSX lines are the sheet's row numbers.",
         "content": {
             "application/x-ndjson": {"schema": {"type": "string", "minLength": 1}},
             "text/csv": {"schema": {"type": "string", "minLength": 1}},
+            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
         },
     }
 }

@@ -188,7 +188,8 @@ class RejectedLine(BaseModel):
 class BatchResult(BaseModel):
     """The outcome of a batch. ``rejected`` lists the first ``rejected_listed_max``
     bad lines; ``rejected_count`` counts them all. CSV line numbers count the
-    header as line 1, so the first data row is line 2."""
+    header as line 1, so the first data row is line 2; XLSX lines are the sheet's
+    row numbers (the header is row 1)."""
 
     accepted: int
     created: int
@@ -198,7 +199,7 @@ class BatchResult(BaseModel):
     rejected_count: int
     rejected_truncated: bool
     lines: int
-    format: Literal["ndjson", "csv"]
+    format: Literal["ndjson", "csv", "xlsx"]
     encoding: str
 
 

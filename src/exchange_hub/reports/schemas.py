@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from exchange_hub.reports.catalogue import ReportCatalogue
-from exchange_hub.reports.rates import (
-    DepartmentRateRow,
-    MissingReport,
-    ReportRateRow,
-    ReportRates,
-)
 from exchange_hub.request_body import MONTH, WHOLE_NUMBER, CountyCode, RequestBody
 from exchange_hub.scope import DEPARTMENTS
+
+if TYPE_CHECKING:  # the contracts load without the database layer (exchange_hub.client)
+    from exchange_hub.reports.catalogue import ReportCatalogue
+    from exchange_hub.reports.rates import (
+        DepartmentRateRow,
+        MissingReport,
+        ReportRateRow,
+        ReportRates,
+    )
 
 Count = Annotated[int, Field(ge=0, le=100_000_000), WHOLE_NUMBER]
 ItemKey = Annotated[str, Field(max_length=60)]
