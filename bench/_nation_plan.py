@@ -187,8 +187,10 @@ def _changes(profile: Profile, counties: Sequence[str], rng: random.Random) -> l
     return events
 
 
-def _queries(profile: Profile, counties: Sequence[str], out_w: Sequence[float],
-             in_w: Sequence[float], office: TimeOfDay, rng: random.Random) -> list[Event]:  # fmt: skip
+def _queries(
+    profile: Profile, counties: Sequence[str], out_w: Sequence[float], in_w: Sequence[float],
+    office: TimeOfDay, rng: random.Random,
+) -> list[Event]:  # fmt: skip
     """Queries from counties of residence (by inflow share) to household-registration
     counties (by outflow share), and the answers of ``answer_ratio`` of them the same day."""
     v = profile.volumes
