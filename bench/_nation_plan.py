@@ -97,7 +97,9 @@ def weights(counties: Sequence[str], shares: dict[str, float], zipf: float,
     for i, county in enumerate(counties):
         key = max((p for p in shares if county.startswith(p)), key=len, default="")
         groups.setdefault(key, []).append(i)
-    rest = max(0.0, 1.0 - sum(shares[k] for k in groups if k))
+    if missing := sorted(set(shares) - set(groups)):
+        raise ValueError(f"migration: no county of the profile's is in {', '.join(missing)}")
+    rest = max(0.0, 1.0 - sum(shares.values()))
     result = [0.0] * len(counties)
     for key, members in groups.items():
         share = shares[key] if key else rest

@@ -72,7 +72,7 @@ class Player:
 
     def __init__(self, share: Share) -> None:
         self.share = share
-        self.people = People(*share.people)
+        self.people = _people(share.people)
         self.out = Outcome()
         self.mutex = threading.Lock()
         self.county_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -224,6 +224,17 @@ class Player:
         else:
             path = f"/api/v1/bulletin?region={region}&period={period}&format={event.other}"
         self._call("export", region, "GET", path, 200)
+
+
+_PEOPLE: dict[int, People] = {}
+
+
+def _people(spec: tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...], float]) -> People:
+    """One ``People`` per process and plan (Faker takes a moment to start)."""
+    key = hash(spec)
+    if key not in _PEOPLE:
+        _PEOPLE[key] = People(*spec)
+    return _PEOPLE[key]
 
 
 def play(share: Share) -> Outcome:

@@ -83,18 +83,24 @@ def hub_database(args: argparse.Namespace, folder: Path) -> Iterator[str]:
         yield url
 
 
-def cli_admin(database_url: str, data_dir: Path) -> str:
-    """The national admin, added with the hub's own command line; its API key."""
+def cli_admin(database_url: str, data_dir: Path) -> subprocess.Popen[str]:
+    """The national admin, added with the hub's own command line (started now, read with
+    ``admin_key`` once the hub is up: the two start side by side)."""
     env = {**os.environ, "HUB_DATABASE_URL": database_url, "HUB_DATA_DIR": str(data_dir)}
-    done = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "exchange_hub.cli", "members", "add", "--region", "000000",
          "--role", "admin", "--name", "bench national admin"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    key = next((line.rsplit(" ", 1)[1] for line in done.stdout.splitlines()
+
+
+def admin_key(command: subprocess.Popen[str]) -> str:
+    """The API key ``exchange-hub members add`` printed."""
+    out, err = command.communicate(timeout=120)
+    key = next((line.rsplit(" ", 1)[1] for line in out.splitlines()
                 if line.startswith("API key")), None)  # fmt: skip
-    if done.returncode or key is None:
-        raise RuntimeError(f"exchange-hub members add failed:\n{done.stdout}\n{done.stderr}")
+    if command.returncode or key is None:
+        raise RuntimeError(f"exchange-hub members add failed:\n{out}\n{err}")
     return key
 
 
@@ -232,7 +238,9 @@ def run(args: argparse.Namespace, stack: ExitStack, profile: Profile, day: Day, 
 
     data_dir = folder / "data"
     migrations_util.upgrade(database_url)
-    admin_key = cli_admin(database_url, data_dir)
+    adding_admin = cli_admin(database_url, data_dir)
+    # Started before the hub: the client processes import while the hub starts.
+    pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(args.procs))
     env = {"HUB_DATA_DIR": str(data_dir), "HUB_RATE_LIMIT_PER_MINUTE": "100000000",
            "HUB_INGEST_WORKERS": "1", "HUB_DATABASE_URL": database_url}  # fmt: skip
     bouncer = None
@@ -241,8 +249,8 @@ def run(args: argparse.Namespace, stack: ExitStack, profile: Profile, day: Day, 
         env |= pooler_env() | {"HUB_DATABASE_URL": bouncer.url}
     hub = stack.enter_context(Server("exchange_hub.asgi:app", env=env, log=folder / "hub.log",
                                      workers=args.workers))  # fmt: skip
-    keys = add_members(hub.url, admin_key, day) | {"000000": admin_key}
-    pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(args.procs))
+    national = admin_key(adding_admin)
+    keys = add_members(hub.url, national, day) | {"000000": national}
     meters = Meters(hub, database_url, admin_url(args), bouncer)
     today = clock.today()
     base = Share(url=hub.url, keys=keys, events=(),
@@ -257,7 +265,7 @@ def run(args: argparse.Namespace, stack: ExitStack, profile: Profile, day: Day, 
     print_preload(preload)
     run_phase(pool, shares(day, played.backlog, base, args.procs))
     seconds = played.seconds / profile.clock.scale
-    start_at = time.monotonic() + 1.0
+    start_at = time.monotonic() + 0.2
     timed = replace(base, start_at=start_at)
     result = measured(pool, shares(day, played.events, timed, args.procs), meters,
                       database_url, seconds)  # fmt: skip
