@@ -39,9 +39,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,7 @@ from bench._support import (
     admin_url,
     announce,
     database_backends,
-    scratch_database,
+    hub_database,
     scratch_folder,
     stop_on_sigterm,
 )
@@ -72,17 +71,6 @@ from exchange_hub import clock
 
 
 # -- the hub under test ---------------------------------------------------------------
-@contextmanager
-def hub_database(args: argparse.Namespace, folder: Path) -> Iterator[str]:
-    admin = admin_url(args)
-    if admin is None:
-        print("no PostgreSQL given: the hub runs on SQLite")
-        yield f"sqlite:///{folder / 'hub.db'}"
-        return
-    with scratch_database(admin, "nation") as url:
-        yield url
-
-
 def cli_admin(database_url: str, data_dir: Path) -> subprocess.Popen[str]:
     """The national admin, added with the hub's own command line (started now, read with
     ``admin_key`` once the hub is up: the two start side by side)."""
@@ -226,7 +214,7 @@ def main() -> int:
     played = window(day, c.start * 60.0, c.minutes * 60.0)
     with ExitStack() as stack:
         folder = stack.enter_context(scratch_folder("nation"))
-        database_url = stack.enter_context(hub_database(args, folder))
+        database_url = stack.enter_context(hub_database(args, folder, "nation"))
         result = run(args, stack, profile, day, played, folder, database_url)
     print(json.dumps(result, default=float))
     return 1 if result["errors"] else 0
