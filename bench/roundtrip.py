@@ -54,7 +54,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bench._load import print_phase, run_load, summarise
-from bench._pgbouncer import POOLED_TARGET, PgBouncer, pgbouncer_binary, pooler_env
+from bench._pgbouncer import PgBouncer, pgbouncer_binary, pooler_env
 from bench._roundtrip_report import failures, print_statements, print_wrk, report_workers
 from bench._statements import count_cycle, query_json
 from bench._support import (
@@ -191,7 +191,7 @@ def measure_hub(run: Run, workers: int, route: str) -> dict[str, Any]:
         url = run.database_url
         if route == "pgbouncer":
             bouncer = stack.enter_context(PgBouncer(url, run.folder / f"pgbouncer-{workers}"))
-            url, target = bouncer.url, POOLED_TARGET
+            url = bouncer.url
             env |= pooler_env()
         env["HUB_DATABASE_URL"] = url
         hub = stack.enter_context(
