@@ -64,8 +64,10 @@ from bench._support import (
     announce,
     database_backends,
     hub_database,
+    process_tree,
     scratch_folder,
     stop_on_sigterm,
+    stop_process,
 )
 from exchange_hub import clock
 
@@ -229,7 +231,34 @@ def run(args: argparse.Namespace, stack: ExitStack, profile: Profile, day: Day, 
     adding_admin = cli_admin(database_url, data_dir)
     # Started before the hub: the client processes import while the hub starts.
     pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(args.procs))
-    env = {"HUB_DATA_DIR": str(data_dir), "HUB_RATE_LIMIT_PER_MINUTE": "100000000",
+    hub, meters = start_hub(args, stack, folder, database_url)
+    national = admin_key(adding_admin)
+    keys = add_members(hub.url, national, day) | {"000000": national}
+    base = Share(url=hub.url, keys=keys, events=(),
+                 people=(day.counties, day.out_weights, day.in_weights,
+                         profile.volumes.inflow_share),
+                 window_start=played.start, scale=profile.clock.scale, start_at=None,
+                 threads=args.threads, timeout=args.timeout,
+                 period=f"{clock.today():%Y-%m}")  # fmt: skip
+    stock = profile.volumes.preload_records_per_county
+    preload_events = tuple(Event(0.0, "batch", county, n=stock) for county in day.counties)
+    preload = measured(pool, shares(day, preload_events, base, args.procs), meters,
+                       database_url, 0.0)  # fmt: skip
+    print_preload(preload)
+    settle(database_url, data_dir)
+    run_phase(pool, shares(day, played.backlog, base, args.procs))
+    timed = replace(base, start_at=time.monotonic() + 0.2)
+    result = measured(pool, shares(day, played.events, timed, args.procs), meters,
+                      database_url, played.seconds / profile.clock.scale)  # fmt: skip
+    return print_phase(args, profile, played, result, preload)
+
+
+def start_hub(args: argparse.Namespace, stack: ExitStack, folder: Path,
+              database_url: str) -> tuple[Server, Meters]:  # fmt: skip
+    """The API (``--workers`` uvicorn processes, through PgBouncer with ``--pooler``) and
+    one job worker (``exchange-hub worker``: figures refresh, pushes, purges), as deployed;
+    the CPU meters of their processes."""
+    env = {"HUB_DATA_DIR": str(folder / "data"), "HUB_RATE_LIMIT_PER_MINUTE": "100000000",
            "HUB_INGEST_WORKERS": "1", "HUB_DATABASE_URL": database_url}  # fmt: skip
     bouncer = None
     if args.pooler and database_url.startswith("postgresql"):
@@ -237,27 +266,32 @@ def run(args: argparse.Namespace, stack: ExitStack, profile: Profile, day: Day, 
         env |= pooler_env() | {"HUB_DATABASE_URL": bouncer.url}
     hub = stack.enter_context(Server("exchange_hub.asgi:app", env=env, log=folder / "hub.log",
                                      workers=args.workers))  # fmt: skip
-    national = admin_key(adding_admin)
-    keys = add_members(hub.url, national, day) | {"000000": national}
     meters = Meters(hub, database_url, admin_url(args), bouncer)
-    today = clock.today()
-    base = Share(url=hub.url, keys=keys, events=(),
-                 people=(day.counties, day.out_weights, day.in_weights,
-                         profile.volumes.inflow_share),
-                 window_start=played.start, scale=profile.clock.scale, start_at=None,
-                 threads=args.threads, timeout=args.timeout, period=f"{today:%Y-%m}")  # fmt: skip
-    stock = profile.volumes.preload_records_per_county
-    preload_events = tuple(Event(0.0, "batch", county, n=stock) for county in day.counties)
-    preload = measured(pool, shares(day, preload_events, base, args.procs), meters,
-                       database_url, 0.0)  # fmt: skip
-    print_preload(preload)
-    run_phase(pool, shares(day, played.backlog, base, args.procs))
-    seconds = played.seconds / profile.clock.scale
-    start_at = time.monotonic() + 0.2
-    timed = replace(base, start_at=start_at)
-    result = measured(pool, shares(day, played.events, timed, args.procs), meters,
-                      database_url, seconds)  # fmt: skip
-    return print_phase(args, profile, played, result, preload)
+    if not args.smoke:  # a smoke run settles with one pass of the jobs (``settle``) alone
+        with (folder / "worker.log").open("wb") as log:
+            worker = subprocess.Popen([sys.executable, "-m", "exchange_hub.cli", "worker"],
+                                      cwd=ROOT, env={**os.environ, **env}, stdout=log,
+                                      stderr=log)  # fmt: skip
+        stack.callback(stop_process, worker)
+        meters.meters["worker"] = CpuMeter(lambda: process_tree(worker.pid))
+    return hub, meters
+
+
+def settle(database_url: str, data_dir: Path) -> None:
+    """Every job once after the preload (the figures fold its messages in), so that the
+    window starts where a hub whose worker kept up would be."""
+    from exchange_hub.config import Settings
+    from exchange_hub.context import build_context
+    from exchange_hub.jobs import run_all
+
+    started = time.monotonic()
+    hub = build_context(Settings(database_url=database_url, data_dir=data_dir))
+    try:
+        failed = [name for name, result in run_all(hub).items() if "error" in result]
+    finally:
+        hub.dispose()
+    print(f"  settled: every job once in {time.monotonic() - started:.1f} s"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""))  # fmt: skip
 
 
 if __name__ == "__main__":
