@@ -122,6 +122,19 @@ def database_bytes(database_url: str) -> int:
         return int(row[0]) if row else 0
 
 
+def table_sizes(database_url: str) -> dict[str, int]:
+    """Bytes per table with its indexes and TOAST (PostgreSQL), largest first."""
+    if not database_url.startswith("postgresql"):
+        return {}
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT relname, pg_total_relation_size(relid) FROM pg_stat_user_tables "
+            "ORDER BY 2 DESC LIMIT 12"
+        ).fetchall()
+    return {str(name): int(size) for name, size in rows}
+
+
 # -- phases ---------------------------------------------------------------------------
 def shares(day: Day, events: tuple[Event, ...], base: Share, procs: int) -> list[Share]:
     """Each process plays the events of its counties (and of its admins)."""
@@ -250,7 +263,12 @@ def run(args: argparse.Namespace, stack: ExitStack, profile: Profile, day: Day, 
     timed = replace(base, start_at=time.monotonic() + 0.2)
     result = measured(pool, shares(day, played.events, timed, args.procs), meters,
                       database_url, played.seconds / profile.clock.scale)  # fmt: skip
-    return print_phase(args, profile, played, result, preload)
+    figures = print_phase(args, profile, played, result, preload)
+    figures["tables"] = sizes = table_sizes(database_url)
+    records = max(preload.outcome.records + result.outcome.records, 1)
+    per_1000 = (f"{name} {size / records * 1000 / 1024:,.0f} KiB" for name, size in sizes.items())
+    print("tables (with indexes), per 1,000 records pushed: " + ", ".join(per_1000))
+    return figures
 
 
 def start_hub(args: argparse.Namespace, stack: ExitStack, folder: Path,
