@@ -122,17 +122,25 @@ def database_bytes(database_url: str) -> int:
         return int(row[0]) if row else 0
 
 
-def table_sizes(database_url: str) -> dict[str, int]:
-    """Bytes per table with its indexes and TOAST (PostgreSQL), largest first."""
+COUNTED = ("records", "record_versions", "messages", "message_events", "changes", "audit_events")
+
+
+def table_sizes(database_url: str) -> dict[str, dict[str, int]]:
+    """Bytes per table with its indexes and TOAST, largest first, and the rows of the
+    big ones (PostgreSQL)."""
     if not database_url.startswith("postgresql"):
         return {}
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT relname, pg_total_relation_size(relid) FROM pg_stat_user_tables "
-            "ORDER BY 2 DESC LIMIT 12"
+            "ORDER BY 2 DESC LIMIT 10"
         ).fetchall()
-    return {str(name): int(size) for name, size in rows}
+        sizes = {str(name): {"bytes": int(size)} for name, size in rows}
+        for name in set(COUNTED) & set(sizes):
+            count = conn.execute(f"SELECT count(*) FROM {name}").fetchone()
+            sizes[name]["rows"] = int(count[0]) if count else 0
+    return sizes
 
 
 # -- phases ---------------------------------------------------------------------------
@@ -266,8 +274,11 @@ def run(args: argparse.Namespace, stack: ExitStack, profile: Profile, day: Day, 
     figures = print_phase(args, profile, played, result, preload)
     figures["tables"] = sizes = table_sizes(database_url)
     records = max(preload.outcome.records + result.outcome.records, 1)
-    per_1000 = (f"{name} {size / records * 1000 / 1024:,.0f} KiB" for name, size in sizes.items())
-    print("tables (with indexes), per 1,000 records pushed: " + ", ".join(per_1000))
+    print(f"tables with their indexes, per 1,000 records pushed ({records:,}):")
+    for name, size in sizes.items():
+        n = size.get("rows")
+        rows = f", {n:,} rows, {size['bytes'] / max(n, 1):,.0f} B/row" if n is not None else ""
+        print(f"  {name:22s} {size['bytes'] / records * 1000 / 1024:9,.0f} KiB{rows}")
     return figures
 
 
