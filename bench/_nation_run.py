@@ -196,6 +196,10 @@ class Player:
                 return
             cursor = f"&cursor={answer['next_cursor']}"
 
+    def _drain(self, event: Event) -> None:
+        """Take in what the county's inbox holds (untimed, before the window)."""
+        self._pull_inbox(event.county)
+
     def _lookup(self, event: Event) -> None:
         body = self.people.lookup(event.county, event.n)
         answer = self._call(

@@ -20,7 +20,9 @@ them. The bench then
 3. **preload**: every county pushes its stock (``preload_records_per_county``)
    through the batch endpoint, as fast as it goes: records/s and the database's
    growth per 1,000 records;
-4. **backlog**: posts, untimed, the day's earlier queries that the window's answers need;
+4. **settle**: every county pulls its inbox once (what the preload's inflows sent it),
+   every job runs once (the figures fold it in); then, untimed, the **backlog**: the
+   day's earlier queries that the window's answers need;
 5. **window**: plays ``--minutes`` simulated minutes from ``--start`` at ``--scale``
    simulated seconds per real second, each request started at its time.
 
@@ -290,6 +292,10 @@ def run(args: argparse.Namespace, stack: ExitStack, profile: Profile, day: Day, 
     preload = measured(pool, shares(day, preload_events, base, args.procs), meters,
                        database_url, 0.0)  # fmt: skip
     print_preload(preload)
+    # Each county takes in what the preload's inflows sent it, as its sync job would have
+    # overnight; the jobs then fold those deliveries into the figures.
+    drains = tuple(Event(0.0, "drain", county) for county in day.counties)
+    run_phase(pool, shares(day, drains, base, args.procs))
     settle(database_url, data_dir)
     run_phase(pool, shares(day, played.backlog, base, args.procs))
     timed = replace(base, start_at=time.monotonic() + 0.2)
