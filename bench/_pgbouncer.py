@@ -6,8 +6,7 @@ as root it drops to the ``postgres`` user (PgBouncer refuses to run as root).
 
 The hub behind it must not prepare statements on the server (a pooled server
 connection serves other clients between transactions): ``HUB_DATABASE_POOLER=transaction``
-(``pooler_env``) and the ``bench._pooled_hub`` entry point, which makes psycopg
-never prepare where the hub does not yet know the setting itself.
+(``pooler_env``), which ``db.make_engine`` turns into psycopg's ``prepare_threshold=None``.
 """
 
 from __future__ import annotations
@@ -23,8 +22,6 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from bench._support import free_port, stop_process
-
-POOLED_TARGET = "bench._pooled_hub:app"
 
 
 def pgbouncer_binary() -> str | None:

@@ -147,6 +147,19 @@ def scratch_database(admin_url: str, label: str) -> Iterator[str]:
 
 
 @contextmanager
+def hub_database(args: argparse.Namespace, folder: Path, label: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for the hub under test, dropped afterwards; in smoke
+    mode without PostgreSQL, a SQLite file in the run's folder."""
+    admin = admin_url(args)
+    if admin is None:
+        print("no PostgreSQL given: the hub runs on SQLite")
+        yield f"sqlite:///{folder / 'hub.db'}"
+        return
+    with scratch_database(admin, label) as url:
+        yield url
+
+
+@contextmanager
 def scratch_folder(label: str) -> Iterator[Path]:
     """A temporary folder for the run, removed afterwards whatever happens."""
     folder = Path(tempfile.mkdtemp(prefix=f"hub-bench-{label}-"))

@@ -54,7 +54,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bench._load import print_phase, run_load, summarise
-from bench._pgbouncer import POOLED_TARGET, PgBouncer, pgbouncer_binary, pooler_env
+from bench._pgbouncer import PgBouncer, pgbouncer_binary, pooler_env
 from bench._roundtrip_report import failures, print_statements, print_wrk, report_workers
 from bench._statements import count_cycle, query_json
 from bench._support import (
@@ -65,7 +65,7 @@ from bench._support import (
     admin_url,
     announce,
     database_backends,
-    scratch_database,
+    hub_database,
     scratch_folder,
     stop_on_sigterm,
 )
@@ -84,19 +84,6 @@ async def bare_post(payload: MessageCreate) -> dict[str, Any]:
 
 
 # -- a fresh hub database -------------------------------------------------------------
-@contextmanager
-def hub_database(args: argparse.Namespace, folder: Path) -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards; in smoke mode without
-    PostgreSQL, a SQLite file in the run's folder."""
-    admin = admin_url(args)
-    if admin is None:
-        print("no PostgreSQL given: the hub runs on SQLite")
-        yield f"sqlite:///{folder / 'hub.db'}"
-        return
-    with scratch_database(admin, "roundtrip") as url:
-        yield url
-
-
 def prepare_hub(database_url: str, data_dir: Path, pairs: int) -> list[dict[str, str]]:
     """Migrate, then create ``pairs`` (sender county, origin county) members with keys."""
     from exchange_hub import migrations_util
@@ -204,7 +191,7 @@ def measure_hub(run: Run, workers: int, route: str) -> dict[str, Any]:
         url = run.database_url
         if route == "pgbouncer":
             bouncer = stack.enter_context(PgBouncer(url, run.folder / f"pgbouncer-{workers}"))
-            url, target = bouncer.url, POOLED_TARGET
+            url = bouncer.url
             env |= pooler_env()
         env["HUB_DATABASE_URL"] = url
         hub = stack.enter_context(
@@ -355,7 +342,7 @@ def main() -> int:
     with ExitStack() as stack:
         folder = stack.enter_context(scratch_folder("roundtrip"))
         pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(args.procs))
-        database_url = stack.enter_context(hub_database(args, folder))
+        database_url = stack.enter_context(hub_database(args, folder, "roundtrip"))
         # POST phases share members; every cycle phase and the statement count get fresh ones.
         keys = prepare_hub(database_url, folder / "data", (configurations + 1) * args.clients + 2)
         run = Run(args, pool, folder, database_url, post_keys=keys[: args.clients],

@@ -5,23 +5,20 @@ appends queued rows at commit."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Integer,
     Select,
     Text,
+    TextClause,
+    bindparam,
     cast,
-    column,
     func,
     insert,
-    literal,
     or_,
     select,
     text,
-    true,
-    values,
 )
 from sqlalchemy.orm import Session
 
@@ -49,26 +46,48 @@ def append_rows(session: Session, rows: Sequence[dict[str, Any]], *, lock_key: i
     the first ``seq`` is drawn, without a statement of its own (the insert reads
     nothing, so its snapshot predating the wait does not matter). ``ORDER BY``
     the rows' position keeps ``seq`` in the order the changes were recorded.
+    The statement is a text kept per row count (``_append_statement``): a
+    ``VALUES`` construct with its data is not cacheable and was compiled again at
+    every commit (~0.7 ms of CPU for two rows, issue 18).
     SQLite: one executemany; the transaction already holds the write lock.
     """
     if session.get_bind().dialect.name != "postgresql":
         session.execute(insert(Change), list(rows))
         return
-    table = Change.__table__
     for start in range(0, len(rows), APPEND_CHUNK):
         chunk = rows[start : start + APPEND_CHUNK]
-        pending = values(
-            column("position", Integer()),
-            *(column(c, table.c[c].type) for c in CHANGE_COLUMNS),
-            name="pending",
-        ).data([(start + i, *(row[c] for c in CHANGE_COLUMNS)) for i, row in enumerate(chunk)])
-        lock = func.pg_advisory_xact_lock(literal(lock_key, BigInteger())).table_valued()
-        ordered = (
-            select(*(cast(pending.c[c], table.c[c].type) for c in CHANGE_COLUMNS))
-            .select_from(pending.join(lock.alias("journal_lock"), true()))
-            .order_by(pending.c.position)
-        )
-        session.execute(insert(table).from_select(list(CHANGE_COLUMNS), ordered))
+        params: dict[str, Any] = {"lock_key": lock_key}
+        for i, row in enumerate(chunk):
+            params.update({f"{c}_{i}": row[c] for c in CHANGE_COLUMNS})
+        session.execute(_append_statement(len(chunk)), params)
+
+
+@lru_cache(maxsize=64)
+def _append_statement(n: int) -> TextClause:
+    """``INSERT … SELECT`` of ``n`` rows joined to the journal lock, typed binds (the
+    timestamp in UTC, the summary as JSON) so it compiles once per row count."""
+    table = Change.__table__
+    placeholders = ", ".join(
+        f"({i}, " + ", ".join(f":{c}_{i}" for c in CHANGE_COLUMNS) + ")" for i in range(n)
+    )
+    columns = ", ".join(CHANGE_COLUMNS)
+    selected = ", ".join(f"CAST(pending.{c} AS {_SQL_TYPES[c]})" for c in CHANGE_COLUMNS)
+    statement = text(
+        f"INSERT INTO changes ({columns}) SELECT {selected} "
+        f"FROM (VALUES {placeholders}) AS pending (position, {columns}) "
+        "JOIN pg_advisory_xact_lock(CAST(:lock_key AS BIGINT)) AS journal_lock ON true "
+        "ORDER BY pending.position"
+    )
+    binds = [bindparam(f"{c}_{i}", type_=table.c[c].type) for i in range(n) for c in _TYPED]
+    return statement.bindparams(*binds)
+
+
+# The columns' SQL types, as the old construct cast them; the typed binds (at, summary)
+# go through the columns' own types (UTC timestamps; JSON with the engine's serializer).
+_SQL_TYPES = {"at": "TIMESTAMP WITH TIME ZONE", "object_type": "VARCHAR(20)",
+              "object_id": "VARCHAR(40)", "action": "VARCHAR(30)", "region_a": "VARCHAR(6)",
+              "region_b": "VARCHAR(6)", "summary": "JSON"}  # fmt: skip
+_TYPED = ("at", "summary")
 
 
 def changes_for(session: Session, county: str, *, since: int, limit: int) -> Sequence[Change]:

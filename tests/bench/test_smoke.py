@@ -38,6 +38,8 @@ BENCHES = sorted(p for p in (ROOT / "bench").glob("*.py") if not p.name.startswi
 TIMEOUT = 180.0
 GRACE = 30.0  # after SIGTERM, for the bench's own clean-up
 RATIO_LINE = re.compile(r"^ratio .*\d", re.MULTILINE)
+# What a bench's smoke run must also say, beyond its ratio line.
+SAYS = {"nation": ("errors by step and status: none", "[preload", "[window")}
 
 
 def start_bench(script: Path, tmp: Path) -> subprocess.Popen[str]:
@@ -112,7 +114,14 @@ def leftover_databases(pid: int) -> list[str]:
 
 
 def test_benches_are_found() -> None:
-    assert {p.stem for p in BENCHES} >= {"agent", "bulletin", "ingest", "prepare", "roundtrip"}
+    assert {p.stem for p in BENCHES} >= {
+        "agent",
+        "bulletin",
+        "ingest",
+        "nation",
+        "prepare",
+        "roundtrip",
+    }
 
 
 @pytest.mark.parametrize("script", BENCHES, ids=lambda p: p.stem)
@@ -132,3 +141,4 @@ def test_bench_runs_in_smoke_mode(script: Path, tmp_path: Path) -> None:
     assert code == 0, f"exited {code}; {said}"
     assert SMOKE_NOTE in output, said
     assert RATIO_LINE.search(output), f"printed no ratio line; {said}"
+    assert all(line in output for line in SAYS.get(script.stem, ())), said
