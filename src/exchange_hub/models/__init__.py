@@ -7,6 +7,7 @@ from exchange_hub.models.audit import AuditEvent, AuthFailureCount
 from exchange_hub.models.base import Base
 from exchange_hub.models.change import Change
 from exchange_hub.models.console import ConsoleSession, ConsoleSignInGuard, ConsoleUser
+from exchange_hub.models.crypto import ReencryptProgress
 from exchange_hub.models.holiday import CalendarDay, CalendarRevision, CalendarYear
 from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
@@ -49,6 +50,7 @@ __all__ = [
     "RateLimitWindow",
     "Record",
     "RecordVersion",
+    "ReencryptProgress",
     "RefreshState",
     "Region",
     "ReportingPair",

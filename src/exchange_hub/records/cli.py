@@ -97,7 +97,7 @@ def _print_summary(result: BatchResult) -> None:
 def rotate_data_key() -> None:
     """Add a new data key, make it current, and re-encrypt every record with it."""
     settings = Settings()
-    kid = crypto.add_data_key(settings.resolved_keys_file)
+    kid = crypto.add_data_key(settings.resolved_keys_file, settings.crypto_profile)
     with open_hub(settings, people=service) as hub:
         records = _reencrypt(hub, repository.RECORDS, _record_columns)
         versions = _reencrypt(hub, repository.VERSIONS, _version_columns)
