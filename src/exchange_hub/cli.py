@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -131,7 +131,11 @@ def members_add(
     department: Annotated[str | None, typer.Option(help="for department reporters")] = None,
     name: Annotated[str, typer.Option(help="a label for the member system")] = "",
     public_key: Annotated[
-        str | None, typer.Option(help="Ed25519 public key (base64); requests must then be signed")
+        str | None,
+        typer.Option(
+            help="Ed25519 (base64) or SM2 (04||X||Y hex, or PEM) public key; requests must "
+            "then be signed"
+        ),
     ] = None,
     person_data: Annotated[bool, typer.Option(help="admins only: may read person data")] = False,
 ) -> None:
@@ -199,7 +203,9 @@ def members_rotate_key(member_id: str) -> None:
 @members_app.command("set-public-key")
 def members_set_public_key(
     member_id: str,
-    public_key: Annotated[str, typer.Argument(help="base64 Ed25519 public key, or '-' to remove")],
+    public_key: Annotated[
+        str, typer.Argument(help="Ed25519 (base64) or SM2 (04||X||Y hex, PEM) key; '-' removes")
+    ],
 ) -> None:
     """Require (or stop requiring) signed requests from a member."""
     with open_hub() as hub:
@@ -282,10 +288,23 @@ def keys_init(
 
 
 @keys_app.command("public")
-def keys_public() -> None:
-    """Print the hub's public signing key, which members use to check receipts and pushes."""
+def keys_public(
+    pem: Annotated[bool, typer.Option("--pem", help="only the key as PEM (SM2 keys)")] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="every signing key of the ring (older receipts)")
+    ] = False,
+) -> None:
+    """Print the hub's public signing key (Ed25519, or SM2 in the national profile), which
+    members use to check receipts and pushes: JSON with alg, kid and the key."""
     with open_hub() as hub:
-        console.print_json(data=hub.keyring.hub_public_key())
+        current = hub.keyring.hub_public_key()
+        if pem:
+            if "pem" not in current:
+                raise fail("the current signing key is Ed25519: it has no PEM form here")
+            console.print(current["pem"], end="")
+            return
+        data: Any = hub.keyring.hub_public_keys() if every else current
+        console.print_json(data=data)
 
 
 # -- audit ---------------------------------------------------------------------
