@@ -70,7 +70,8 @@ def test_public_keys_are_read_in_every_form_and_normalised(ring: crypto.KeyRing)
         "04" + "00" * 64,  # not on the curve
         "05" + "11" * 64,  # not an uncompressed point
         "04" + "ab" * 63,  # too short for either form
-        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoEcz1UBgi0DQgAE\n-----END PUBLIC KEY-----",
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoEcz1UBgi0DQgAE\n"
+        "-----END PUBLIC KEY-----",
         "zz" * 65,
     ],
 )

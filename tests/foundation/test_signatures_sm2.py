@@ -41,8 +41,12 @@ def sm2_headers(
     signed = signing_string(method, path, timestamp, hashlib.sha256(body).hexdigest())
     public, private = keypair
     signature = gmssl_pyx.sm2_sign(private, public, signed)
-    return {**member.headers, "X-Hub-Timestamp": timestamp,
-            "X-Hub-Signature": crypto._b64e(signature), "Content-Type": "application/json"}  # fmt: skip
+    return {
+        **member.headers,
+        "X-Hub-Timestamp": timestamp,
+        "X-Hub-Signature": crypto._b64e(signature),
+        "Content-Type": "application/json",
+    }
 
 
 def test_a_county_signing_with_sm2_is_accepted(
