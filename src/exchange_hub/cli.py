@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from exchange_hub import commands, migrations_util
+from exchange_hub import commands, keys_cli, migrations_util
 from exchange_hub import region_codes as catalogue
 from exchange_hub.audit import service as audit
 from exchange_hub.audit.tasks import MIN_RETENTION_DAYS
@@ -57,6 +57,7 @@ for _domain in (
     holidays_cli,
 ):
     _domain.register(app)
+keys_cli.register(app, keys_app)
 
 
 def open_hub() -> AbstractContextManager[HubContext]:

@@ -354,6 +354,12 @@ class KeyRing:
                else hmac.new(key, data, hashlib.sha256).hexdigest())  # fmt: skip
         return f"{alg}.{kid}.{mac}"
 
+    def writing_keys(self) -> tuple[str, str]:
+        """``<alg>.<kid>`` of the data key and of the index key that write now."""
+        data, index = self.current_data_key, self.current_index_key
+        return (f"{self.key_algs.get(data, CIPHER_ALG)}.{data}",
+                f"{self.key_algs.get(index, INDEX_ALG)}.{index}")  # fmt: skip
+
     def chain_key(self) -> str:
         """``<alg>.<kid>`` of the audit key that links new rows."""
         kid = self.audit_key[0]
