@@ -12,6 +12,7 @@ national keys, reads back, and the audit chain verifies in two segments.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -214,11 +215,17 @@ def test_the_job_is_resumable_and_a_switch_back_works_the_same_way(
     with national.hub.sessions() as session:
         partial = {p.table: p for p in reencrypt.progress(session)}
     assert partial["records"].done == 2 and not partial["records"].finished
+    admin = make_member(national.hub, role="admin", region="000000")
+    scrape = national.client.get("/metrics", headers=admin.headers).text
+    assert 'hub_crypto_reencrypt_rows{state="done",table="records"} 2.0' in scrape
+    assert 'hub_crypto_reencrypt_finished{table="records"} 0.0' in scrape
     while not reencrypt.run(national.hub, batch=2)["finished"]:
         pass
     with national.hub.sessions() as session:
         done = {p.table: p for p in reencrypt.progress(session)}
     assert done["records"].done == 5 and done["records"].finished
+    scrape = national.client.get("/metrics", headers=admin.headers).text
+    assert 'hub_crypto_reencrypt_finished{table="records"} 1.0' in scrape
 
     crypto.add_profile_keys(first.hub.settings.resolved_keys_file, "international")
     back = Node(database_url, data, "international")
@@ -233,3 +240,50 @@ def test_the_job_is_resumable_and_a_switch_back_works_the_same_way(
     with back.hub.sessions() as session:
         result = audit.verify_chain(session, back.hub.keyring)
     assert result.ok, result
+
+
+def test_several_workers_move_rows_while_requests_write(
+    database_url: str, tmp_path: Path, nodes: list[Node]
+) -> None:
+    """Two workers run the job at once beside a node that keeps writing and reading."""
+    data = tmp_path / "data"
+    first = Node(database_url, data, "international")
+    nodes.append(first)
+    origin = make_member(first.hub, role="county", region="110105")
+    destination = make_member(first.hub, role="county", region="440305")
+    work = Workload(origin, destination)
+    for _ in range(12):
+        work.step(first)
+    crypto.add_profile_keys(first.hub.settings.resolved_keys_file, "national")
+    national = Node(database_url, data, "national")
+    workers = [make_context(database_url, data, crypto_profile="national") for _ in range(2)]
+    nodes.append(national)
+    failures: list[BaseException] = []
+
+    def worker(hub: HubContext) -> None:
+        try:
+            while not reencrypt.run(hub, batch=2, seconds=0.0)["finished"]:
+                pass
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(hub,)) for hub in workers]
+    for thread in threads:
+        thread.start()
+    for _ in range(4):
+        work.step(national)
+        work.check(national)
+    for thread in threads:
+        thread.join(timeout=120)
+    for hub in workers:
+        hub.dispose()
+    assert not failures, failures
+    while not reencrypt.run(national.hub)["finished"]:
+        pass
+    work.check(national)
+    assert work.failed_lookups == 0
+    rows = _every_row(national.hub)
+    ciphers, indexes = _tokens(rows)
+    assert all(t.startswith("SM4GCM.") for t in ciphers)
+    assert all(t.startswith("HSM3.") for t in indexes)
+    assert _readable(national.hub, rows) == 16 + len(rows["versions"]) + len(rows["messages"])
