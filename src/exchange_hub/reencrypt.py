@@ -26,7 +26,6 @@ and in ``exchange-hub keys reencrypt``'s progress bar.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -41,12 +40,13 @@ from exchange_hub import reencrypt_repository as repository
 from exchange_hub.context import HubContext
 from exchange_hub.crypto import KeyRing
 from exchange_hub.db import transaction
-from exchange_hub.exchange.common import BODY_CONTEXT, FEEDBACK_CONTEXT
+from exchange_hub.exchange.common import BODY_CONTEXT, FEEDBACK_CONTEXT, subject_id_number
 from exchange_hub.models import IdempotencyKey, Message, Record, RecordVersion
 from exchange_hub.records import values
 
 JOB = "crypto.reencrypt"
 BATCH = 500
+_SEPARATOR = "\x1f"  # between the parts of a primary key: no header value holds it (RFC 9110)
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,7 @@ def _message(ring: KeyRing, row: Any) -> dict[str, Any]:
         out["feedback_body"] = ring.encrypt(feedback, FEEDBACK_CONTEXT)
     out["subject_index"] = row.subject_index
     if row.subject_index is not None:
-        subject = json.loads(body).get("subject") or {}
-        out["subject_index"] = ring.blind_index(str(subject.get("id_number", "")))
+        out["subject_index"] = ring.blind_index(subject_id_number(body))
     return out
 
 
@@ -202,7 +201,7 @@ def _one_batch(session: Session, ring: KeyRing, target: str, move: Move, limit: 
     state.updated_at = clock.now()
     if rows:
         state.done += len(rows)
-        state.after = json.dumps([str(getattr(rows[-1], k)) for k in move.keys])
+        state.after = _SEPARATOR.join(str(getattr(rows[-1], k)) for k in move.keys)
     elif repository.count_stale(session, move.table, condition):  # left by an old-key writer
         state.after, state.total, state.done = None, 0, 0
     else:
@@ -222,7 +221,7 @@ def _rewritten(ring: KeyRing, move: Move, row: Any) -> dict[str, Any]:
 def _decode_after(move: Move, text: str | None) -> Sequence[Any] | None:
     if text is None:
         return None
-    parts = json.loads(text)
+    parts = text.split(_SEPARATOR)
     types = [move.table.c[k].type.python_type for k in move.keys]
     return [uuid.UUID(p) if t is uuid.UUID else t(p) for p, t in zip(parts, types, strict=True)]
 

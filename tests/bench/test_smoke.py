@@ -112,7 +112,7 @@ def leftover_databases(pid: int) -> list[str]:
 
 
 def test_benches_are_found() -> None:
-    assert {p.stem for p in BENCHES} >= {"bulletin", "ingest", "prepare", "roundtrip"}
+    assert {p.stem for p in BENCHES} >= {"bulletin", "crypto", "ingest", "prepare", "roundtrip"}
 
 
 @pytest.mark.parametrize("script", BENCHES, ids=lambda p: p.stem)
