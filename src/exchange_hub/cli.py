@@ -277,12 +277,13 @@ def schemas_command(
 def keys_init(
     out: Annotated[Path, typer.Option(help="where to write the new key ring (mode 0600)")],
 ) -> None:
-    """Generate a production key ring; point HUB_KEYS_FILE at it. Never overwrites."""
+    """Generate a production key ring (with the national keys when HUB_CRYPTO_PROFILE is
+    national); point HUB_KEYS_FILE at it. Never overwrites."""
     from exchange_hub import crypto
 
     if out.exists():
         raise fail(f"{out} exists; a key ring is never overwritten (rotate keys instead)")
-    crypto.write_ring_document(out, crypto.new_ring_document())
+    crypto.write_ring_document(out, crypto.new_ring_document(Settings().crypto_profile))
     console.print(
         f"key ring written to {out}; back it up offline: without it the data cannot be read"
     )
