@@ -197,20 +197,29 @@ def test_a_live_switch_to_the_national_profile_loses_nothing(
     assert sum(s.rows for s in result.segments) == result.checked
 
 
-def test_the_job_is_resumable_and_a_switch_back_works_the_same_way(
-    database_url: str, tmp_path: Path, nodes: list[Node]
-) -> None:
-    data = tmp_path / "data"
+def _rotated(
+    database_url: str, data: Path, nodes: list[Node], *, records: int
+) -> tuple[Node, Node, Workload]:
+    """An international node that wrote ``records`` people, the national keys added, and a
+    node switched to the national profile: (old node, switched node, workload)."""
     first = Node(database_url, data, "international")
     nodes.append(first)
     origin = make_member(first.hub, role="county", region="110105")
     destination = make_member(first.hub, role="county", region="440305")
     work = Workload(origin, destination)
-    for _ in range(5):
+    for _ in range(records):
         work.step(first)
     crypto.add_profile_keys(first.hub.settings.resolved_keys_file, "national")
     national = Node(database_url, data, "national")
     nodes.append(national)
+    return first, national, work
+
+
+def test_the_job_is_resumable_and_a_switch_back_works_the_same_way(
+    database_url: str, tmp_path: Path, nodes: list[Node]
+) -> None:
+    data = tmp_path / "data"
+    first, national, work = _rotated(database_url, data, nodes, records=5)
     reencrypt.run(national.hub, batch=2, seconds=0.0)  # one batch per table, then "a crash"
     with national.hub.sessions() as session:
         partial = {p.table: p for p in reencrypt.progress(session)}
@@ -247,17 +256,8 @@ def test_several_workers_move_rows_while_requests_write(
 ) -> None:
     """Two workers run the job at once beside a node that keeps writing and reading."""
     data = tmp_path / "data"
-    first = Node(database_url, data, "international")
-    nodes.append(first)
-    origin = make_member(first.hub, role="county", region="110105")
-    destination = make_member(first.hub, role="county", region="440305")
-    work = Workload(origin, destination)
-    for _ in range(12):
-        work.step(first)
-    crypto.add_profile_keys(first.hub.settings.resolved_keys_file, "national")
-    national = Node(database_url, data, "national")
+    _first, national, work = _rotated(database_url, data, nodes, records=12)
     workers = [make_context(database_url, data, crypto_profile="national") for _ in range(2)]
-    nodes.append(national)
     failures: list[BaseException] = []
 
     def worker(hub: HubContext) -> None:
