@@ -265,11 +265,6 @@ class KeyRing:
     def key_id_of(self, token: str) -> str:
         return token.split(".", 2)[1]
 
-    def is_current(self, token: str) -> bool:
-        """Whether a ciphertext or index is made with the key that writes now."""
-        kid = token.split(".", 2)[1]
-        return kid in (self.current_data_key, self.current_index_key)
-
     def _cipher(self, kid: str) -> _Sealer:
         return self._sealer(kid)[0]
 
@@ -331,11 +326,6 @@ class KeyRing:
         forms = [current if kid == self.current_index_key else self.blind_index_of_bytes(data, kid)
                  for kid in self.index_keys]  # fmt: skip
         return current, forms
-
-    def blind_index_like(self, stored: str, data: bytes) -> str:
-        """``data``'s index under the key that made ``stored`` (an unknown key: the current)."""
-        kid = stored.split(".", 2)[1] if stored.count(".") >= 2 else None
-        return self.blind_index_of_bytes(data, kid if kid in self.index_keys else None)
 
     # -- audit chain ----------------------------------------------------------
     def chain_hash(self, previous: str, payload: bytes, kid: str | None = None) -> str:
