@@ -277,7 +277,7 @@ def schemas_command(
 def keys_init(
     out: Annotated[Path, typer.Option(help="where to write the new key ring (mode 0600)")],
 ) -> None:
-    """Generate a production key ring (with the national keys when HUB_CRYPTO_PROFILE is
+    """Generate a production key ring of HUB_CRYPTO_PROFILE's keys (international or
     national); point HUB_KEYS_FILE at it. Never overwrites."""
     from exchange_hub import crypto
 

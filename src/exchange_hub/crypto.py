@@ -540,13 +540,21 @@ def _new_kid(prefix: str) -> str:
 
 
 def new_ring_document(profile: str = DEFAULT_PROFILE) -> dict[str, Any]:
-    """A new key ring: the international keys at the top level (the format of
-    before), and for the national profile a ``national`` section as well."""
+    """A new key ring of ``profile``'s keys: the international ones at the top level (the
+    format of before), the national ones in a ``national`` section. A ring holds only the
+    keys that wrote something: each one more is an index form more for every look-up."""
+    if profile_named(profile).name == "national":
+        return {"national": new_national_section()}
+    return new_international_section()
+
+
+def new_international_section() -> dict[str, Any]:
+    """AES-256 data key, HMAC-SHA256 index and audit keys (256 bits), Ed25519 signing key."""
     data_kid, index_kid, audit_kid, sign_kid = (_new_kid(p) for p in ("d", "i", "a", "s"))
     signing = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
-    doc: dict[str, Any] = {
+    return {
         "data_keys": {data_kid: new_secret()},
         "current_data_key": data_kid,
         "index_keys": {index_kid: new_secret()},
@@ -554,9 +562,6 @@ def new_ring_document(profile: str = DEFAULT_PROFILE) -> dict[str, Any]:
         "audit_key": {"kid": audit_kid, "key": new_secret()},
         "signing_key": {"kid": sign_kid, "key": _b64e(signing)},
     }
-    if profile_named(profile).name == "national":
-        doc["national"] = new_national_section()
-    return doc
 
 
 def new_national_section() -> dict[str, Any]:
@@ -588,11 +593,13 @@ def ring_from_document(doc: dict[str, Any], profile: str = DEFAULT_PROFILE) -> K
     chosen = profile_named(profile)
     try:
         national = doc.get("national")
-        sections = [(doc, False)] + ([(national, True)] if national else [])
-        current = national if chosen.name == "national" else doc
+        international = doc if "data_keys" in doc else None
+        sections = [(s, s is national) for s in (international, national) if s is not None]
+        current = national if chosen.name == "national" else international
         if current is None:
             raise CryptoError(
-                "the key ring has no national keys: run exchange-hub keys rotate --profile national"
+                f"the key ring has no {chosen.name} keys: "
+                f"run exchange-hub keys rotate --profile {chosen.name}"
             )
         ring = KeyRing(
             data_keys={}, current_data_key=current["current_data_key"], index_keys={},
@@ -646,10 +653,14 @@ def load_key_ring(path: Path, *, create: bool, profile: str = DEFAULT_PROFILE) -
             raise CryptoError(f"key ring {path} does not exist (set HUB_KEYS_FILE)")
         write_ring_document(path, new_ring_document(profile), replace=False)
     doc = json.loads(path.read_text())
-    if profile_named(profile).name == "national" and "national" not in doc and create:
-        add_profile_keys(path, "national")
+    if create and not _has_profile(doc, profile):
+        add_profile_keys(path, profile)
         doc = json.loads(path.read_text())
     return ring_from_document(doc, profile)
+
+
+def _has_profile(doc: dict[str, Any], profile: str) -> bool:
+    return ("national" if profile_named(profile).name == "national" else "data_keys") in doc
 
 
 @contextlib.contextmanager
@@ -675,6 +686,8 @@ def add_profile_keys(path: Path, profile: str) -> dict[str, str]:
         doc = json.loads(path.read_text())
         if chosen.name == "national" and "national" not in doc:
             doc["national"] = new_national_section()
+        elif not _has_profile(doc, chosen.name):
+            doc.update(new_international_section())
         else:
             section = doc["national"] if chosen.name == "national" else doc
             kid = _new_kid("gd" if chosen.name == "national" else "d")

@@ -12,7 +12,8 @@ from exchange_hub import crypto
 
 @pytest.fixture
 def document() -> dict[str, object]:
-    return crypto.new_ring_document("national")
+    """A ring after ``keys rotate --profile national``: both profiles' keys."""
+    return {**crypto.new_ring_document(), "national": crypto.new_national_section()}
 
 
 def test_the_national_profile_writes_sm4_gcm_and_hmac_sm3(document: dict[str, object]) -> None:
@@ -70,6 +71,21 @@ def test_the_national_profile_needs_national_keys(tmp_path: Path) -> None:
         crypto.load_key_ring(path, create=False, profile="national")
     with pytest.raises(crypto.CryptoError, match="unknown crypto profile"):
         crypto.load_key_ring(path, create=False, profile="fips")
+
+
+def test_a_new_ring_holds_only_its_profiles_keys(tmp_path: Path) -> None:
+    national = crypto.new_ring_document("national")
+    assert set(national) == {"national"}
+    ring = crypto.ring_from_document(national, "national")
+    assert len(ring.index_keys) == 1  # one index form per look-up
+    with pytest.raises(crypto.CryptoError, match="rotate --profile international"):
+        crypto.ring_from_document(national, "international")
+    path = tmp_path / "keys.json"
+    crypto.write_ring_document(path, national)
+    kids = crypto.add_profile_keys(path, "international")
+    both = crypto.load_key_ring(path, create=False, profile="international")
+    assert both.current_data_key == kids["data"] and len(both.index_keys) == 2
+    assert both.decrypt(ring.encrypt("甲", "records.name"), "records.name") == "甲"
 
 
 def test_a_development_ring_gains_national_keys_and_keeps_its_own(tmp_path: Path) -> None:

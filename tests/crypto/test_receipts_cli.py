@@ -61,7 +61,7 @@ def test_a_receipt_verifies_with_the_ring_and_with_the_public_key(
         assert offline.exit_code == 0, offline.output
     tampered = json.dumps({**receipt, "digest": "0" * 64})
     assert runner.invoke(app, ["receipts", "verify", "-"], input=tampered).exit_code == 1
-    other = crypto.ring_from_document(crypto.new_ring_document("national"), profile)
+    other = crypto.ring_from_document(crypto.new_ring_document(profile), profile)
     foreign = other.hub_public_key()["public_key"]
     result = runner.invoke(app, ["receipts", "verify", "-", "--public-key", foreign], input=text)
     assert result.exit_code == 1
@@ -78,7 +78,7 @@ def test_keys_public_prints_the_key_receipts_are_signed_with(
         assert pem.exit_code == 0 and pem.output.startswith("-----BEGIN PUBLIC KEY-----")
         assert crypto.parse_public_key(pem.output) == public["public_key"]
         every = json.loads(runner.invoke(app, ["keys", "public", "--all"]).output)
-        assert {k["alg"] for k in every} == {"Ed25519", "SM2"}
+        assert [k["kid"] for k in every] == [public["kid"]]  # a new national ring: SM2 only
     else:
         assert public["alg"] == "Ed25519"
         assert pem.exit_code == 1
@@ -95,6 +95,8 @@ def test_receipts_signed_before_a_switch_still_verify(
     monkeypatch.setenv("HUB_CRYPTO_PROFILE", "national")
     result = CliRunner().invoke(app, ["receipts", "verify", "-"], input=json.dumps(receipt))
     assert result.exit_code == 0, result.output
+    every = CliRunner().invoke(app, ["keys", "public", "--all"]).output
+    assert {k["alg"] for k in json.loads(every)} == {"Ed25519", "SM2"}
     after = make_context(database_url, tmp_path / "data", crypto_profile="national")
     with client_for(after) as client:
         assert client.get("/healthz").status_code == 200
