@@ -8,7 +8,7 @@ Changing profile without downtime (``docs/national-crypto.md``):
 2. set ``HUB_CRYPTO_PROFILE=national`` on every node, restarting them one at a
    time: each writes SM4-GCM/HMAC-SM3/SM2 from then on, and reads both;
 3. ``exchange-hub keys reencrypt`` moves the rows written before (the workers'
-   ``crypto.reencrypt`` job does the same), with a progress bar.
+   ``reencrypt.move_rows`` job does the same), with a progress bar.
 
 ``keys rotate`` without ``--profile`` gives the current profile a new data key
 and moves the rows at once (one node, or nodes restarted after it).
@@ -54,7 +54,7 @@ def rotate(
         console.print(
             "next: copy the key ring to every node and restart them one at a time; then set "
             f"HUB_CRYPTO_PROFILE={chosen} on every node and restart them one at a time; then "
-            "run exchange-hub keys reencrypt (or let the workers run crypto.reencrypt)"
+            "run exchange-hub keys reencrypt (or let the workers run reencrypt.move_rows)"
         )
         return
     console.print(f"new data key {kids['data']} is current")
@@ -72,7 +72,7 @@ def reencrypt_rows(
     ] = False,
 ) -> None:
     """Move every row onto the keys this node writes with (HUB_CRYPTO_PROFILE), with a
-    progress bar; resumable, and safe while the workers run crypto.reencrypt too."""
+    progress bar; resumable, and safe while the workers run reencrypt.move_rows too."""
     with open_hub(people=people) as hub:
         if again:
             reencrypt.restart(hub)

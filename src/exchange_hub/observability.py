@@ -13,7 +13,7 @@ than 60 days ahead: deadlines beyond it count weekends only.
 
 ``hub_crypto_reencrypt_rows{table,state}`` (``total``, ``done``) and
 ``hub_crypto_reencrypt_finished{table}`` (1 when the table is on the keys this
-node writes with): the progress of ``crypto.reencrypt`` after a key rotation or
+node writes with): the progress of ``reencrypt.move_rows`` after a key rotation or
 a change of profile. Until every table is finished, look-ups consult the
 indexes of both profiles.
 

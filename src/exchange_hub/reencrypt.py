@@ -1,4 +1,8 @@
-"""``crypto.reencrypt``: move every stored ciphertext and blind index to the current keys.
+"""``reencrypt.move_rows``: move every stored ciphertext and blind index to the current keys.
+
+(Issue 19 calls it ``crypto.reencrypt``; a job is named after the module it lives in,
+``tests/foundation/test_jobs.py``, and ``crypto`` cannot import the domains whose tables
+this job walks.)
 
 After ``exchange-hub keys rotate`` (a new data key) or a change of profile
 (``HUB_CRYPTO_PROFILE``, e.g. AES-GCM/HMAC-SHA256 → SM4-GCM/HMAC-SM3), rows
@@ -44,7 +48,7 @@ from exchange_hub.exchange.common import BODY_CONTEXT, FEEDBACK_CONTEXT, subject
 from exchange_hub.models import IdempotencyKey, Message, Record, RecordVersion
 from exchange_hub.records import values
 
-JOB = "crypto.reencrypt"
+JOB = "reencrypt.move_rows"
 BATCH = 500
 _SEPARATOR = "\x1f"  # between the parts of a primary key: no header value holds it (RFC 9110)
 

@@ -1,4 +1,4 @@
-"""Progress of the re-encryption job (``crypto.reencrypt``), one row per table."""
+"""Progress of the re-encryption job (``reencrypt.move_rows``), one row per table."""
 
 from __future__ import annotations
 

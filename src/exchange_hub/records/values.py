@@ -317,7 +317,7 @@ CONTENT_COLUMNS = (
 
 
 def content_index_of_row(keyring: KeyRing, row: Any, clear: dict[str, str | None]) -> str:
-    """The content index of a stored row, as ``prepare`` made it (``crypto.reencrypt``
+    """The content index of a stored row, as ``prepare`` made it (``reencrypt.move_rows``
     rebuilds it under the current key, so an identical re-push stays unchanged)."""
     content = {name: getattr(row, name) for name in CONTENT_COLUMNS} | clear
     return _content_index(keyring, dict(sorted(content.items())))
