@@ -96,7 +96,7 @@ def _move_with_progress(hub: HubContext) -> dict[str, int]:
     with Progress(*columns, console=console) as bar:
         task = bar.add_task(f"re-encrypting to {reencrypt.target_of(hub.keyring)}", total=None)
         while True:
-            result = reencrypt.run(hub, seconds=1.0)
+            result = reencrypt.run(hub, start=True, seconds=1.0)
             for table, count in result["moved"].items():
                 moved[table] = moved.get(table, 0) + count
             if any(result["moved"].values()):

@@ -18,6 +18,9 @@ batch, each batch its own transaction:
   of a digest the hub does not keep: it stays on its key until the row expires,
   and is checked against every index key meanwhile).
 
+The operator starts a move (``keys rotate``, ``keys reencrypt``: ``run(start=True)``);
+the workers' job joins one whose target is the keys they write with, never starts
+one, so a node not yet restarted with the new profile moves nothing back.
 Resumable and safe on several workers: each table's progress (the last primary
 key done, under which target keys) is a row that a worker locks while it works
 a batch (``SKIP LOCKED``: another worker takes another table), and a row is
@@ -150,22 +153,33 @@ def progress(session: Session) -> list[TableProgress]:
 
 
 def restart(hub: HubContext) -> None:
-    """Begin a fresh pass over every table (``keys reencrypt``: rows left behind by a
-    node that wrote with the old keys after a pass had finished)."""
-    with transaction(hub.sessions) as session:
-        for move in MOVES:
-            repository.ensure_progress(session, move.name, target_of(hub.keyring), clock.now())
-            row = repository.claim_progress(session, move.name)
-            if row is not None:
-                row.finished_at, row.after, row.target = None, None, ""
-
-
-def run(hub: HubContext, *, seconds: float = 20.0, batch: int = BATCH) -> dict[str, Any]:
-    """Work batches for up to ``seconds``; what each table did and whether all is done."""
-    ring, target = hub.keyring, target_of(hub.keyring)
+    """Begin a fresh pass over every table towards this node's keys (``keys reencrypt
+    --again``: rows left behind by a node that wrote with the old keys after a pass)."""
+    target = target_of(hub.keyring)
     with transaction(hub.sessions) as session:
         for move in MOVES:
             repository.ensure_progress(session, move.name, target, clock.now())
+            row = repository.claim_progress(session, move.name)
+            if row is not None:
+                row.target, row.after, row.finished_at = target, None, None
+                row.done = row.passes = 0
+
+
+def run(
+    hub: HubContext, *, start: bool = False, seconds: float = 20.0, batch: int = BATCH
+) -> dict[str, Any]:
+    """Work batches for up to ``seconds``; what each table did and whether all is done.
+
+    ``start`` (the operator's ``keys rotate`` / ``keys reencrypt``) moves the tables
+    towards this node's keys. Without it (the workers' job) a node only joins a move
+    already started towards the keys it writes with: a worker not yet restarted with
+    the new profile must not move rows back to the old keys.
+    """
+    ring, target = hub.keyring, target_of(hub.keyring)
+    if start:
+        with transaction(hub.sessions) as session:
+            for move in MOVES:
+                repository.ensure_progress(session, move.name, target, clock.now())
     moved = dict.fromkeys((m.name for m in MOVES), 0)
     give_up_at = time.monotonic() + seconds
     busy = True
@@ -173,25 +187,30 @@ def run(hub: HubContext, *, seconds: float = 20.0, batch: int = BATCH) -> dict[s
         busy = False
         for move in MOVES:
             with transaction(hub.sessions) as session:
-                count = _one_batch(session, ring, target, move, batch)
+                count = _one_batch(session, ring, target, move, batch, start=start)
             if count is not None:
                 moved[move.name] += count
                 busy = True
         busy = busy and time.monotonic() < give_up_at
     with hub.sessions() as session:
         tables = progress(session)
-    finished = all(t.finished and t.target == target for t in tables)
+    finished = bool(tables) and all(t.finished and t.target == target for t in tables)
     return {"moved": moved, "finished": finished, "target": target}
 
 
-def _one_batch(session: Session, ring: KeyRing, target: str, move: Move, limit: int) -> int | None:
-    """One batch of ``move``'s table; ``None`` when it is finished or another worker has it."""
+def _one_batch(
+    session: Session, ring: KeyRing, target: str, move: Move, limit: int, *, start: bool
+) -> int | None:
+    """One batch of ``move``'s table; ``None`` when it is finished, another worker has
+    it, or (without ``start``) the move under way is towards other keys than ours."""
     state = repository.claim_progress(session, move.name)
     if state is None or (state.target == target and state.finished_at is not None):
         return None
+    if state.target != target and not start:
+        return None
     condition = repository.stale_condition(move.table, move.ciphers, move.indexes,
                                            *_prefixes(ring))  # fmt: skip
-    if state.target != target:  # a new rotation, or the first run: a new pass
+    if state.target != target:  # a new rotation or change of profile: a new pass
         state.target, state.after, state.done, state.passes = target, None, 0, 0
         state.finished_at = None
     if state.after is None:
@@ -231,5 +250,5 @@ def _decode_after(move: Move, text: str | None) -> Sequence[Any] | None:
 
 
 def reencrypt_job(hub: HubContext) -> dict[str, Any]:
-    """Move rows to the current keys (after a rotation or a change of profile)."""
+    """Move rows to the current keys, joining a move that keys rotate/reencrypt started."""
     return run(hub)

@@ -168,9 +168,9 @@ def test_a_live_switch_to_the_national_profile_loses_nothing(
 
     for _ in range(6):  # step 3: the job moves rows between the requests
         work.step(switched)
-        reencrypt.run(switched.hub, batch=3, seconds=0.0)
+        reencrypt.run(switched.hub, start=True, batch=3, seconds=0.0)
         work.check(switched)
-    while not reencrypt.run(switched.hub, batch=3)["finished"]:
+    while not reencrypt.run(switched.hub, start=True, batch=3)["finished"]:
         work.check(switched)
     work.check(switched)
 
@@ -220,7 +220,7 @@ def test_the_job_is_resumable_and_a_switch_back_works_the_same_way(
 ) -> None:
     data = tmp_path / "data"
     first, national, work = _rotated(database_url, data, nodes, records=5)
-    reencrypt.run(national.hub, batch=2, seconds=0.0)  # one batch per table, then "a crash"
+    reencrypt.run(national.hub, start=True, batch=2, seconds=0.0)  # then "a crash"
     with national.hub.sessions() as session:
         partial = {p.table: p for p in reencrypt.progress(session)}
     assert partial["records"].done == 2 and not partial["records"].finished
@@ -228,7 +228,8 @@ def test_the_job_is_resumable_and_a_switch_back_works_the_same_way(
     scrape = national.client.get("/metrics", headers=admin.headers).text
     assert 'hub_crypto_reencrypt_rows{state="done",table="records"} 2.0' in scrape
     assert 'hub_crypto_reencrypt_finished{table="records"} 0.0' in scrape
-    while not reencrypt.run(national.hub, batch=2)["finished"]:
+    assert reencrypt.run(first.hub)["moved"] == dict.fromkeys(partial, 0)  # never back
+    while not reencrypt.run(national.hub, batch=2)["finished"]:  # the workers' job resumes
         pass
     with national.hub.sessions() as session:
         done = {p.table: p for p in reencrypt.progress(session)}
@@ -239,7 +240,7 @@ def test_the_job_is_resumable_and_a_switch_back_works_the_same_way(
     crypto.add_profile_keys(first.hub.settings.resolved_keys_file, "international")
     back = Node(database_url, data, "international")
     nodes.append(back)
-    while not reencrypt.run(back.hub)["finished"]:
+    while not reencrypt.run(back.hub, start=True)["finished"]:
         pass
     work.check(back)
     assert work.failed_lookups == 0
@@ -267,6 +268,7 @@ def test_several_workers_move_rows_while_requests_write(
         except BaseException as exc:  # reported below
             failures.append(exc)
 
+    reencrypt.run(national.hub, start=True, batch=2, seconds=0.0)  # keys reencrypt starts it
     threads = [threading.Thread(target=worker, args=(hub,)) for hub in workers]
     for thread in threads:
         thread.start()
@@ -278,7 +280,7 @@ def test_several_workers_move_rows_while_requests_write(
     for hub in workers:
         hub.dispose()
     assert not failures, failures
-    while not reencrypt.run(national.hub)["finished"]:
+    while not reencrypt.run(national.hub, start=True)["finished"]:
         pass
     work.check(national)
     assert work.failed_lookups == 0
