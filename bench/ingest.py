@@ -69,6 +69,15 @@ settings (one checking process on 2 CPUs)::
     (a Bloom filter of the keys inserted): PostgreSQL CPU fell by 1-2 µs per
     record, the rate did not move (25,834-26,433 against 25,898-26,997).
 
+Issue 19, the national profile (2026-12-07, load ~2 at the start)::
+
+    .venv/bin/python -m bench.ingest --n 100000 --profile national
+    (b) hub batch, international  18,537 and 15,349 records/s (two runs)
+    (c) hub batch, national       10,975 and 11,231 records/s
+    ratio national / international = 0.592 and 0.732
+    (the checking process seals four fields with SM4-GCM, ~6 µs each against
+    ~1.6 for AES-GCM, and hashes three with HMAC-SM3)
+
 The target (ratio >= 0.15) is not met on this machine. What bounds it: the
 context lines show that merely copying the rows the hub stores into a table
 with the records indexes runs at 0.17-0.20 of the raw baseline; on top of
