@@ -1,6 +1,8 @@
 #!/bin/sh
 # Before the API starts: wait for the database (up to 60 s), then apply migrations.
-# Safe to run on several nodes at once: Alembic takes its own lock on PostgreSQL.
+# Safe to run on several nodes at once: `exchange-hub migrate` holds an advisory lock on
+# PostgreSQL (the next one waits, then finds the schema current), on HUB_DIRECT_DATABASE_URL
+# when the hub goes through PgBouncer.
 set -eu
 tries=0
 until python - <<'PY'

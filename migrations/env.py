@@ -6,6 +6,7 @@ from alembic import context
 
 from exchange_hub.config import Settings
 from exchange_hub.db import driver_url, make_engine
+from exchange_hub.migrations_util import hold_migration_lock
 from exchange_hub.models import Base
 
 config = context.config
@@ -14,7 +15,8 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
-    return url or driver_url(Settings().resolved_database_url)
+    # Never through PgBouncer: the direct URL (Settings.migration_database_url says which).
+    return url or driver_url(Settings().migration_database_url)
 
 
 def run_migrations_offline() -> None:
@@ -42,6 +44,9 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         compare_type=True,
     )
     with context.begin_transaction():
+        # Several nodes migrating at once (each runs prestart): one at a time; the next
+        # finds the schema current and does nothing. Held until this transaction ends.
+        hold_migration_lock(connection)
         context.run_migrations()
 
 

@@ -94,7 +94,11 @@ def serve(
 def migrate() -> None:
     """Bring the database schema to the newest version (alembic upgrade head)."""
     settings = Settings()
-    migrations_util.upgrade(settings.resolved_database_url)
+    try:
+        url = settings.migration_database_url
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    migrations_util.upgrade(url)
     console.print("database is at the newest schema")
 
 
@@ -278,14 +282,26 @@ def keys_init(
     out: Annotated[Path, typer.Option(help="where to write the new key ring (mode 0600)")],
 ) -> None:
     """Generate a production key ring of HUB_CRYPTO_PROFILE's keys (international or
-    national); point HUB_KEYS_FILE at it. Never overwrites."""
+    national); point HUB_KEYS_FILE at it. Never overwrites: where a ring is already in
+    place (another node made it first), it is left as it is."""
     from exchange_hub import crypto
 
-    if out.exists():
-        raise fail(f"{out} exists; a key ring is never overwritten (rotate keys instead)")
-    crypto.write_ring_document(out, crypto.new_ring_document(Settings().crypto_profile))
+    profile = Settings().crypto_profile
+    if not out.exists():
+        document = crypto.new_ring_document(profile)
+        crypto.write_ring_document(out, document, replace=False)  # the first writer wins
+        if json.loads(out.read_text()) == document:
+            console.print(
+                f"key ring written to {out}; back it up offline: without it the data cannot be read"
+            )
+            return
+    try:
+        crypto.ring_from_document(json.loads(out.read_text()), profile)
+    except (ValueError, crypto.CryptoError) as exc:
+        raise fail(f"{out} exists but is not a key ring ({exc}); it was left as it is") from exc
     console.print(
-        f"key ring written to {out}; back it up offline: without it the data cannot be read"
+        f"{out} already holds a key ring; nothing was changed (every node uses this one; "
+        "exchange-hub keys rotate adds a data key)"
     )
 
 

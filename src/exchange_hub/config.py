@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     no server-side prepared statements (each transaction may run on another server
     connection). The hub keeps no other session state (advisory locks and ``SET LOCAL``
     are transaction-scoped, no ``LISTEN``)."""
+    direct_database_url: str = ""
+    """The primary reached directly, not through the pooler: ``exchange-hub migrate`` connects
+    here (its advisory lock and DDL need one server connection). Empty: ``database_url``,
+    which must then be direct (``database_pooler`` ``none``)."""
     keys_file: Path | None = None
     """JSON key ring; empty means ``<data_dir>/keys.json``, generated on first use."""
     generate_dev_keys: bool = True
@@ -113,6 +117,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'hub.db').as_posix()}"
+
+    @property
+    def migration_database_url(self) -> str:
+        """Where migrations run: the direct URL, else the database URL when it is not pooled."""
+        if self.direct_database_url:
+            return self.direct_database_url
+        if self.database_pooler == "transaction":
+            raise ValueError(
+                "HUB_DATABASE_POOLER=transaction: set HUB_DIRECT_DATABASE_URL to the primary "
+                "itself (migrations do not run through PgBouncer)"
+            )
+        return self.resolved_database_url
 
     @cached_property
     def resolved_keys_file(self) -> Path:

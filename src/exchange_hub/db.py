@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,20 @@ def standby_lag_seconds(session: Session, now: datetime) -> float:
     if not lagging or not isinstance(replayed_at, datetime):
         return 0.0
     return max(0.0, (now - replayed_at).total_seconds())
+
+
+def data_moment(session: Session, asked: datetime | None, now: datetime) -> datetime:
+    """The moment an answer read through ``session`` is as of: ``asked`` (or ``now``), but
+    never later than the data a lagging standby has replayed (``standby_lag_seconds``)."""
+    reached = now - timedelta(seconds=standby_lag_seconds(session, now))
+    return min(asked, reached) if asked is not None else reached
+
+
+def hold_transaction_lock(connection: Connection, key: int) -> None:
+    """PostgreSQL's transaction advisory lock ``key``: waits for it, holds it until the
+    connection's transaction ends. SQLite: nothing (its one writer lock serialises)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def ping(connection: Connection) -> None:

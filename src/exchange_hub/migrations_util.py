@@ -11,7 +11,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from exchange_hub.db import driver_url
+from exchange_hub.db import driver_url, hold_transaction_lock
+
+MIGRATION_LOCK = 724_200_110
+"""PostgreSQL advisory lock key that serialises ``exchange-hub migrate`` across nodes."""
 
 
 def _migrations_dir() -> Path:
@@ -28,6 +31,16 @@ def alembic_config(database_url: str) -> Config:
     config.set_main_option("script_location", str(_migrations_dir()))
     config.set_main_option("sqlalchemy.url", driver_url(database_url).replace("%", "%%"))
     return config
+
+
+def hold_migration_lock(connection: Connection) -> None:
+    """Wait for, then hold until the transaction ends, the migrations' advisory lock.
+
+    Transaction-scoped, on the migration's own (direct) connection: Alembic runs every
+    PostgreSQL migration in one transaction, so the lock covers reading the current
+    revision, the DDL and the new revision. SQLite: its write lock does the same.
+    """
+    hold_transaction_lock(connection, MIGRATION_LOCK)
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:

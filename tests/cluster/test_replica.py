@@ -88,13 +88,29 @@ def test_a_lagging_replica_says_how_old_its_data_is(
             asked_at = clock.now()
             lagging = _figures(on_replica, admin)
             current = _figures(on_primary, admin)
+            reports = _reports_as_of(on_replica, admin)
         finally:
             replica.execute("SELECT pg_wal_replay_resume()")
     # The replica's answer is its (older) data, whole, and dated when that data was.
     assert _without_time(lagging) == _without_time(before)
     assert current["total"]["queries"]["routed"] == before["total"]["queries"]["routed"] + 3
     assert datetime.fromisoformat(lagging["as_of"]) < asked_at - timedelta(milliseconds=1)
+    # The department reports' figures from the replica are dated by its data too.
+    assert all(moment < asked_at - timedelta(milliseconds=1) for moment in reports), reports
     assert _without_time(_caught_up(pair, on_replica, on_primary, admin)) == _without_time(current)
+
+
+def _reports_as_of(hub: HubContext, admin: MemberKey) -> list[datetime]:
+    moments = []
+    with client_for(hub) as client:
+        for path in ("/api/v1/reports/rates", "/api/v1/reports/missing"):
+            answer = client.get(
+                path, params={"region": "000000", "period": month_of(clock.now()).label},
+                headers=admin.headers,
+            )  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            moments.append(datetime.fromisoformat(answer.json()["as_of"]))
+    return moments
 
 
 def _caught_up(

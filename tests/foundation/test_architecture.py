@@ -68,7 +68,8 @@ DB_RECEIVERS = frozenset({"session", "connection", "conn", "cursor", "cur", "db"
 
 #: Modules that may build SQL although they are not called repository, each with why.
 ALLOWED: dict[str, str] = {
-    "db.py": "plumbing: engines, SQLite pragmas and BEGIN IMMEDIATE, lock timeouts, ping",
+    "db.py": "plumbing: engines, SQLite pragmas and BEGIN IMMEDIATE, lock timeouts, ping, "
+    "the migrations' advisory lock, a standby's replay position",
     "models/record.py": "partial-index predicates (DDL) and the predicates written to match them",
 }
 

@@ -8,31 +8,22 @@ the keys it generated, so one node could not read what another encrypted.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import stat
 from pathlib import Path
 
 from exchange_hub import crypto
+from tests.fixtures.together import run_together
 
 
-def _load(path: str, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:
-    start.wait()
-    ring = crypto.load_key_ring(Path(path), create=True)
-    out.put((ring.current_data_key, ring.signing_key[0], ring.audit_key[0]))
+def _load(path: Path) -> tuple[str, str, str]:
+    ring = crypto.load_key_ring(path, create=True)
+    return ring.current_data_key, ring.signing_key[0], ring.audit_key[0]
 
 
 def test_processes_starting_together_share_one_ring(tmp_path: Path) -> None:
     path = tmp_path / "keys.json"
-    context = multiprocessing.get_context("fork")
-    start, out = context.Event(), context.Queue()
-    workers = [context.Process(target=_load, args=(str(path), start, out)) for _ in range(8)]
-    for worker in workers:
-        worker.start()
-    start.set()
-    seen = {out.get(timeout=60) for _ in workers}
-    for worker in workers:
-        worker.join(timeout=60)
+    seen = set(run_together(lambda: _load(path), processes=8))
     assert len(seen) == 1, seen  # every process holds the keys of the one file in place
     document = json.loads(path.read_text())
     assert seen == {(document["current_data_key"], document["signing_key"]["kid"],

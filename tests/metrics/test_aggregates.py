@@ -10,11 +10,12 @@ from __future__ import annotations
 import random
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
+from exchange_hub.clock import CLOCK
 from exchange_hub.db import transaction
 from exchange_hub.holidays.package import package_calendar
 from exchange_hub.metrics import aggregates, histogram, tasks
@@ -28,6 +29,12 @@ DAYS = {"urgent": 15, "normal": 30, "certificate": 7, "birth": 30, "other": 30}
 RESULTS = ["found", "not_found", "mismatch", "found_inactive", "multiple_candidates"]
 START = at("2026-09-01 00:00")
 LATEST = at("2026-11-20 00:00")
+
+
+@pytest.fixture(autouse=True)
+def _now_after_the_data(clock) -> None:
+    """The figures are read a little after the last message, whatever the real date."""
+    clock.pin(at("2026-12-01 10:00"))
 
 
 def random_message(rng: random.Random) -> dict:
@@ -167,7 +174,7 @@ def bring_to(state: str, hub, insert, random_rows: list[dict]) -> list[dict]:
     if state == "refreshed":
         return random_rows
     rng = random.Random(11)
-    now = datetime.now(UTC)  # stamped when committed, as the exchange does
+    now = CLOCK.now()  # stamped when committed, as the exchange does
     insert(*[{**random_message(rng), "to_region": "110105", "from_region": "440305",
               "updated_at": now} for _ in range(20)])  # fmt: skip
     with transaction(hub.sessions) as session:
@@ -187,7 +194,7 @@ def bring_to(state: str, hub, insert, random_rows: list[dict]) -> list[dict]:
 @pytest.mark.parametrize("as_of", AS_OF_TIMES)
 def test_aggregates_equal_a_raw_scan(random_rows, hub, insert, exchange, role, as_of, state):
     rows = bring_to(state, hub, insert, random_rows)
-    moment = as_of or datetime.now(UTC)
+    moment = as_of or CLOCK.now()
     assert only_listed(hub_figures(exchange, role, as_of)) == expected_figures(rows, role, moment)
 
 
@@ -199,7 +206,7 @@ def test_a_month_with_many_dirty_counties_is_read_raw_whole(
     rows = bring_to("partly stale", hub, insert, random_rows)
     monkeypatch.setattr(figures, "RAW_COUNTIES", 1)
     for role in ("responder", "requester"):
-        expected = expected_figures(rows, role, datetime.now(UTC))
+        expected = expected_figures(rows, role, CLOCK.now())
         assert only_listed(hub_figures(exchange, role, None)) == expected
 
 
@@ -221,7 +228,7 @@ def test_latency_histograms_equal_a_raw_scan(random_rows, hub, insert, as_of, st
     from exchange_hub.metrics.figures import Selection, load_figures
 
     rows = bring_to(state, hub, insert, random_rows)
-    moment = as_of or datetime.now(UTC)
+    moment = as_of or CLOCK.now()
     with hub.sessions() as session:
         months = ("2026-09", "2026-10", "2026-11")
         selection = Selection(
@@ -236,7 +243,7 @@ def test_latency_histograms_equal_a_raw_scan(random_rows, hub, insert, as_of, st
 def test_incremental_refresh_follows_every_change(random_rows, hub, insert, exchange):
     tasks.refresh(hub.sessions)  # the job builds the aggregates
     rng = random.Random(7)
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     changed = _answer_and_withdraw(hub, rng, now)
     # New messages are stamped when they are committed, as the exchange does.
     added = insert(*[{**random_message(rng), "updated_at": now} for _ in range(80)])
@@ -295,7 +302,7 @@ def test_a_late_commit_inside_the_overlap_window_is_picked_up(random_rows, hub, 
     )
     insert(late)
     rows = _all_rows(hub)
-    now = datetime.now(UTC)
+    now = CLOCK.now()
     tasks.refresh(hub.sessions)
     with hub.sessions() as session:
         assert not aggregates.unapplied(session).partitions, "the refresh folded the late commit in"
@@ -321,7 +328,7 @@ def test_refresh_is_idempotent_and_matches_a_full_rebuild(random_rows, hub):
         session.execute(
             update(Message)
             .where(Message.state == "delivered")
-            .values(state="received", received_at=datetime.now(UTC), updated_at=datetime.now(UTC))
+            .values(state="received", received_at=CLOCK.now(), updated_at=CLOCK.now())
         )
     tasks.refresh(hub.sessions)
     once = _aggregate_rows(hub)
@@ -338,7 +345,7 @@ def test_concurrent_refreshes_converge(random_rows, hub):
         session.execute(
             update(Message)
             .where(Message.state == "submitted")
-            .values(state="delivered", delivered_at=datetime.now(UTC), updated_at=datetime.now(UTC))
+            .values(state="delivered", delivered_at=CLOCK.now(), updated_at=CLOCK.now())
         )
     errors: list[BaseException] = []
 

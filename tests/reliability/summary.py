@@ -10,8 +10,9 @@ README's "Reliability" section.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+
+from exchange_hub.clock import CLOCK
 
 ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "reliability-summary.md"
 COMMAND = (
@@ -58,7 +59,8 @@ class Summary:
             lines.append(_line(figures))
         lines.append(_total(list(self.rows.values())))
         notes = [f"- `{f.test}`: {n}" for f in self.rows.values() for n in f.notes]
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        # when the run happened, as the hub saw it (real time unless a test pinned it)
+        stamp = CLOCK.now().strftime("%Y-%m-%d %H:%M UTC")
         text = "\n".join(lines) + f"\n\nMeasured {stamp} with `{COMMAND}`.\n"
         if notes:
             text += "\n" + "\n".join(notes) + "\n"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from exchange_hub.clock import CLOCK
 from exchange_hub.context import HubContext
 from exchange_hub.models import AuditEvent, DepartmentReportVersion
 from exchange_hub.periods import month_of
@@ -113,7 +113,7 @@ def test_unauthenticated_is_401(client: TestClient) -> None:
 
 
 def _next_month() -> str:
-    month = month_of(datetime.now(UTC)).following()
+    month = month_of(CLOCK.now()).following()
     return month.label
 
 

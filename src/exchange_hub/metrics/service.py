@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
-from exchange_hub.db import standby_lag_seconds
+from exchange_hub.db import data_moment
 from exchange_hub.errors import Forbidden, InvalidInput
 from exchange_hub.metrics import histogram, repository
 from exchange_hub.metrics.definitions import LEGS, Tally
@@ -84,11 +84,11 @@ def prepare(
     answer says so): figures never claim rows the replica has not replayed yet.
     """
     now = now or clock.now()
-    lag = timedelta(seconds=standby_lag_seconds(session, now))
+    reached = data_moment(session, None, now)
     found = get_region(session, region, field="region")
     require_figures_reader(caller, found)
     parsed_period = parse_period(period)
-    moment = min(parse_as_of(as_of, now), now - lag)
+    moment = min(parse_as_of(as_of, now), reached)
     chosen = level or default_level(found.level)
     if chosen not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", field="level")

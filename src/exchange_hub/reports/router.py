@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from exchange_hub import clock, idempotency
+from exchange_hub.db import data_moment
 from exchange_hub.deps import CurrentCaller, DbSession, Hub, PageSize, ReadSession
 from exchange_hub.params import (
     AsOfMoment,
@@ -109,7 +110,8 @@ def read_missing(
     as_of: AsOfMoment = None,
 ) -> schemas.MissingReportList:
     """Expected reports not received (催报), the most overdue first."""
-    moment = _aware(as_of) or clock.now()
+    # Never later than a lagging replica's data: the answer's as_of says so.
+    moment = data_moment(session, _aware(as_of), clock.now())
     missing = service.missing_for(
         session, caller, region=region, period=period, as_of=moment,
         due_day=hub.settings.report_due_day,

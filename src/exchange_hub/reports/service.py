@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from exchange_hub import clock
 from exchange_hub.audit import service as audit
+from exchange_hub.db import data_moment
 from exchange_hub.errors import Forbidden, InvalidInput, NotFound
 from exchange_hub.models import DepartmentReport, DepartmentReportVersion
 from exchange_hub.models.base import new_id
@@ -257,9 +258,8 @@ def rates_for(
     """Expected / received / on-time / zero reports of the regions under an admin."""
     code = regions.get_region(session, region).code
     require_admin_over(caller, code)
-    return compute_report_rates(
-        session, region=code, period=period, level=level, as_of=as_of or clock.now()
-    )
+    moment = data_moment(session, as_of, clock.now())  # a replica's rates say how old they are
+    return compute_report_rates(session, region=code, period=period, level=level, as_of=moment)
 
 
 REMINDER_LOOKBACK_MONTHS = 12
@@ -272,7 +272,7 @@ def missing_for(
     """Who has not reported (催报): the period's months, or the last 12; most overdue first."""
     top = regions.get_region(session, region)
     require_admin_over(caller, top.code)
-    as_of = as_of or clock.now()
+    as_of = data_moment(session, as_of, clock.now())
     months = list(parse_period(period).months) if period else _recent_months(as_of)
     return missing_reports(session, region=top, months=months, as_of=as_of, due_day=due_day)
 

@@ -92,6 +92,20 @@ def unit_of_work(request: Request) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def read_unit(request: Request) -> Iterator[Session]:
+    """A read page's session: the reading engine (``HUB_READ_DATABASE_URL``, a streaming
+    replica where there is one; else the primary), one snapshot, never committed. The
+    figures it answers say how old that snapshot is (``as_of``, ``db.standby_lag_seconds``);
+    anything the page must write (an audit row) goes to the primary on its own."""
+    session = hub_context(request).read_sessions()
+    session.info["request_id"] = getattr(request.state, "request_id", None)
+    try:
+        yield session
+    finally:
+        session.close()  # ends the snapshot; what was read stays readable (not expired)
+
+
 def console_account(request: Request) -> auth.ActiveSession:
     """The signed-in account, resolved in a short transaction of its own.
 

@@ -20,7 +20,7 @@ from exchange_hub.metrics.schemas import Bulletin, BulletinColumn
 from exchange_hub.scope import require_role
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, format_number, format_rate, render
-from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
+from exchange_hub.web.session import Account, ConsoleRoute, read_unit
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 RegionParam = Annotated[str | None, Query(max_length=6)]
@@ -31,7 +31,7 @@ def _bulletin(
 ) -> Bulletin:
     caller = account.caller
     require_role(caller, "admin")
-    with unit_of_work(request) as session:
+    with read_unit(request) as session:
         return build_bulletin(
             session, caller, region=region or caller.region, period=common.chosen_period(period)
         )
@@ -132,7 +132,7 @@ def bulletin_download(
     after the page's read session closed."""
     caller = account.caller
     require_role(caller, "admin")
-    with unit_of_work(request) as session:
+    with read_unit(request) as session:
         read = read_bulletin(
             session, caller, format=format, region=region or caller.region,
             period=common.chosen_period(period),

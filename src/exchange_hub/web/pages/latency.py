@@ -20,7 +20,7 @@ from exchange_hub.scope import Caller, require_admin_over, require_role
 from exchange_hub.web.i18n import translator
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render, request_language
-from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
+from exchange_hub.web.session import Account, ConsoleRoute, read_unit
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 KINDS = ("queries", "notifications")
@@ -101,6 +101,6 @@ def latency_page(
 ) -> HTMLResponse:
     """As responder: messages addressed to the regions; as requester: those they sent."""
     t = translator(request_language(request))
-    with unit_of_work(request) as session:
+    with read_unit(request) as session:
         values = _latency(session, account.caller, t, region, period, role)
     return render(request, Page("latency.html", "nav.latency", values), account=account)

@@ -32,7 +32,7 @@ from exchange_hub.scorecard import targets as scorecard_targets
 from exchange_hub.web.i18n import Translate, translator
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render, request_language
-from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
+from exchange_hub.web.session import Account, ConsoleRoute, read_unit, unit_of_work
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 RegionParam = Annotated[str | None, Query(max_length=6)]
@@ -280,7 +280,7 @@ def overview_page(
 ) -> HTMLResponse:
     t = translator(request_language(request))
     choice = {"region": region, "period": period, "role": role, "show_all": show_all}
-    with unit_of_work(request) as session:
+    with read_unit(request) as session:
         values = _overview(session, account.caller, t, choice)
     return render(request, Page("overview.html", "nav.overview", values), account=account)
 
@@ -295,6 +295,7 @@ def _drilldown(
     report = _report(session, caller, top.code, label, level, role)
     rows, worst = _ranking(report)
     params = {"region": top.code, "period": label, "role": role}
+    queries = _open_queries(session, caller, top.code, label, role) if is_county else []
     return {
         **_common_values(top, label, role, t),
         "report": report,
@@ -304,7 +305,8 @@ def _drilldown(
         "worst": worst,
         "trail": common.breadcrumbs(session, caller, top.code),
         "is_county": is_county,
-        "queries": _open_queries(session, caller, top.code, label, role) if is_county else [],
+        "queries": queries,
+        "person_data_ids": [item["id"] for item in queries],
     }  # fmt: skip
 
 
@@ -320,8 +322,12 @@ def drilldown_page(
     """Province → prefecture → county → that county's open queries of the period."""
     t = translator(request_language(request))
     choice = {"region": region, "period": period, "role": role, "show_all": show_all}
-    with unit_of_work(request) as session:
+    with read_unit(request) as session:
         values = _drilldown(session, account.caller, t, choice)
+    shown = values.pop("person_data_ids")
+    if shown and account.caller.person_data_grant:  # audited on the primary (SPEC §6)
+        with unit_of_work(request) as writer:
+            common.audit_person_data_read(writer, account.caller, shown, page="drilldown")
     return render(request, Page("drilldown.html", "nav.drilldown", values), account=account)
 
 
@@ -342,7 +348,5 @@ def _open_queries(
          "other": summary[other], "other_name": names.get(summary[other], summary[other])}
         for summary, content in found
     ]  # fmt: skip
-    ids = [summary["id"] for summary, _ in found]
-    common.audit_person_data_read(session, caller, ids, page="drilldown")
     items.sort(key=lambda item: (not item["overdue"], item["deadline"]))
     return items

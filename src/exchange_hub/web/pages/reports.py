@@ -15,7 +15,7 @@ from exchange_hub.reports.rates import ReportCounts
 from exchange_hub.scope import Caller, require_role
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render
-from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
+from exchange_hub.web.session import Account, ConsoleRoute, read_unit
 
 router = APIRouter(route_class=ConsoleRoute)
 LISTED_REPORTS = 500
@@ -28,7 +28,7 @@ def reports_page(
     region: Annotated[str | None, Query(max_length=6)] = None,
     period: common.PeriodParam = None,
 ) -> HTMLResponse:
-    with unit_of_work(request) as session:
+    with read_unit(request) as session:
         values = _reports(session, account.caller, region, period)
     return render(request, Page("reports.html", "nav.reports", values), account=account)
 

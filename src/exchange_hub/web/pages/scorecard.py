@@ -23,7 +23,7 @@ from exchange_hub.scorecard import service as scorecards
 from exchange_hub.scorecard.config import default_config
 from exchange_hub.web.pages import common
 from exchange_hub.web.render import Page, render, request_language
-from exchange_hub.web.session import Account, ConsoleRoute, unit_of_work
+from exchange_hub.web.session import Account, ConsoleRoute, read_unit
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(refresh_after_reading)])
 RegionParam = Annotated[str | None, Query(max_length=6)]
@@ -40,7 +40,7 @@ def scorecard_page(
     caller = account.caller
     require_role(caller, "admin")
     label = common.chosen_period(period)
-    with unit_of_work(request) as session:
+    with read_unit(request) as session:
         top = regions.get_region(session, region or caller.region)
         report = scorecards.scorecard_report(
             session,
@@ -75,7 +75,7 @@ def scorecard_items_page(
     caller = account.caller
     require_role(caller, "admin")
     label = common.chosen_period(period)
-    with unit_of_work(request) as session:
+    with read_unit(request) as session:
         page = behind.behind(
             session,
             caller,
