@@ -290,13 +290,13 @@ def keys_init(
     if not out.exists():
         document = crypto.new_ring_document(profile)
         crypto.write_ring_document(out, document, replace=False)  # the first writer wins
-        if json.loads(out.read_text()) == document:
+        if crypto.read_ring_document(out) == document:
             console.print(
                 f"key ring written to {out}; back it up offline: without it the data cannot be read"
             )
             return
     try:
-        crypto.ring_from_document(json.loads(out.read_text()), profile)
+        crypto.ring_from_document(crypto.read_ring_document(out), profile)
     except (ValueError, crypto.CryptoError) as exc:
         raise fail(f"{out} exists but is not a key ring ({exc}); it was left as it is") from exc
     console.print(

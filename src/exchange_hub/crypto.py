@@ -704,6 +704,17 @@ def add_profile_keys(path: Path, profile: str) -> dict[str, str]:
     }
 
 
+def read_ring_document(path: Path) -> dict[str, Any]:
+    """The key ring file's document, as written (for commands that compare or check it)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CryptoError(f"{path} is not JSON") from exc
+    if not isinstance(doc, dict):
+        raise CryptoError(f"{path} does not hold a JSON object")
+    return doc
+
+
 def write_ring_document(path: Path, doc: dict[str, Any], *, replace: bool = True) -> None:
     """Write ``doc`` to ``path`` (mode 0600) whole: readers see the old file or the new one.
 
