@@ -1,6 +1,7 @@
 """Batch ingest against raw PostgreSQL COPY, measured in the same run (issue 3).
 
     .venv/bin/python -m bench.ingest --n 200000 [--lines 1000000] [--inflow-share 0.0]
+        [--profile international|national]
         [--admin-url postgresql://postgres@127.0.0.1/postgres] [--smoke]
 
 1. Generates N realistic records with Faker zh_CN (valid ID numbers from
@@ -15,6 +16,11 @@
 4. Prints records/s for both and the ratio hub/raw, and the hub process's
    peak RSS (VmHWM). ``--lines`` adds a second push of a larger file (built
    from the same people with other sequence numbers) to measure peak memory.
+
+``--profile national`` (issue 19) pushes the same file a second time to a hub
+with ``HUB_CRYPTO_PROFILE=national`` (SM4-GCM, HMAC-SM3, SM2) on its own fresh
+database, and prints both profiles' records/s and the ratio national /
+international; smoke mode runs both.
 
 ``--inflow-share`` sets the share of inflows: each new inflow notifies the
 origin county and may open a query (the exchange hook), which costs far more
@@ -62,6 +68,15 @@ settings (one checking process on 2 CPUs)::
     Tried and dropped: skipping the re-push look-up on a county's first load
     (a Bloom filter of the keys inserted): PostgreSQL CPU fell by 1-2 µs per
     record, the rate did not move (25,834-26,433 against 25,898-26,997).
+
+Issue 19, the national profile (2026-12-07, load ~2 at the start)::
+
+    .venv/bin/python -m bench.ingest --n 100000 --profile national
+    (b) hub batch, international  18,537 and 15,349 records/s (two runs)
+    (c) hub batch, national       10,975 and 11,231 records/s
+    ratio national / international = 0.592 and 0.732
+    (the checking process seals four fields with SM4-GCM, ~6 µs each against
+    ~1.6 for AES-GCM, and hashes three with HMAC-SM3)
 
 The target (ratio >= 0.15) is not met on this machine. What bounds it: the
 context lines show that merely copying the rows the hub stores into a table
@@ -272,8 +287,9 @@ def stored_copy(dsn: str, *, with_indexes: bool) -> tuple[int, float]:
 
 
 # -- the hub -------------------------------------------------------------------
-def county_key(database_url: str, data_dir: Path) -> str:
-    hub = build_context(Settings(database_url=database_url, data_dir=data_dir))
+def county_key(database_url: str, data_dir: Path, profile: str = "international") -> str:
+    settings = Settings(database_url=database_url, data_dir=data_dir, crypto_profile=profile)  # type: ignore[arg-type]
+    hub = build_context(settings)
     try:
         with transaction(hub.sessions) as session:
             return members.add_member(session, name="bench", role="county", region=COUNTY).api_key
@@ -284,9 +300,11 @@ def county_key(database_url: str, data_dir: Path) -> str:
 class Hub(Server):
     """uvicorn serving the hub on 127.0.0.1 (a free port), with its peak RSS read from /proc."""
 
-    def __init__(self, database_url: str, data_dir: Path, log: Path) -> None:
+    def __init__(
+        self, database_url: str, data_dir: Path, log: Path, profile: str = "international"
+    ) -> None:
         env = {"HUB_DATABASE_URL": database_url, "HUB_DATA_DIR": str(data_dir),
-               "HUB_LOG_JSON": "true"}  # fmt: skip
+               "HUB_LOG_JSON": "true", "HUB_CRYPTO_PROFILE": profile}  # fmt: skip
         super().__init__("exchange_hub.asgi:app", env=env, log=log)
 
     @staticmethod
@@ -334,11 +352,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--lines", type=int, default=0, help="also push a file this long (memory)")
     parser.add_argument("--inflow-share", type=float, default=0.0)
+    parser.add_argument(
+        "--profile", choices=("international", "national"), default="international",
+        help="national: the batch in the national profile too, and the ratio",
+    )  # fmt: skip
     add_admin_url_argument(parser, "postgresql://postgres@127.0.0.1/postgres")
     add_smoke_argument(parser)
     args = parser.parse_args()
     if args.smoke:
-        args.n, args.lines = 200, args.lines or 400
+        args.n, args.lines, args.profile = 200, args.lines or 400, "national"
     return args
 
 
@@ -363,6 +385,8 @@ def run(args: argparse.Namespace, admin: str, url: str, work: Path) -> int:
         if args.lines:
             write_large(rows, args.lines, work / "large.ndjson")
             rejected += push_large(args, hub, api_key, work / "large.ndjson")
+    if args.profile == "national":
+        rejected += measure_national(admin, work, rows, raw_rate)
     if args.smoke and rejected:
         print(f"FAILED: the hub rejected {rejected} generated lines; its log:\n{hub.log_tail()}")
         return 1
@@ -401,6 +425,7 @@ def measure_hub(
         f"({batch.stat().st_size / 1e6:.0f} MB, rejected {result['rejected_count']})"
     )
     print(f"ratio hub / raw COPY = {rate / raw_rate:.3f}   (target ≥ 0.15, aim 0.4)")
+    NATIONAL_BASELINE["rate"] = rate
     print_context(url, raw_rate)
     print(
         f"hub CPU (all its processes) {cpu:.1f} s = {cpu / max(accepted, 1) * 1e6:.0f} µs "
@@ -414,6 +439,29 @@ def measure_hub(
     main, total = hub.peak_rss_mb()
     print(f"hub peak RSS after {args.n} lines: server {main:.0f} MB, all processes {total:.0f} MB")
     return int(result["rejected_count"])
+
+
+def measure_national(admin: str, work: Path, rows: list[dict[str, Any]], raw_rate: float) -> int:
+    """(c) the same batch into a hub of the national profile, on a fresh database; its
+    records/s against (b)'s; the lines rejected."""
+    with scratch_database(admin, "ingestgm") as url:
+        migrations_util.upgrade(url)
+        api_key = county_key(url, work / "data-gm", "national")
+        with Hub(url, work / "data-gm", work / "hub-gm.log", profile="national") as hub:
+            result, seconds = push(hub, api_key, work / "batch.ndjson", "bench-gm")
+    accepted = result["accepted"]
+    rate = accepted / seconds
+    international = NATIONAL_BASELINE["rate"]
+    print(
+        f"(c) hub batch, national  {accepted:>9} rows  {seconds:7.2f} s  {rate:>9,.0f} records/s  "
+        f"(SM4-GCM, HMAC-SM3; rejected {result['rejected_count']})"
+    )
+    print(f"ratio national / international = {rate / international:.3f}   "
+          f"(national / raw COPY = {rate / raw_rate:.3f})")  # fmt: skip
+    return int(result["rejected_count"])
+
+
+NATIONAL_BASELINE: dict[str, float] = {"rate": float("nan")}  # (b)'s records/s, for (c)
 
 
 def print_context(url: str, raw_rate: float) -> None:

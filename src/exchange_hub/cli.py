@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from exchange_hub import commands, migrations_util
+from exchange_hub import commands, keys_cli, migrations_util
 from exchange_hub import region_codes as catalogue
 from exchange_hub.audit import service as audit
 from exchange_hub.audit.tasks import MIN_RETENTION_DAYS
@@ -57,6 +57,7 @@ for _domain in (
     holidays_cli,
 ):
     _domain.register(app)
+keys_cli.register(app, keys_app)
 
 
 def open_hub() -> AbstractContextManager[HubContext]:
@@ -135,7 +136,11 @@ def members_add(
     department: Annotated[str | None, typer.Option(help="for department reporters")] = None,
     name: Annotated[str, typer.Option(help="a label for the member system")] = "",
     public_key: Annotated[
-        str | None, typer.Option(help="Ed25519 public key (base64); requests must then be signed")
+        str | None,
+        typer.Option(
+            help="Ed25519 (base64) or SM2 (04||X||Y hex, or PEM) public key; requests must "
+            "then be signed"
+        ),
     ] = None,
     person_data: Annotated[bool, typer.Option(help="admins only: may read person data")] = False,
 ) -> None:
@@ -203,7 +208,9 @@ def members_rotate_key(member_id: str) -> None:
 @members_app.command("set-public-key")
 def members_set_public_key(
     member_id: str,
-    public_key: Annotated[str, typer.Argument(help="base64 Ed25519 public key, or '-' to remove")],
+    public_key: Annotated[
+        str, typer.Argument(help="Ed25519 (base64) or SM2 (04||X||Y hex, PEM) key; '-' removes")
+    ],
 ) -> None:
     """Require (or stop requiring) signed requests from a member."""
     with open_hub() as hub:
@@ -274,20 +281,22 @@ def schemas_command(
 def keys_init(
     out: Annotated[Path, typer.Option(help="where to write the new key ring (mode 0600)")],
 ) -> None:
-    """Generate a production key ring; point HUB_KEYS_FILE at it. Never overwrites: where a
-    ring is already in place (another node made it first), it is left as it is."""
+    """Generate a production key ring of HUB_CRYPTO_PROFILE's keys (international or
+    national); point HUB_KEYS_FILE at it. Never overwrites: where a ring is already in
+    place (another node made it first), it is left as it is."""
     from exchange_hub import crypto
 
+    profile = Settings().crypto_profile
     if not out.exists():
-        document = crypto.new_ring_document()
+        document = crypto.new_ring_document(profile)
         crypto.write_ring_document(out, document, replace=False)  # the first writer wins
-        if json.loads(out.read_text()) == document:
+        if crypto.read_ring_document(out) == document:
             console.print(
                 f"key ring written to {out}; back it up offline: without it the data cannot be read"
             )
             return
     try:
-        crypto.ring_from_document(json.loads(out.read_text()))
+        crypto.ring_from_document(crypto.read_ring_document(out), profile)
     except (ValueError, crypto.CryptoError) as exc:
         raise fail(f"{out} exists but is not a key ring ({exc}); it was left as it is") from exc
     console.print(
@@ -297,10 +306,23 @@ def keys_init(
 
 
 @keys_app.command("public")
-def keys_public() -> None:
-    """Print the hub's public signing key, which members use to check receipts and pushes."""
+def keys_public(
+    pem: Annotated[bool, typer.Option("--pem", help="only the key as PEM (SM2 keys)")] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="every signing key of the ring (older receipts)")
+    ] = False,
+) -> None:
+    """Print the hub's public signing key (Ed25519, or SM2 in the national profile), which
+    members use to check receipts and pushes: JSON with alg, kid and the key."""
     with open_hub() as hub:
-        console.print_json(data=hub.keyring.hub_public_key())
+        current = hub.keyring.hub_public_key()
+        if pem:
+            if "pem" not in current:
+                raise fail("the current signing key is Ed25519: it has no PEM form here")
+            console.print(current["pem"], end="")
+            return
+        data: Any = hub.keyring.hub_public_keys() if every else current
+        console.print_json(data=data)
 
 
 # -- audit ---------------------------------------------------------------------

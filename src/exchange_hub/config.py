@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     """JSON key ring; empty means ``<data_dir>/keys.json``, generated on first use."""
     generate_dev_keys: bool = True
     """Create a development key ring when ``keys_file`` does not exist."""
+    crypto_profile: Literal["international", "national"] = "international"
+    """The algorithms new data is written with: ``international`` (AES-256-GCM,
+    HMAC-SHA256, Ed25519) or ``national`` (SM4-GCM, HMAC-SM3, SM2 — GB/T 39786-2021).
+    Both are read whatever is set; changing it is a migration (``keys rotate --profile``)."""
 
     id_policy: Literal["lenient", "strict"] = "lenient"
     signature_window_seconds: int = 300

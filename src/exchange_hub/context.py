@@ -40,7 +40,10 @@ def build_context(settings: Settings, *, people: Any = None) -> HubContext:
     entry points that assemble a whole hub pass in (``app``, ``cli``, the
     records commands, the tests). Without it the exchange knows nobody.
     """
-    keyring = crypto.load_key_ring(settings.resolved_keys_file, create=settings.generate_dev_keys)
+    keyring = crypto.load_key_ring(
+        settings.resolved_keys_file, create=settings.generate_dev_keys,
+        profile=settings.crypto_profile,
+    )  # fmt: skip
     info = {"keyring": keyring, "settings": settings, "people": people}
     pooler = settings.database_pooler
     engine = make_engine(settings.resolved_database_url, pooler=pooler)

@@ -1,23 +1,36 @@
-"""All of the hub's cryptography; no other module imports ``cryptography``.
+"""All of the hub's cryptography; no other module imports ``cryptography``
+(``national_crypto`` holds the national algorithms, for this module only).
 
 Every stored or sent artefact names its algorithm and key id, so keys rotate
-and the installation can later move to the national SM2/SM3/SM4 profile
-(GB/T 39786-2021) by adding algorithms here, without a data migration:
+and an installation moves between the two profiles (``HUB_CRYPTO_PROFILE``)
+while both are read:
 
-- ciphertext   ``A256GCM.<kid>.<base64url(nonce || ciphertext+tag)>``
-- blind index  ``HS256.<kid>.<hex>``   (keyed hash for equality look-ups)
-- signature    ``{"alg": "Ed25519", "kid": ..., "sig": base64url}``, and in the
-  ``X-Hub-Signature`` header: unpadded base64url only (``decode_signature``)
+=============  =====================  ==========================
+artefact       ``international``      ``national`` (GB/T 39786)
+=============  =====================  ==========================
+at rest        ``A256GCM`` AES-256-GCM  ``SM4GCM`` SM4-GCM (RFC 8998)
+blind index,   ``HS256`` HMAC-SHA256  ``HSM3`` HMAC-SM3
+audit chain
+signatures     ``Ed25519``            ``SM2`` (SM3, GM/T 0009 user id)
+=============  =====================  ==========================
+
+- ciphertext   ``<alg>.<kid>.<base64url(nonce || ciphertext+tag)>``
+- blind index  ``<alg>.<kid>.<hex>``   (keyed hash for equality look-ups)
+- signature    ``{"alg": "Ed25519"|"SM2", "kid": ..., "sig": base64url}``, and in
+  the ``X-Hub-Signature`` header: unpadded base64url only (``decode_signature``)
 - API key hash ``sha256.<hex>``        (keys are 256-bit random, not passwords)
 
-The key ring is a JSON file named in settings (``HUB_KEYS_FILE``). The
-embedded default generates a development ring on first start.
+The key ring is a JSON file named in settings (``HUB_KEYS_FILE``); its format
+is in ``docs/key-ring.md``. The embedded default generates a development ring
+on first start. The profile chooses the keys that *write*; every key in the
+ring reads, so look-ups during a change of profile consult both indexes.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
@@ -26,15 +39,17 @@ import re
 import secrets
 import threading
 from binascii import b2a_base64
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from exchange_hub import national_crypto as gm
 
 if TYPE_CHECKING:
     from _hashlib import HASH
@@ -42,6 +57,26 @@ if TYPE_CHECKING:
 CIPHER_ALG = "A256GCM"
 INDEX_ALG = "HS256"
 SIGN_ALG = "Ed25519"
+SM4_CIPHER_ALG = "SM4GCM"
+SM3_INDEX_ALG = "HSM3"
+SM2_ALG = "SM2"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The algorithms an installation writes with (``HUB_CRYPTO_PROFILE``)."""
+
+    name: str
+    cipher: str
+    mac: str
+    signature: str
+
+
+PROFILES = {
+    "international": Profile("international", CIPHER_ALG, INDEX_ALG, SIGN_ALG),
+    "national": Profile("national", SM4_CIPHER_ALG, SM3_INDEX_ALG, SM2_ALG),
+}
+DEFAULT_PROFILE = "international"
 
 
 class CryptoError(Exception):
@@ -49,6 +84,7 @@ class CryptoError(Exception):
 
 
 SIGNATURE_BYTES = {SIGN_ALG: 64}  # RFC 8032 §5.1.6: R (32 bytes) || S (32 bytes)
+SM2_SIGNATURE_MAX = 72  # DER SEQUENCE of two INTEGERs of at most 33 bytes
 _BASE64URL_UNPADDED = re.compile(r"[A-Za-z0-9_-]*")
 
 
@@ -127,23 +163,71 @@ def api_key_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_api_key(secret), stored_hash)
 
 
+class Signer(Protocol):
+    """A private signing key of the hub: Ed25519 here, SM2 in ``national_crypto``.
+
+    A hardware security module (GM/T 0018 SDF, ``docs/hsm.md``) would be
+    another implementation: the key never leaves the device.
+    """
+
+    alg: str
+
+    def sign(self, payload: bytes) -> bytes: ...
+
+    def public_point(self) -> bytes: ...
+
+
+class Ed25519Signer:
+    alg = SIGN_ALG
+
+    def __init__(self, private: bytes) -> None:
+        self._key = Ed25519PrivateKey.from_private_bytes(private)
+
+    def sign(self, payload: bytes) -> bytes:
+        return self._key.sign(payload)
+
+    def public_point(self) -> bytes:
+        return self._key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+
+class _Sealer(Protocol):
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+
+_HASHES: dict[str, Any] = {INDEX_ALG: hashlib.sha256, SM3_INDEX_ALG: gm.sm3_factory()}
+
+
 @dataclass
 class KeyRing:
-    """Symmetric keys by id, the current ids, and the hub's signing key."""
+    """Symmetric keys by id, the current ids, and the hub's signing key.
+
+    ``key_algs`` names the algorithm of every key that is not the
+    international default (SM4-GCM data keys, HMAC-SM3 index and audit keys);
+    ``audit_keys`` and ``verify_keys`` hold every audit key and every public
+    signing key, so that what the other profile wrote still verifies.
+    """
 
     data_keys: dict[str, bytes]
     current_data_key: str
     index_keys: dict[str, bytes]
     current_index_key: str
     audit_key: tuple[str, bytes]
-    signing_key: tuple[str, Ed25519PrivateKey]
-    _aead: dict[str, tuple[AESGCM, str]] = field(default_factory=dict, repr=False)
+    signing_key: tuple[str, Signer]
+    key_algs: dict[str, str] = field(default_factory=dict)
+    audit_keys: dict[str, bytes] = field(default_factory=dict)
+    verify_keys: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    profile: Profile = PROFILES[DEFAULT_PROFILE]
+    _aead: dict[str, tuple[_Sealer, str]] = field(default_factory=dict, repr=False)
     _hmac: dict[str, tuple[HASH, HASH, str]] = field(default_factory=dict, repr=False)
 
     # -- encryption at rest ---------------------------------------------------
     def encrypt(self, plaintext: str, context: str) -> str:
-        """AES-GCM with the context (table.column) as associated data, so a
-        ciphertext moved to another column does not decrypt."""
+        """AES-GCM or SM4-GCM (the current key's) with the context (table.column)
+        as associated data, so a ciphertext moved to another column does not decrypt."""
         cipher, prefix = self._sealer(self.current_data_key)
         nonce = random_bytes(12)
         return prefix + _b64e(nonce + cipher.encrypt(nonce, plaintext.encode(), context.encode()))
@@ -170,24 +254,28 @@ class KeyRing:
     def decrypt(self, token: str, context: str) -> str:
         try:
             alg, kid, body = token.split(".", 2)
-            if alg != CIPHER_ALG:
-                raise CryptoError(f"unknown cipher {alg}")
+            cipher, prefix = self._sealer(kid)
+            if prefix != f"{alg}.{kid}.":
+                raise CryptoError(f"key {kid} is not a {alg} key")
             raw = _b64d(body)
-            return self._cipher(kid).decrypt(raw[:12], raw[12:], context.encode()).decode()
+            return cipher.decrypt(raw[:12], raw[12:], context.encode()).decode()
         except (ValueError, KeyError, InvalidTag) as exc:
             raise CryptoError("ciphertext does not decrypt") from exc
 
     def key_id_of(self, token: str) -> str:
         return token.split(".", 2)[1]
 
-    def _cipher(self, kid: str) -> AESGCM:
+    def _cipher(self, kid: str) -> _Sealer:
         return self._sealer(kid)[0]
 
-    def _sealer(self, kid: str) -> tuple[AESGCM, str]:
-        """The key's cipher and its token prefix ``A256GCM.<kid>.``, made once per key."""
+    def _sealer(self, kid: str) -> tuple[_Sealer, str]:
+        """The key's cipher and its token prefix ``<alg>.<kid>.``, made once per key."""
         sealer = self._aead.get(kid)
         if sealer is None:
-            sealer = self._aead[kid] = (AESGCM(self.data_keys[kid]), f"{CIPHER_ALG}.{kid}.")
+            alg = self.key_algs.get(kid, CIPHER_ALG)
+            key = self.data_keys[kid]
+            cipher: _Sealer = gm.SM4GCM(key) if alg == SM4_CIPHER_ALG else AESGCM(key)
+            sealer = self._aead[kid] = (cipher, f"{alg}.{kid}.")
         return sealer
 
     # -- blind index ----------------------------------------------------------
@@ -204,21 +292,28 @@ class KeyRing:
         return prefix + outer.hexdigest()
 
     def _keyed(self, kid: str | None) -> tuple[HASH, HASH, str]:
-        """HMAC-SHA256 (RFC 2104) with the key schedule done once per key: the
-        hashes of the padded key, copied for each value (as ``hmac`` does
-        inside, without its per-call Python objects)."""
+        """HMAC-SHA256 or HMAC-SM3 (RFC 2104; both hashes have 64-byte blocks) with
+        the key schedule done once per key: the hashes of the padded key, copied for
+        each value (as ``hmac`` does inside, without its per-call Python objects)."""
         kid = kid or self.current_index_key
         key = self.index_keys[kid]
+        alg = self.key_algs.get(kid, INDEX_ALG)
+        new_hash = _HASHES[alg]
         if len(key) > _SHA256_BLOCK:
-            key = hashlib.sha256(key).digest()
+            digest = new_hash()
+            digest.update(key)
+            key = digest.digest()
         key = key.ljust(_SHA256_BLOCK, b"\0")
-        state = (hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD)),
-                 f"{INDEX_ALG}.{kid}.")  # fmt: skip
+        inner, outer = new_hash(), new_hash()
+        inner.update(key.translate(_IPAD))
+        outer.update(key.translate(_OPAD))
+        state = (inner, outer, f"{alg}.{kid}.")
         self._hmac[kid] = state
         return state
 
     def all_blind_indexes(self, value: str) -> list[str]:
-        """Every index form of a value, for look-ups during an index-key rotation."""
+        """Every index form of a value, for look-ups during an index-key rotation
+        or a change of profile (both profiles' indexes until every row is moved)."""
         data = value.encode()
         return [self.blind_index_of_bytes(data, kid) for kid in self.index_keys]
 
@@ -233,29 +328,70 @@ class KeyRing:
         return current, forms
 
     # -- audit chain ----------------------------------------------------------
-    def chain_hash(self, previous: str, payload: bytes) -> str:
-        """Keyed chain link: without the audit key nobody can re-forge the chain."""
-        kid, key = self.audit_key
-        mac = hmac.new(key, previous.encode() + b"\n" + payload, hashlib.sha256).hexdigest()
-        return f"{INDEX_ALG}.{kid}.{mac}"
+    def chain_hash(self, previous: str, payload: bytes, kid: str | None = None) -> str:
+        """Keyed chain link: without the audit key nobody can re-forge the chain.
+
+        ``kid`` names another audit key of the ring (a link made before a
+        change of profile); by default the current one.
+        """
+        if kid is None:
+            kid, key = self.audit_key
+        else:
+            key = self.audit_keys.get(kid) or _own_audit_key(self, kid)
+        alg = self.key_algs.get(kid, INDEX_ALG)
+        data = previous.encode() + b"\n" + payload
+        mac = (gm.hmac_sm3(key, data).hex() if alg == SM3_INDEX_ALG
+               else hmac.new(key, data, hashlib.sha256).hexdigest())  # fmt: skip
+        return f"{alg}.{kid}.{mac}"
+
+    def writing_keys(self) -> tuple[str, str]:
+        """``<alg>.<kid>`` of the data key and of the index key that write now."""
+        data, index = self.current_data_key, self.current_index_key
+        return (f"{self.key_algs.get(data, CIPHER_ALG)}.{data}",
+                f"{self.key_algs.get(index, INDEX_ALG)}.{index}")  # fmt: skip
+
+    def chain_key(self) -> str:
+        """``<alg>.<kid>`` of the audit key that links new rows."""
+        kid = self.audit_key[0]
+        return f"{self.key_algs.get(kid, INDEX_ALG)}.{kid}"
 
     # -- hub signatures -------------------------------------------------------
     def sign(self, payload: bytes) -> dict[str, str]:
         kid, key = self.signing_key
-        return {"alg": SIGN_ALG, "kid": kid, "sig": _b64e(key.sign(payload))}
+        return {"alg": key.alg, "kid": kid, "sig": _b64e(key.sign(payload))}
 
     def hub_public_key(self) -> dict[str, str]:
+        """The current signing key: ``public_key`` is base64url (Ed25519) or 04||X||Y
+        hex (SM2); an SM2 key also comes as ``pem``."""
         kid, key = self.signing_key
-        raw = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return {"alg": SIGN_ALG, "kid": kid, "public_key": _b64e(raw)}
+        return public_key_document(kid, key.alg, key.public_point())
+
+    def hub_public_keys(self) -> list[dict[str, str]]:
+        """Every public signing key of the ring (older receipts verify with theirs)."""
+        return [public_key_document(kid, alg, point)
+                for kid, (alg, point) in self.verify_keys.items()]  # fmt: skip
 
     def verify_hub_signature(self, payload: bytes, signature: dict[str, str]) -> bool:
-        public = self.hub_public_key()
-        if signature.get("kid") != public["kid"] or signature.get("alg") != SIGN_ALG:
+        kid, alg = signature.get("kid"), signature.get("alg")
+        known = self.verify_keys.get(kid or "")
+        if known is None and kid == self.signing_key[0]:
+            known = (self.signing_key[1].alg, self.signing_key[1].public_point())
+        if known is None or known[0] != alg:
             return False
-        return verify_ed25519(public["public_key"], payload, signature.get("sig", ""))
+        return verify_signature(alg, known[1], payload, signature.get("sig", ""))
+
+
+def _own_audit_key(ring: KeyRing, kid: str) -> bytes:
+    if kid == ring.audit_key[0]:
+        return ring.audit_key[1]
+    raise CryptoError(f"no audit key {kid} in the key ring")
+
+
+def public_key_document(kid: str, alg: str, point: bytes) -> dict[str, str]:
+    if alg == SM2_ALG:
+        pem = gm.sm2_pem_of_point(point)
+        return {"alg": alg, "kid": kid, "public_key": point.hex(), "pem": pem}
+    return {"alg": alg, "kid": kid, "public_key": _b64e(point)}
 
 
 def decode_signature(text: str, alg: str = SIGN_ALG) -> bytes:
@@ -264,14 +400,31 @@ def decode_signature(text: str, alg: str = SIGN_ALG) -> bytes:
     Padding, the standard alphabet, whitespace, other unused bits in the last
     character or a length other than the algorithm's are refused (the strict
     decoding of RFC 4648 §3.3 and §3.5): a signature that could be written
-    several ways could be sent again looking new (issue 15, finding 1).
+    several ways could be sent again looking new (issue 15, finding 1). An SM2
+    signature is DER, of varying length: it must be the canonical DER of
+    ``(r, s)`` (``national_crypto.check_sm2_der``).
     """
+    if alg == SM2_ALG:
+        return _decode_sm2_signature(text)
     size = SIGNATURE_BYTES[alg]
     if len(text) != _b64_length(size) or not _BASE64URL_UNPADDED.fullmatch(text):
         raise CryptoError(f"is not the unpadded base64url of a {size}-byte {alg} signature")
     raw = _b64d(text)
     if _b64e(raw) != text:
         raise CryptoError("has unused bits set in its last character (not canonical base64url)")
+    return raw
+
+
+def _decode_sm2_signature(text: str) -> bytes:
+    if len(text) > _b64_length(SM2_SIGNATURE_MAX) or not _BASE64URL_UNPADDED.fullmatch(text):
+        raise CryptoError("is not the unpadded base64url of a DER SM2 signature")
+    raw = _b64d(text) if len(text) % 4 != 1 else b""
+    if not raw or _b64e(raw) != text:
+        raise CryptoError("is not canonical unpadded base64url")
+    try:
+        gm.check_sm2_der(raw)
+    except gm.NationalCryptoError as exc:
+        raise CryptoError(str(exc)) from None
     return raw
 
 
@@ -290,18 +443,80 @@ def verify_ed25519(public_key_b64: str, payload: bytes, signature_b64: str) -> b
     return True
 
 
-def parse_public_key(public_key_b64: str) -> str:
-    """Check a member's Ed25519 public key (32 raw bytes, base64) and return it normalised."""
+def verify_signature(alg: str | None, public_key: bytes, payload: bytes, signature: str) -> bool:
+    """Whether ``signature`` (unpadded base64url) signs ``payload`` under ``public_key``
+    (Ed25519: 32 raw bytes; SM2: the 65-byte point)."""
+    if alg == SIGN_ALG:
+        return verify_ed25519(_b64e(public_key), payload, signature)
+    if alg != SM2_ALG:
+        return False
     try:
-        raw = _b64d(public_key_b64.strip())
+        raw = decode_signature(signature, SM2_ALG)
+    except CryptoError:
+        return False
+    return gm.sm2_verify(public_key, payload, raw)
+
+
+def public_key_alg(stored: str) -> str:
+    """The algorithm of a public key in its stored form (``parse_public_key``)."""
+    return SM2_ALG if len(stored) == gm.SM2_POINT_HEX and stored.startswith("04") else SIGN_ALG
+
+
+def verify_with_stored_key(stored: str, payload: bytes, signature: str) -> bool:
+    """A member's (or the hub's) signature checked with a public key as ``parse_public_key``
+    returns it: base64url Ed25519, or SM2 as 04||X||Y hex."""
+    alg = public_key_alg(stored)
+    if alg == SIGN_ALG:
+        return verify_ed25519(stored, payload, signature)
+    return verify_signature(SM2_ALG, bytes.fromhex(stored), payload, signature)
+
+
+def parse_public_key(text: str) -> str:
+    """Check a member's public key and return it normalised: an Ed25519 key (32 raw
+    bytes, base64, or PEM) as unpadded base64url; an SM2 key (PEM, 04||X||Y or X||Y
+    in hex) as the 130 hex digits of 04||X||Y."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        return _parse_pem_public_key(text)
+    if len(text) in (128, gm.SM2_POINT_HEX) and _is_hex(text):
+        return _sm2_point(text).hex()
+    try:
+        raw = _b64d(text)
         Ed25519PublicKey.from_public_bytes(raw)
     except ValueError as exc:
-        raise CryptoError("not an Ed25519 public key (32 bytes, base64)") from exc
+        raise CryptoError(
+            "not a public key: Ed25519 (32 bytes, base64) or SM2 (PEM, or 04||X||Y in hex)"
+        ) from exc
     return _b64e(raw)
 
 
-def generate_member_keypair() -> tuple[str, str]:
-    """(private, public) base64 raw Ed25519 keys; for members' tools and tests."""
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _sm2_point(text: str) -> bytes:
+    try:
+        return gm.sm2_point_from_text(text)
+    except gm.NationalCryptoError as exc:
+        raise CryptoError(str(exc)) from None
+
+
+def _parse_pem_public_key(text: str) -> str:
+    try:
+        key = serialization.load_pem_public_key(text.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # SM2 is Tongsuo's, not cryptography's
+        return _sm2_point(text).hex()
+    if not isinstance(key, Ed25519PublicKey):
+        raise CryptoError("the PEM key is neither Ed25519 nor SM2")
+    return _b64e(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+
+def generate_member_keypair(alg: str = SIGN_ALG) -> tuple[str, str]:
+    """(private, public) keys for members' tools and tests: Ed25519 as base64 raw
+    keys; SM2 as the private scalar and the 04||X||Y point, both in hex."""
+    if alg == SM2_ALG:
+        signer, raw_private = gm.SM2Signer.generate()
+        return raw_private.hex(), signer.public_point().hex()
     private = Ed25519PrivateKey.generate()
     raw_private = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
@@ -312,8 +527,11 @@ def generate_member_keypair() -> tuple[str, str]:
     return _b64e(raw_private), _b64e(raw_public)
 
 
-def sign_with_private_key(private_b64: str, payload: bytes) -> str:
-    return _b64e(Ed25519PrivateKey.from_private_bytes(_b64d(private_b64)).sign(payload))
+def sign_with_private_key(private: str, payload: bytes) -> str:
+    """Sign as a member would, with a key from ``generate_member_keypair`` (SM2: 64 hex)."""
+    if len(private) == 64 and _is_hex(private):
+        return _b64e(gm.SM2Signer(bytes.fromhex(private)).sign(payload))
+    return _b64e(Ed25519PrivateKey.from_private_bytes(_b64d(private)).sign(payload))
 
 
 # -- the key ring file ---------------------------------------------------------
@@ -321,7 +539,17 @@ def _new_kid(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(4)}"
 
 
-def new_ring_document() -> dict[str, Any]:
+def new_ring_document(profile: str = DEFAULT_PROFILE) -> dict[str, Any]:
+    """A new key ring of ``profile``'s keys: the international ones at the top level (the
+    format of before), the national ones in a ``national`` section. A ring holds only the
+    keys that wrote something: each one more is an index form more for every look-up."""
+    if profile_named(profile).name == "national":
+        return {"national": new_national_section()}
+    return new_international_section()
+
+
+def new_international_section() -> dict[str, Any]:
+    """AES-256 data key, HMAC-SHA256 index and audit keys (256 bits), Ed25519 signing key."""
     data_kid, index_kid, audit_kid, sign_kid = (_new_kid(p) for p in ("d", "i", "a", "s"))
     signing = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
@@ -336,25 +564,84 @@ def new_ring_document() -> dict[str, Any]:
     }
 
 
-def ring_from_document(doc: dict[str, Any]) -> KeyRing:
+def new_national_section() -> dict[str, Any]:
+    """SM4 data key (128 bits), HMAC-SM3 index and audit keys (256 bits), SM2 signing key."""
+    data_kid, index_kid, audit_kid, sign_kid = (_new_kid(p) for p in ("gd", "gi", "ga", "gs"))
+    _signer, private = gm.SM2Signer.generate()
+    return {
+        "data_keys": {data_kid: new_secret(gm.SM4_KEY_BYTES)},
+        "current_data_key": data_kid,
+        "index_keys": {index_kid: new_secret()},
+        "current_index_key": index_kid,
+        "audit_key": {"kid": audit_kid, "key": new_secret()},
+        "signing_key": {"kid": sign_kid, "key": _b64e(private)},
+    }
+
+
+def profile_named(name: str) -> Profile:
     try:
-        return KeyRing(
-            data_keys={k: _b64d(v) for k, v in doc["data_keys"].items()},
-            current_data_key=doc["current_data_key"],
-            index_keys={k: _b64d(v) for k, v in doc["index_keys"].items()},
-            current_index_key=doc["current_index_key"],
-            audit_key=(doc["audit_key"]["kid"], _b64d(doc["audit_key"]["key"])),
-            signing_key=(
-                doc["signing_key"]["kid"],
-                Ed25519PrivateKey.from_private_bytes(_b64d(doc["signing_key"]["key"])),
-            ),
-        )
+        return PROFILES[name]
+    except KeyError:
+        raise CryptoError(f"unknown crypto profile {name!r} (international or national)") from None
+
+
+_NATIONAL_ALGS = {"data_keys": SM4_CIPHER_ALG, "index_keys": SM3_INDEX_ALG}
+
+
+def ring_from_document(doc: dict[str, Any], profile: str = DEFAULT_PROFILE) -> KeyRing:
+    """The ring of ``doc``, writing with ``profile``'s section and reading with every key."""
+    chosen = profile_named(profile)
+    try:
+        national = doc.get("national")
+        international = doc if "data_keys" in doc else None
+        sections = [(s, s is national) for s in (international, national) if s is not None]
+        current = national if chosen.name == "national" else international
+        if current is None:
+            raise CryptoError(
+                f"the key ring has no {chosen.name} keys: "
+                f"run exchange-hub keys rotate --profile {chosen.name}"
+            )
+        ring = KeyRing(
+            data_keys={}, current_data_key=current["current_data_key"], index_keys={},
+            current_index_key=current["current_index_key"],
+            audit_key=(current["audit_key"]["kid"], _b64d(current["audit_key"]["key"])),
+            signing_key=(current["signing_key"]["kid"], _signer_of(current, national is current)),
+            profile=chosen,
+        )  # fmt: skip
+        for section, is_national in sections:
+            _add_section(ring, section, national=is_national)
     except (KeyError, TypeError, ValueError) as exc:
         raise CryptoError(f"key ring is incomplete or malformed: {exc}") from exc
+    return ring
 
 
-def load_key_ring(path: Path, *, create: bool) -> KeyRing:
-    """The key ring in ``path``; with ``create``, a new one when there is none yet.
+def _signer_of(section: dict[str, Any], national: bool) -> Signer:
+    raw = _b64d(section["signing_key"]["key"])
+    return gm.SM2Signer(raw) if national else Ed25519Signer(raw)
+
+
+def _add_section(ring: KeyRing, section: dict[str, Any], *, national: bool) -> None:
+    """Every key of one profile's section into the ring, for reading."""
+    for name, alg in _NATIONAL_ALGS.items():
+        target: dict[str, bytes] = getattr(ring, name)
+        for kid, text in section[name].items():
+            if kid in ring.data_keys or kid in ring.index_keys:
+                raise CryptoError(f"key id {kid} appears twice in the key ring")
+            target[kid] = _b64d(text)
+            if national:
+                ring.key_algs[kid] = alg
+    audit_kid = section["audit_key"]["kid"]
+    ring.audit_keys[audit_kid] = _b64d(section["audit_key"]["key"])
+    if national:
+        ring.key_algs[audit_kid] = SM3_INDEX_ALG
+    signer = _signer_of(section, national)
+    ring.verify_keys[section["signing_key"]["kid"]] = (signer.alg, signer.public_point())
+
+
+def load_key_ring(path: Path, *, create: bool, profile: str = DEFAULT_PROFILE) -> KeyRing:
+    """The key ring in ``path``, writing with ``profile``; with ``create``, a new
+    one when there is none yet (and a development ring gains the national keys
+    when the national profile asks for them).
 
     Several processes starting at once (API nodes and workers on one data
     directory) all end up with the same keys: the file appears complete or not at
@@ -364,8 +651,68 @@ def load_key_ring(path: Path, *, create: bool) -> KeyRing:
     if not path.exists():
         if not create:
             raise CryptoError(f"key ring {path} does not exist (set HUB_KEYS_FILE)")
-        write_ring_document(path, new_ring_document(), replace=False)
-    return ring_from_document(json.loads(path.read_text()))
+        write_ring_document(path, new_ring_document(profile), replace=False)
+    doc = json.loads(path.read_text())
+    if create and not _has_profile(doc, profile):
+        add_profile_keys(path, profile)
+        doc = json.loads(path.read_text())
+    return ring_from_document(doc, profile)
+
+
+def _has_profile(doc: dict[str, Any], profile: str) -> bool:
+    return ("national" if profile_named(profile).name == "national" else "data_keys") in doc
+
+
+@contextlib.contextmanager
+def _ring_lock(path: Path) -> Iterator[None]:
+    """One writer of the ring file at a time (an flock on its folder: no lock file left)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def add_profile_keys(path: Path, profile: str) -> dict[str, str]:
+    """``keys rotate --profile``: give ``profile`` new keys to write with; old keys stay.
+
+    A profile the ring has no keys for gets a whole set (data, index, audit,
+    signing); one it has gets a new current data key. Returns the current ids.
+    """
+    chosen = profile_named(profile)
+    with _ring_lock(path):
+        doc = json.loads(path.read_text())
+        if chosen.name == "national" and "national" not in doc:
+            doc["national"] = new_national_section()
+        elif not _has_profile(doc, chosen.name):
+            doc.update(new_international_section())
+        else:
+            section = doc["national"] if chosen.name == "national" else doc
+            kid = _new_kid("gd" if chosen.name == "national" else "d")
+            size = gm.SM4_KEY_BYTES if chosen.name == "national" else 32
+            section["data_keys"][kid] = new_secret(size)
+            section["current_data_key"] = kid
+        write_ring_document(path, doc)
+    section = doc["national"] if chosen.name == "national" else doc
+    return {
+        "data": section["current_data_key"],
+        "index": section["current_index_key"],
+        "audit": section["audit_key"]["kid"],
+        "signing": section["signing_key"]["kid"],
+    }
+
+
+def read_ring_document(path: Path) -> dict[str, Any]:
+    """The key ring file's document, as written (for commands that compare or check it)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CryptoError(f"{path} is not JSON") from exc
+    if not isinstance(doc, dict):
+        raise CryptoError(f"{path} does not hold a JSON object")
+    return doc
 
 
 def write_ring_document(path: Path, doc: dict[str, Any], *, replace: bool = True) -> None:
@@ -391,14 +738,9 @@ def write_ring_document(path: Path, doc: dict[str, Any], *, replace: bool = True
             os.unlink(tmp)
 
 
-def add_data_key(path: Path) -> str:
-    """Create a new data key and make it current; old keys stay for decryption."""
-    doc = json.loads(path.read_text())
-    kid = _new_kid("d")
-    doc["data_keys"][kid] = new_secret()
-    doc["current_data_key"] = kid
-    write_ring_document(path, doc)
-    return kid
+def add_data_key(path: Path, profile: str = DEFAULT_PROFILE) -> str:
+    """Create a new data key of ``profile`` and make it current; old keys stay for decryption."""
+    return add_profile_keys(path, profile)["data"]
 
 
 def signing_string(method: str, path_qs: str, timestamp: str, body_digest: str) -> bytes:

@@ -1,9 +1,10 @@
 """Request dependencies: the session that owns the transaction, and the caller.
 
-Signed requests (SPEC §7): a member that registered an Ed25519 public key must
-send ``X-Hub-Timestamp`` (Unix seconds in decimal digits) and ``X-Hub-Signature``
-(the 64-byte signature in unpadded base64url, RFC 4648 §5: its one accepted
-spelling, ``crypto.decode_signature``) over::
+Signed requests (SPEC §7): a member that registered an Ed25519 or SM2 public key
+must send ``X-Hub-Timestamp`` (Unix seconds in decimal digits) and
+``X-Hub-Signature`` (the signature in unpadded base64url, RFC 4648 §5: Ed25519's
+64 bytes, or SM2's canonical DER of ``(r, s)`` — its one accepted spelling,
+``crypto.decode_signature``) over::
 
     METHOD \\n PATH?QUERY \\n TIMESTAMP \\n sha256-hex(BODY)
 
@@ -172,10 +173,10 @@ def _signed_timestamp(request: Request, window_seconds: int) -> str:
     return timestamp
 
 
-def _signature(request: Request) -> str:
+def _signature(request: Request, alg: str) -> str:
     text = request.headers.get(SIGNATURE, "")
     try:
-        crypto.decode_signature(text)
+        crypto.decode_signature(text, alg)
     except crypto.CryptoError as exc:
         raise _Refusal(f"{SIGNATURE} {exc}", SIGNATURE) from None
     return text
@@ -186,11 +187,11 @@ async def _verify_signature(
 ) -> None:
     hub = hub_context(request)
     timestamp = _signed_timestamp(request, hub.settings.signature_window_seconds)
-    signature = _signature(request)
+    signature = _signature(request, crypto.public_key_alg(public_key))
     if body_digest is None:
         body_digest = hashlib.sha256(await request.body()).hexdigest()
     signed = signing_string(request.method, _path_qs(request), timestamp, body_digest)
-    if not crypto.verify_ed25519(public_key, signed, signature):
+    if not crypto.verify_with_stored_key(public_key, signed, signature):
         raise _Refusal("signature does not verify", SIGNATURE)
     if caller.member_id is None:  # a key always belongs to a member; never trust otherwise
         raise _Refusal("unknown or revoked API key")

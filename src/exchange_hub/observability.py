@@ -11,6 +11,12 @@ unbroken run of years whose official holiday arrangement is loaded ends
 (00:00 Asia/Shanghai of the next day; 0 when none is). Alert when it is less
 than 60 days ahead: deadlines beyond it count weekends only.
 
+``hub_crypto_reencrypt_rows{table,state}`` (``total``, ``done``) and
+``hub_crypto_reencrypt_finished{table}`` (1 when the table is on the keys this
+node writes with): the progress of ``reencrypt.move_rows`` after a key rotation or
+a change of profile. Until every table is finished, look-ups consult the
+indexes of both profiles.
+
 ``hub_rate_limit_fallbacks_total{store}``: rate-limit checks this process
 answered on its own because the shared store (Redis or PostgreSQL) failed
 (``ratelimits``); alert when it grows: the limits then hold per node only.
@@ -32,7 +38,7 @@ from prometheus_client import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from exchange_hub import clock
+from exchange_hub import clock, reencrypt
 from exchange_hub import observability_repository as repository
 from exchange_hub.context import HubContext
 from exchange_hub.deps import authenticate
@@ -87,6 +93,7 @@ def _database_gauges(hub: HubContext, registry: CollectorRegistry) -> None:
         overdue = repository.messages_in_states_due_before(session, open_states, now)
         failed = repository.failed_push_deliveries(session)
         calendar = calendar_status(session, clock.today())
+        moves = reencrypt.progress(session)
     Gauge("hub_inbox_depth", "Messages not yet answered or closed", registry=registry).set(depth)
     Gauge("hub_overdue_items", "Open messages past their deadline", registry=registry).set(overdue)
     Gauge("hub_push_failures", "Push deliveries given up", registry=registry).set(failed)
@@ -95,6 +102,21 @@ def _database_gauges(hub: HubContext, registry: CollectorRegistry) -> None:
         "Unix time at which the official holiday arrangement loaded runs out (0: none)",
         registry=registry,
     ).set(calendar.covered_until_timestamp)
+    _reencrypt_gauges(registry, moves, reencrypt.target_of(hub.keyring))
+
+
+def _reencrypt_gauges(
+    registry: CollectorRegistry, moves: list[reencrypt.TableProgress], target: str
+) -> None:
+    rows = Gauge("hub_crypto_reencrypt_rows", "Rows of the re-encryption pass, by table",
+                 ["table", "state"], registry=registry)  # fmt: skip
+    finished = Gauge("hub_crypto_reencrypt_finished",
+                     "1 when a table is on the keys this node writes with",
+                     ["table"], registry=registry)  # fmt: skip
+    for move in moves:
+        rows.labels(move.table, "total").set(move.total)
+        rows.labels(move.table, "done").set(move.total if move.finished else move.done)
+        finished.labels(move.table).set(int(move.finished and move.target == target))
 
 
 router = APIRouter(include_in_schema=False)

@@ -117,6 +117,7 @@ def test_benches_are_found() -> None:
     assert {p.stem for p in BENCHES} >= {
         "agent",
         "bulletin",
+        "crypto",
         "ingest",
         "nation",
         "prepare",

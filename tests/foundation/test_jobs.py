@@ -20,6 +20,7 @@ EXPECTED = {
     "audit.purge",
     "idempotency.expire_answers",
     "ratelimits.prune",
+    "reencrypt.move_rows",
 }
 
 

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from exchange_hub import crypto
 from exchange_hub.cli import app
+from exchange_hub.config import Settings
 from tests.fixtures.together import run_together
 
 runner = CliRunner()
@@ -54,5 +55,5 @@ def test_nodes_initialising_together_keep_the_first_ring(tmp_path: Path) -> None
     assert all(code == 0 for code, _ in results), results
     written = [output for _, output in results if "key ring written" in output]
     assert len(written) == 1, results  # one node made it; the others found it in place
-    crypto.ring_from_document(json.loads(out.read_text()))
+    crypto.ring_from_document(json.loads(out.read_text()), Settings().crypto_profile)
     assert [p.name for p in tmp_path.iterdir()] == ["keys.json"]

@@ -69,7 +69,9 @@ def test_keys_rotate_reencrypts_records_and_versions(
     result = runner.invoke(app, ["keys", "rotate"])
     assert result.exit_code == 0, result.output
     assert "re-encrypted 3 records and 1 record versions" in result.output
-    ring = crypto.load_key_ring(hub.settings.resolved_keys_file, create=False)
+    ring = crypto.load_key_ring(
+        hub.settings.resolved_keys_file, create=False, profile=hub.settings.crypto_profile
+    )
     assert ring.current_data_key != old_kid and old_kid in ring.data_keys
     with hub.sessions() as session:
         rows = session.scalars(select(Record)).all()

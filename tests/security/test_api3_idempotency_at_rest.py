@@ -57,8 +57,9 @@ def test_the_stored_answer_is_a_ciphertext_bound_to_member_and_key(
     row = _stored(hub, "rec-1")
     assert "response" not in row  # the plaintext column is gone
     token = row["response_enc"]
-    assert token.startswith("A256GCM.") and NAME not in token and NUMBER not in token
-    assert row["request_hash"].startswith("HS256.")
+    profile = hub.keyring.profile  # HUB_CRYPTO_PROFILE: AES-GCM/HMAC-SHA256 or SM4-GCM/HMAC-SM3
+    assert token.startswith(f"{profile.cipher}.") and NAME not in token and NUMBER not in token
+    assert row["request_hash"].startswith(f"{profile.mac}.")
     member = uuid.UUID(county_a.id)
     clear = hub.keyring.decrypt(token, idempotency.response_context(member, "rec-1"))
     assert NAME in clear and NUMBER in clear

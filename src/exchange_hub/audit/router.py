@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from exchange_hub.audit import service
 from exchange_hub.deps import CurrentCaller, Hub, ReadSession
@@ -36,6 +36,15 @@ class AuditPage(BaseModel):
     next_cursor: int | None
 
 
+class ChainSegment(BaseModel):
+    """A run of links made with one audit key: the chain changes key with the profile."""
+
+    key: str = Field(description="<alg>.<kid>: HS256 (HMAC-SHA256) or HSM3 (HMAC-SM3)")
+    first_id: int
+    last_id: int
+    rows: int
+
+
 class ChainStatus(BaseModel):
     ok: bool
     checked: int
@@ -43,6 +52,7 @@ class ChainStatus(BaseModel):
     reason: str | None
     last_id: int | None
     last_hash: str | None
+    segments: list[ChainSegment] = Field(default_factory=list)
 
 
 @router.get("", response_model=AuditPage)
@@ -66,4 +76,5 @@ def list_audit_events(
 def verify_audit_chain(session: ReadSession, caller: CurrentCaller, hub: Hub) -> ChainStatus:
     require_role(caller, "admin")
     result = service.verify_chain(session, hub.keyring)
-    return ChainStatus(**result.__dict__)
+    segments = [ChainSegment(**vars(segment)) for segment in result.segments]
+    return ChainStatus(**{**vars(result), "segments": segments})

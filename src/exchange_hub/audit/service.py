@@ -26,13 +26,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange_hub import clock
 from exchange_hub.audit import repository
 from exchange_hub.changes import lock_journals_at_commit
-from exchange_hub.crypto import KeyRing
+from exchange_hub.crypto import CryptoError, KeyRing
 from exchange_hub.masking import mask_values
 from exchange_hub.models import AuditEvent
 from exchange_hub.scope import Caller, scope_prefix
 
 GENESIS = "genesis"
 PURGE_ACTION = "audit.purge"
+KEY_CHANGE_ACTION = "audit.chain_key_changed"
+"""The row where the chain's MAC changes (a change of profile, HMAC-SHA256 ⇄ HMAC-SM3):
+its ``detail`` names the key before (``from``) and after (``to``) as ``<alg>.<kid>``."""
 _PENDING = "audit_pending"
 _KEYRING = "keyring"
 
@@ -111,13 +114,43 @@ def _append_pending(session: Session) -> None:
     ring: KeyRing = session.info[_KEYRING]
     lock_journals_at_commit(session)
     previous: str | None = None  # the first row links to the newest one, read as it is written
-    for entry in pending:
+    while pending:
         # The insert returns the id (which the hash covers) and exactly what the
         # database stored, which is what ``verify_chain`` will read back.
+        entry = pending[0]
         row = repository.insert_chained(session, asdict(entry), prev_hash=previous, first=GENESIS)
+        if previous is None and _key_changes(row.prev_hash, ring):
+            _become_key_change(row, ring)  # the entry follows it, in the next row
+        else:
+            pending.pop(0)
         row.hash = ring.chain_hash(row.prev_hash, _payload(row))
         session.flush()
         previous = row.hash
+
+
+def key_of(link: str) -> str | None:
+    """``<alg>.<kid>`` of a chain link (``None`` for genesis)."""
+    alg, _, rest = link.partition(".")
+    kid = rest.partition(".")[0]
+    return f"{alg}.{kid}" if kid else None
+
+
+def _current_key(ring: KeyRing) -> str:
+    return ring.chain_key()
+
+
+def _key_changes(previous_link: str, ring: KeyRing) -> bool:
+    before = key_of(previous_link)
+    return before is not None and before != _current_key(ring)
+
+
+def _become_key_change(row: AuditEvent, ring: KeyRing) -> None:
+    """Turn the row just inserted into the record of a change of the chain's MAC (same
+    flush as its hash: no statement more); the entry it held goes into the next row."""
+    row.action, row.actor, row.outcome = KEY_CHANGE_ACTION, "system", "ok"
+    row.member_id = row.region = row.object_type = row.object_id = None
+    row.client = row.request_id = None
+    row.detail = {"from": key_of(row.prev_hash), "to": _current_key(ring)}
 
 
 @event.listens_for(Session, "before_commit")
@@ -131,6 +164,16 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
+@dataclass
+class Segment:
+    """A run of chain links made with one audit key (``<alg>.<kid>``)."""
+
+    key: str
+    first_id: int
+    last_id: int
+    rows: int = 1
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
@@ -139,6 +182,7 @@ class VerifyResult:
     reason: str | None = None
     last_id: int | None = None
     last_hash: str | None = None
+    segments: tuple[Segment, ...] = ()
 
 
 def iter_chain(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
@@ -165,22 +209,51 @@ def verify_chain(session: Session, ring: KeyRing) -> VerifyResult:
 
     The oldest kept row must link to genesis, or (after a retention purge) to
     the hash the purge recorded, so rows removed from the start are found too.
-    The result carries the newest hash: kept elsewhere, it also reveals a
-    removal of the newest rows.
+    Each link is checked with the audit key it names; the key may change only at
+    a row that records the change (``KEY_CHANGE_ACTION``), and each run of one
+    key is reported as a segment. The result carries the newest hash: kept
+    elsewhere, it also reveals a removal of the newest rows.
     """
     previous = _expected_start(session)
     checked = 0
     last_id: int | None = None
+    segments: list[Segment] = []
     for row in iter_chain(session):
-        if row.prev_hash != previous:
-            return VerifyResult(False, checked, row.id, "link to the previous row is broken")
-        if row.hash != ring.chain_hash(row.prev_hash, _payload(row)):
-            return VerifyResult(False, checked, row.id, "row content does not match its hash")
+        problem = _link_problem(row, previous, ring)
+        if problem:
+            return VerifyResult(False, checked, row.id, problem, segments=tuple(segments))
+        key = str(key_of(row.hash))
+        if segments and segments[-1].key == key:
+            segments[-1].last_id, segments[-1].rows = row.id, segments[-1].rows + 1
+        else:
+            segments.append(Segment(key, row.id, row.id))
         previous, last_id = row.hash, row.id
         checked += 1
     return VerifyResult(
-        True, checked, last_id=last_id, last_hash=None if last_id is None else previous
-    )
+        True, checked, last_id=last_id, last_hash=None if last_id is None else previous,
+        segments=tuple(segments),
+    )  # fmt: skip
+
+
+def _link_problem(row: AuditEvent, previous: str, ring: KeyRing) -> str | None:
+    if row.prev_hash != previous:
+        return "link to the previous row is broken"
+    key, before = key_of(row.hash), key_of(previous)
+    if key is None:
+        return "row has no hash"
+    if before is not None and key != before and not _records_change(row, before, key):
+        return f"audit key changed from {before} to {key} without a record of the change"
+    try:
+        expected = ring.chain_hash(row.prev_hash, _payload(row), kid=key.partition(".")[2])
+    except (CryptoError, KeyError):
+        return f"row is hashed with {key}, which is not in the key ring"
+    if row.hash != expected:
+        return "row content does not match its hash"
+    return None
+
+
+def _records_change(row: AuditEvent, before: str, key: str) -> bool:
+    return row.action == KEY_CHANGE_ACTION and row.detail == {"from": before, "to": key}
 
 
 def purge_before(session: Session, cutoff: datetime) -> int:

@@ -42,7 +42,9 @@ def receipts_verify(
         ok = receipts.verify_receipt_with_key(public_key, receipt)
     else:
         settings = Settings()
-        ring = crypto.load_key_ring(settings.resolved_keys_file, create=False)
+        ring = crypto.load_key_ring(
+            settings.resolved_keys_file, create=False, profile=settings.crypto_profile
+        )
         ok = receipts.verify_receipt(ring, receipt)
     if not ok:
         err.print("[red]receipt does NOT verify[/red]")

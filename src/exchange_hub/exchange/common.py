@@ -29,6 +29,12 @@ def settings_of(session: Session) -> Settings:
     return session.info.get("settings") or Settings()
 
 
+def subject_id_number(body: str) -> str:
+    """The subject's ID number in a decrypted message body (what ``subject_index`` indexes)."""
+    subject = json.loads(body).get("subject") or {}
+    return str(subject.get("id_number", ""))
+
+
 def decrypt_content(session: Session, message: Message) -> dict[str, Any]:
     return json.loads(keyring_of(session).decrypt(message.body, BODY_CONTEXT))  # type: ignore[no-any-return]
 

@@ -102,15 +102,20 @@ def push_headers(keyring: KeyRing, url: str, body: bytes, timestamp: int) -> dic
     }
 
 
-def verify_push(public_key_b64: str, path_qs: str, headers: dict[str, str], body: bytes) -> bool:
-    """What a receiver runs: does this push carry a valid hub signature?"""
+def verify_push(public_key: str, path_qs: str, headers: dict[str, str], body: bytes) -> bool:
+    """What a receiver runs: does this push carry a valid hub signature? ``public_key``:
+    the hub's, Ed25519 in base64 or SM2 as PEM or 04||X||Y hex."""
     lowered = {k.lower(): v for k, v in headers.items()}
     parts = parse_signature_header(lowered.get(SIGNATURE_HEADER.lower(), ""))
-    if parts.get("alg") != crypto.SIGN_ALG:
+    try:
+        stored = crypto.parse_public_key(public_key)
+    except crypto.CryptoError:
+        return False
+    if parts.get("alg") != crypto.public_key_alg(stored):
         return False
     timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
     payload = crypto.signing_string("POST", path_qs, timestamp, hashlib.sha256(body).hexdigest())
-    return crypto.verify_ed25519(public_key_b64, payload, parts.get("sig", ""))
+    return crypto.verify_with_stored_key(stored, payload, parts.get("sig", ""))
 
 
 # -- claiming -------------------------------------------------------------------------

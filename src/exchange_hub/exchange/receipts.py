@@ -60,12 +60,19 @@ def verify_receipt(keyring: KeyRing, receipt: dict[str, Any]) -> bool:
     return keyring.verify_hub_signature(signed_part(receipt), signature)
 
 
-def verify_receipt_with_key(public_key_b64: str, receipt: dict[str, Any]) -> bool:
-    """The same check for a member that holds only the hub's public key."""
+def verify_receipt_with_key(public_key: str, receipt: dict[str, Any]) -> bool:
+    """The same check for a member that holds only the hub's public key: Ed25519 in
+    base64, or SM2 as PEM or 04||X||Y hex (``crypto.parse_public_key``)."""
     signature = receipt.get("signature")
-    if not isinstance(signature, dict) or signature.get("alg") != crypto.SIGN_ALG:
+    if not isinstance(signature, dict):
         return False
-    return crypto.verify_ed25519(public_key_b64, signed_part(receipt), signature.get("sig", ""))
+    try:
+        stored = crypto.parse_public_key(public_key)
+    except crypto.CryptoError:
+        return False
+    if signature.get("alg") != crypto.public_key_alg(stored):
+        return False
+    return crypto.verify_with_stored_key(stored, signed_part(receipt), signature.get("sig", ""))
 
 
 def extract_receipt(document: Any) -> dict[str, Any] | None:

@@ -213,7 +213,7 @@ def get_changes(
     return inbox.read_changes(session, caller, since=since, limit=limit)
 
 
-@router.get("/hub-key", summary="The hub's Ed25519 public key (receipts and pushes)")
+@router.get("/hub-key", summary="The hub's public key, Ed25519 or SM2 (receipts and pushes)")
 def get_hub_key(hub: Hub, caller: CurrentCaller) -> dict[str, str]:
     """For members checking receipts and pushes (operators: ``exchange-hub keys public``)."""
     return hub.keyring.hub_public_key()

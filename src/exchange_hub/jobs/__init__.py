@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from exchange_hub import idempotency, ratelimits
+from exchange_hub import idempotency, ratelimits, reencrypt
 from exchange_hub.audit import tasks as audit
 from exchange_hub.context import HubContext
 from exchange_hub.exchange import tasks as exchange
@@ -35,6 +35,7 @@ JOBS: Mapping[str, Job] = MappingProxyType(
         "audit.purge": audit.purge_audit,
         "idempotency.expire_answers": idempotency.expire_answers_job,
         "ratelimits.prune": ratelimits.prune_job,
+        reencrypt.JOB: reencrypt.reencrypt_job,
     }
 )
 

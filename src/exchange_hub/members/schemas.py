@@ -40,6 +40,13 @@ class MemberIssued(BaseModel):
     api_key: str
 
 
+# Ed25519 in base64url | SM2 as (04)||X||Y hex | SM2 (or Ed25519) as PEM; crypto checks the key.
+PUBLIC_KEY = (
+    r"^([A-Za-z0-9_-]{43}=?|(04)?[0-9A-Fa-f]{128}"
+    r"|-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\r\n]{20,400}-----END PUBLIC KEY-----\r?\n?)$"
+)
+
+
 class MemberCreate(RequestBody):
     """A member: county and department systems sit in a county; admins in any region."""
 
@@ -72,7 +79,11 @@ class MemberCreate(RequestBody):
     region: RegionCode
     department: Literal[DEPARTMENTS] | None = None  # type: ignore[valid-type]
     public_key: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_-]{43}=?$", description="Ed25519, 32 bytes, base64url"
+        None,
+        max_length=600,
+        pattern=PUBLIC_KEY,
+        description="Ed25519 (32 bytes, base64url), or SM2: 04||X||Y in hex (130 digits; "
+        "X||Y alone: 128) or PEM (SubjectPublicKeyInfo). Requests are then signed with it.",
     )
 
 

@@ -12,6 +12,7 @@ from exchange_hub.models.console import (
     ConsoleSignInGuard,
     ConsoleUser,
 )
+from exchange_hub.models.crypto import ReencryptProgress
 from exchange_hub.models.holiday import CalendarDay, CalendarRevision, CalendarYear
 from exchange_hub.models.idempotency import IdempotencyKey
 from exchange_hub.models.member import Member, SeenSignature
@@ -55,6 +56,7 @@ __all__ = [
     "RateLimitWindow",
     "Record",
     "RecordVersion",
+    "ReencryptProgress",
     "RefreshState",
     "Region",
     "ReportingPair",

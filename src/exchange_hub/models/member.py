@@ -22,7 +22,9 @@ class Member(Base):
     department: Mapped[str | None] = mapped_column(String(40))
     key_id: Mapped[str] = mapped_column(String(40), unique=True)
     key_hash: Mapped[str] = mapped_column(String(80))
-    public_key: Mapped[str | None] = mapped_column(String(64))
+    public_key: Mapped[str | None] = mapped_column(String(200))
+    """Ed25519 as unpadded base64url (43 characters), or SM2 as 04||X||Y hex (130):
+    ``crypto.parse_public_key``."""
     person_data_grant: Mapped[bool] = mapped_column(Boolean, default=False)
     push_url: Mapped[str | None] = mapped_column(String(500))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -100,6 +100,7 @@ class Setup:
     data_keys: dict[str, bytes]
     current_data_key: str
     index_keys: dict[str, bytes]
+    key_algs: dict[str, str]  # the national profile's keys (KeyRing.key_algs)
     current_index_key: str
     policy: str
     today: date
@@ -118,7 +119,8 @@ class Setup:
         return cls(
             caller=ctx.caller, data_keys=dict(ring.data_keys),
             current_data_key=ring.current_data_key, index_keys=dict(ring.index_keys),
-            current_index_key=ring.current_index_key, policy=ctx.policy, today=ctx.today,
+            current_index_key=ring.current_index_key, key_algs=dict(ring.key_algs),
+            policy=ctx.policy, today=ctx.today,
             regions=ctx.regions.whole(), batch_at=batch_at, columns=columns,
             copy_types=copy_types,
         )  # fmt: skip
@@ -128,6 +130,7 @@ class Setup:
             data_keys=self.data_keys, current_data_key=self.current_data_key,
             index_keys=self.index_keys, current_index_key=self.current_index_key,
             audit_key=("", b""), signing_key=("", None),  # type: ignore[arg-type]  # not held here
+            key_algs=self.key_algs,
         )  # fmt: skip
         regions = values.RegionBook.complete(self.regions)
         return values.WriteContext(self.caller, ring, self.policy, self.today, regions)

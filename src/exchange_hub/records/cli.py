@@ -1,36 +1,28 @@
-"""Operator commands of the records domain: ``import`` and ``keys rotate``.
+"""Operator commands of the records domain: ``import``.
 
 ``exchange-hub import FILE --as 110105`` lands a county's NDJSON, CSV or XLSX file
 exactly as ``POST /api/v1/records/batch`` would (same checks, same line
 numbers), for operators loading files handed over on media.
-``exchange-hub keys rotate`` adds a data key and re-encrypts every record and
-record version with it, batch by batch (each batch its own transaction, so an
-interrupted rotation resumes where it stopped).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy import Table as SqlTable
 
-from exchange_hub import crypto
 from exchange_hub.commands import console, fail, open_hub
-from exchange_hub.config import Settings
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.errors import HubError
-from exchange_hub.records import batch, repository, service, values
+from exchange_hub.records import batch, service
 from exchange_hub.records.checking import COLUMN_LABELS
 from exchange_hub.records.schemas import BatchResult
 from exchange_hub.regions import service as regions
 from exchange_hub.scope import Caller
-
-ROTATE_BATCH = 1_000
 
 
 def _format_for(path: Path, given: str | None) -> batch.BodyFormat:
@@ -120,58 +112,6 @@ def _print_summary(result: BatchResult) -> None:
             console.print(f"… and {result.rejected_count - 50} more")
 
 
-def rotate_data_key() -> None:
-    """Add a new data key, make it current, and re-encrypt every record with it."""
-    settings = Settings()
-    kid = crypto.add_data_key(settings.resolved_keys_file)
-    with open_hub(settings, people=service) as hub:
-        records = _reencrypt(hub, repository.RECORDS, _record_columns)
-        versions = _reencrypt(hub, repository.VERSIONS, _version_columns)
-    console.print(f"new data key {kid} is current")
-    console.print(f"re-encrypted {records} records and {versions} record versions")
-
-
-def _reencrypt(hub: HubContext, table: SqlTable, convert: Any) -> int:
-    ring, done, after = hub.keyring, 0, None
-    while True:
-        with transaction(hub.sessions) as session:
-            rows = repository.not_on_key(
-                session, table, ring.current_data_key, after=after, limit=ROTATE_BATCH
-            )
-            if not rows:
-                return done
-            repository.reencrypt_rows(session, table, [convert(ring, row) for row in rows])
-        done, after = done + len(rows), rows[-1].id
-
-
-def _record_columns(ring: crypto.KeyRing, row: Any) -> dict[str, Any]:
-    clear = values.decrypted(ring, row)
-    out: dict[str, Any] = {"id": row.id, "data_key_id": ring.current_data_key}
-    for name, context in values.ENCRYPTED.items():
-        value = clear[name]
-        out[f"{name}_enc"] = ring.encrypt(value, context) if value is not None else None
-    return out
-
-
-def _version_columns(ring: crypto.KeyRing, row: Any) -> dict[str, Any]:
-    clear = ring.decrypt(row.snapshot, values.SNAPSHOT_CONTEXT)
-    return {
-        "id": row.id,
-        "data_key_id": ring.current_data_key,
-        "snapshot": ring.encrypt(clear, values.SNAPSHOT_CONTEXT),
-    }
-
-
-def _keys_group(app: typer.Typer) -> typer.Typer:
-    for group in app.registered_groups:
-        if group.name == "keys" and group.typer_instance is not None:
-            return group.typer_instance
-    keys = typer.Typer(help="The key ring.", no_args_is_help=True)
-    app.add_typer(keys, name="keys")
-    return keys
-
-
 def register(app: typer.Typer) -> None:
-    """Add ``import`` and ``keys rotate`` to the ``exchange-hub`` CLI."""
+    """Add ``import`` to the ``exchange-hub`` CLI (``keys rotate``: ``keys_cli``)."""
     app.command("import", help=IMPORT_HELP)(import_file)
-    _keys_group(app).command("rotate")(rotate_data_key)

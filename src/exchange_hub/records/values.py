@@ -306,6 +306,23 @@ def _content_index(keyring: KeyRing, content: dict[str, Any]) -> str:
     return keyring.blind_index_of_bytes(b"content:" + orjson.dumps(content))
 
 
+CONTENT_COLUMNS = (
+    "birth_date", "certificate_checked", "certificate_issued_by", "certificate_issued_on",
+    "certificate_number", "certificate_valid_until", "children_count", "contraception",
+    "ethnicity", "hukou_missing", "hukou_region", "kind", "last_birth_date", "marital_status",
+    "moved_on", "other_region", "pregnancy_status", "registering_region", "residence_region",
+    "sex",
+)  # fmt: skip
+"""The fields of ``prepare``'s content that a row holds in clear (the rest are ``ENCRYPTED``)."""
+
+
+def content_index_of_row(keyring: KeyRing, row: Any, clear: dict[str, str | None]) -> str:
+    """The content index of a stored row, as ``prepare`` made it (``reencrypt.move_rows``
+    rebuilds it under the current key, so an identical re-push stays unchanged)."""
+    content = {name: getattr(row, name) for name in CONTENT_COLUMNS} | clear
+    return _content_index(keyring, dict(sorted(content.items())))
+
+
 def decrypted(keyring: KeyRing, row: Any) -> dict[str, str | None]:
     """The four encrypted fields of a row (ORM object or Core row), in clear."""
     out: dict[str, str | None] = {}
