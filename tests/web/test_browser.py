@@ -14,21 +14,17 @@ run: the browser is the system's.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from openpyxl import load_workbook
 
-from exchange_hub.app import create_app
 from exchange_hub.context import HubContext
 from exchange_hub.models import Message
+from tests.fixtures.served import hub_in_thread
 from tests.web import factories
 from tests.web.helpers import PASSWORD, make_user
 
@@ -55,29 +51,11 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served_hub(hub: HubContext) -> Iterator[str]:
     """The hub under uvicorn on 127.0.0.1, on a free port, in a thread of this process."""
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(context=hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with hub_in_thread(hub) as url:
+        yield url
 
 
 @pytest.fixture

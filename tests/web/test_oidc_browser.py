@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,16 +26,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
-from exchange_hub.app import create_app
 from exchange_hub.clock import Clock
 from exchange_hub.context import HubContext
 from exchange_hub.db import transaction
 from exchange_hub.models import AuditEvent, ConsoleSession
 from exchange_hub.web import oidc_accounts
 from tests.fixtures.hub import make_context
+from tests.fixtures.served import free_port, hub_in_thread
 from tests.web import oidc_provider
 from tests.web.helpers import make_user
 from tests.web.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider
@@ -66,14 +63,6 @@ li-clerk is mapped by its claims; wang-outside claims a region outside the allow
 any other login name (``stranger``) carries no claims at all."""
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class Site:
     hub_url: str
@@ -83,7 +72,7 @@ class Site:
 
 @pytest.fixture
 def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
-    hub_port, provider_port = _free_port(), _free_port()
+    hub_port, provider_port = free_port(), free_port()
     hub_url = f"http://127.0.0.1:{hub_port}"
     provider = OidcProvider(tmp_path, provider_port, hub_url, ACCOUNTS)
     provider.start()
@@ -101,21 +90,10 @@ def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
     make_user(hub, "admin_gd", role="admin", region="440000")
     with transaction(hub.sessions) as session:
         oidc_accounts.link_subject(session, username="admin_gd", subject="zhang-admin")
-    config = uvicorn.Config(
-        create_app(context=hub), host="127.0.0.1", port=hub_port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield Site(hub_url, hub, provider)
+        with hub_in_thread(hub, hub_port):
+            yield Site(hub_url, hub, provider)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         provider.stop()
         hub.dispose()
 
