@@ -319,7 +319,10 @@ class KeyRing:
 
     def blind_indexes(self, value: str) -> tuple[str, list[str]]:
         """The current key's index of a value, and ``all_blind_indexes`` holding it."""
-        data = value.encode()
+        return self.blind_indexes_of_bytes(value.encode())
+
+    def blind_indexes_of_bytes(self, data: bytes) -> tuple[str, list[str]]:
+        """``blind_indexes`` of text already encoded as UTF-8."""
         current = self.blind_index_of_bytes(data)
         if len(self.index_keys) == 1:  # the current key (or the line above raised)
             return current, [current]

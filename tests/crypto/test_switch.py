@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from exchange_hub import crypto, reencrypt
 from exchange_hub.audit import service as audit
@@ -289,3 +291,31 @@ def test_several_workers_move_rows_while_requests_write(
     assert all(t.startswith("SM4GCM.") for t in ciphers)
     assert all(t.startswith("HSM3.") for t in indexes)
     assert _readable(national.hub, rows) == 16 + len(rows["versions"]) + len(rows["messages"])
+
+
+def test_an_identical_re_push_before_its_row_is_moved_changes_nothing(
+    database_url: str, tmp_path: Path, nodes: list[Node]
+) -> None:
+    """During a change of profile a county re-sends last night's file: rows still on the
+    old index key are recognised as unchanged, one by one and by batch, with no new version."""
+    _first, national, work = _rotated(database_url, tmp_path / "data", nodes, records=2)
+    with national.hub.sessions() as session:
+        versions = session.scalar(select(func.count()).select_from(RecordVersion))
+    number, name, record_id = work.people[0]
+    body = {**outflow(number, name=name), "moved_on": "2026-04-01"}  # as the workload left it
+    single = national.client.post("/api/v1/records", json=body, headers=work.origin.headers)
+    assert single.status_code == 201, single.text
+    assert single.json()["outcome"] == "unchanged"
+    number, name, _ = work.people[1]
+    line = orjson.dumps({**outflow(number, name=name), "moved_on": "2026-04-01"})
+    batch = national.client.post(
+        "/api/v1/records/batch",
+        content=line + b"\n",
+        headers={**work.origin.headers, "Content-Type": "application/x-ndjson"},
+    )
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["unchanged"] == 1 and batch.json()["updated"] == 0, batch.text
+    with national.hub.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(RecordVersion)) == versions
+        stored = session.get(Record, uuid.UUID(record_id))
+        assert stored is not None and not stored.content_index.startswith("HSM3.")  # not moved

@@ -86,7 +86,7 @@ class BulkWriter:
             found = _existing_of(existing, checked.kinds[i], checked.id_indexes[i])
             if found is None:
                 new.append(i)
-            elif found.content_index == checked.contents[i]:
+            elif found.content_index in checked.contents[i]:
                 self.tally.unchanged += 1
             else:
                 changed.append((checked.lines[i], found.id))

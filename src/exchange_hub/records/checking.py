@@ -141,7 +141,7 @@ class Checked:
     """A checked chunk: its good rows ready to store, and its rejections.
 
     Row ``i`` is ``kinds[i]``/``id_indexes[i]`` (every index form, the current
-    key's first), ``contents[i]`` (the content index, to tell an identical
+    key's first), ``contents[i]`` (every form of the content index, the same way, to tell an identical
     re-push), ``rows[i]`` (binary COPY bytes or a column tuple) from
     ``lines[i]``; ``inflows`` holds the whole row of each new inflow (the
     exchange notifies its origin).
@@ -150,7 +150,7 @@ class Checked:
     lines: list[int] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     id_indexes: list[list[str]] = field(default_factory=list)
-    contents: list[str] = field(default_factory=list)
+    contents: list[list[str]] = field(default_factory=list)
     rows: list[Any] = field(default_factory=list)
     inflows: dict[int, dict[str, Any]] = field(default_factory=dict)
     rejections: list[tuple[int, str, str]] = field(default_factory=list)
@@ -249,7 +249,7 @@ def check_chunk(ctx: values.WriteContext, encoder: _Encoder, task: Task) -> Chec
         checked.lines.append(number)
         checked.kinds.append(columns["kind"])
         checked.id_indexes.append(_current_first(prepared))
-        checked.contents.append(columns["content_index"])
+        checked.contents.append(prepared.content_indexes)
         checked.rows.append(encoder.stored(row))
     checked.last_line = max(checked.last_line, task.last_line)
     return checked

@@ -135,7 +135,7 @@ def create_record(session: Session, caller: Caller, *, body: RecordIn) -> tuple[
         id_indexes=prepared.id_indexes,
     )
     if existing is not None:
-        return existing, _apply_update(session, caller, existing, prepared.columns)
+        return existing, _apply_update(session, caller, existing, prepared)
     record = _insert(session, caller, prepared.columns)
     return record, "created"
 
@@ -157,12 +157,12 @@ def _insert(session: Session, caller: Caller, prepared: dict[str, Any]) -> Recor
 
 
 def _apply_update(
-    session: Session, caller: Caller, record: Record, prepared: dict[str, Any]
+    session: Session, caller: Caller, record: Record, prepared: values.Prepared
 ) -> Outcome:
-    if record.content_index == prepared["content_index"]:
+    if record.content_index in prepared.content_indexes:
         return "unchanged"
     archive(session, keyring_of(session), record)
-    for name, value in prepared.items():
+    for name, value in prepared.columns.items():
         setattr(record, name, value)
     _next_version(record, caller, "updated")
     session.flush()
@@ -186,7 +186,7 @@ def update_record(
     merged = _merge(current, patch)
     body = _validated(merged)
     prepared = values.prepare(write_context(session, caller), body)
-    return record, _apply_update(session, caller, record, prepared.columns)
+    return record, _apply_update(session, caller, record, prepared)
 
 
 def _merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

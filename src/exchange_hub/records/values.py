@@ -151,6 +151,9 @@ class Prepared:
 
     columns: dict[str, Any]
     id_indexes: list[str]
+    # every form of the content index, current first: an identical re-push of a row
+    # not yet moved to the current index key (a rotation, a change of profile) is unchanged
+    content_indexes: list[str]
 
 
 # A validated model keeps its fields in ``__dict__``: read them all at once
@@ -209,16 +212,17 @@ def prepare(ctx: WriteContext, body: RecordIn) -> Prepared:
          (address, _ADDRESS_CONTEXT))
     )  # fmt: skip
     id_index, id_indexes = ring.blind_indexes(id_number)
+    content_index, content_indexes = _content_indexes(ring, content)
     reasons = _key_reasons(pregnancy, last_birth, cert_number, valid_until, contraception, today)
     columns = content | {
-        "content_index": _content_index(ring, content), "data_key_id": ring.current_data_key,
+        "content_index": content_index, "data_key_id": ring.current_data_key,
         "id_number_enc": id_enc, "name_enc": name_enc, "phone_enc": phone_enc,
         "address_enc": address_enc, "id_index": id_index, "name_index": name_index(ring, name),
         "id_check_flagged": flagged, "id_converted": converted, "key_object": bool(reasons),
         "key_reasons": ",".join(reasons) or None,
     }  # fmt: skip
     del columns["id_number"], columns["name"], columns["phone"], columns["address"]  # in clear
-    return Prepared(columns, id_indexes)
+    return Prepared(columns, id_indexes, content_indexes)
 
 
 def _regions(
@@ -303,7 +307,17 @@ def _content_index(keyring: KeyRing, content: dict[str, Any]) -> str:
     The hashed text is ``content:`` and the fields as JSON with sorted keys;
     ``content`` comes with its keys in that order already (stored rows hold
     the index, so the text must not change)."""
-    return keyring.blind_index_of_bytes(b"content:" + orjson.dumps(content))
+    return keyring.blind_index_of_bytes(_content_text(content))
+
+
+def _content_indexes(keyring: KeyRing, content: dict[str, Any]) -> tuple[str, list[str]]:
+    """``_content_index`` under the current key, and its form under every key of the ring."""
+    current, forms = keyring.blind_indexes_of_bytes(_content_text(content))
+    return current, [current, *(f for f in forms if f != current)]
+
+
+def _content_text(content: dict[str, Any]) -> bytes:
+    return b"content:" + orjson.dumps(content)
 
 
 CONTENT_COLUMNS = (
