@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 from exchange_hub.client import (
+    AuthenticationError,
     ConflictError,
     Ed25519Signer,
     HubClient,
     InvalidInputError,
     NotFoundError,
+    SM2Signer,
+    load_signer,
 )
 from exchange_hub.exchange.schemas import MessageRead
 from exchange_hub.records.schemas import BatchResult, RecordRead
@@ -87,3 +90,26 @@ def test_refusals_are_the_exception_tree(server: HubServer) -> None:
         other = add_member(server, role="county", region="440305")
         with HubClient(server.url, other.api_key) as nanshan, pytest.raises(ConflictError):
             nanshan.acknowledge(accepted.id)
+
+
+def test_a_county_signing_with_sm2_is_accepted_and_a_tampered_signature_refused(
+    server: HubServer, tmp_path: Path
+) -> None:
+    """The national profile's member signature, from the client: the key file as
+    ``exchange-hub-agent keygen --sm2`` writes it, the public key as members register it."""
+    key_file = tmp_path / "sm2.key"
+    key_file.write_text(SM2Signer.generate().private_text() + "\n", encoding="ascii")
+    signer = load_signer(key_file)
+    assert isinstance(signer, SM2Signer) and len(signer.public_text()) == 130
+    county = add_member(server, role="county", region="130105", public_key=signer.public_text())
+    with HubClient(server.url, county.api_key, signer=signer) as hub:
+        assert hub.me().region == "130105"
+    other = SM2Signer.generate()  # a key the hub does not know for this member
+    with (
+        HubClient(server.url, county.api_key, signer=other) as hub,
+        pytest.raises(AuthenticationError) as refused,
+    ):
+        hub.me()
+    assert refused.value.status == 401
+    with pytest.raises(ValueError, match="SM2"):
+        SM2Signer.from_text("sm2:" + "00" * 32)  # zero is no private key

@@ -20,7 +20,7 @@ from rich.console import Console
 from exchange_hub.agent import config as agent_config
 from exchange_hub.agent.config import ConfigError
 from exchange_hub.agent.run import SETUP, Agent, Report
-from exchange_hub.client import Ed25519Signer
+from exchange_hub.client import Ed25519Signer, SM2Signer
 
 app = typer.Typer(
     help="交换平台区县同步程序：推送登记文件、拉取待办与变更、发送反馈。\n\n"
@@ -77,12 +77,15 @@ def answer(config: ConfigOption = Path("agent.toml"), as_json: JsonOption = Fals
 @app.command()
 def keygen(
     key_out: Annotated[Path, typer.Option("--out", help="私钥文件（只有本机用户可读）")],
+    sm2: Annotated[
+        bool, typer.Option("--sm2", help="生成 SM2 密钥（平台采用国密算法时），默认 Ed25519")
+    ] = False,
 ) -> None:
     """生成签名密钥：私钥写入文件，打印公钥（交平台管理员登记）。"""
     if key_out.exists():
         out.print(f"{key_out} 已存在，不会覆盖", markup=False)
         raise typer.Exit(SETUP)
-    signer = Ed25519Signer.generate()
+    signer: Ed25519Signer | SM2Signer = SM2Signer.generate() if sm2 else Ed25519Signer.generate()
     key_out.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(key_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="ascii") as file:

@@ -25,7 +25,6 @@ from exchange_hub.agent.config import AgentConfig, ConfigError
 from exchange_hub.agent.files import atomic_write
 from exchange_hub.agent.state_repository import State
 from exchange_hub.client import (
-    Ed25519Signer,
     HubClient,
     HubClientError,
     HubRefused,
@@ -33,6 +32,7 @@ from exchange_hub.client import (
     RateLimitedError,
     RetryPolicy,
     UnavailableError,
+    load_signer,
 )
 
 DONE, REJECTED, UNREACHABLE, REFUSED, SETUP = 0, 1, 2, 3, 4
@@ -72,7 +72,7 @@ class Agent:
         signer = None
         if config.signing_key_file is not None:
             try:
-                signer = Ed25519Signer.from_file(config.signing_key_file)
+                signer = load_signer(config.signing_key_file)
             except (OSError, ValueError, UnicodeDecodeError) as exc:
                 raise ConfigError(
                     f"签名私钥文件 {config.signing_key_file} 无法使用：{exc}"

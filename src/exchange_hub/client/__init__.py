@@ -23,13 +23,39 @@ from exchange_hub.client.errors import (
     UnexpectedAnswer,
     UnsupportedMediaError,
 )
-from exchange_hub.client.signing import Ed25519Signer, RequestSigner, Signer
+from exchange_hub.client.signing import (
+    Ed25519Signer,
+    RequestSigner,
+    Signer,
+    SM2Signer,
+    load_signer,
+)
 from exchange_hub.client.transport import RetryPolicy, Transport
 
 __all__ = [
-    "AuthenticationError", "BadRequestError", "ConflictError", "Ed25519Signer",
-    "ForbiddenError", "HubClient", "HubClientError", "HubRefused", "HubUnreachable",
-    "InvalidInputError", "InvalidRequestError", "NotFoundError", "PayloadTooLargeError",
-    "RateLimitedError", "RequestSigner", "RetryPolicy", "Signer", "Transport",
-    "UnavailableError", "UnexpectedAnswer", "UnsupportedMediaError", "batch_key", "media_type_of",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "Ed25519Signer",
+    "ForbiddenError",
+    "HubClient",
+    "HubClientError",
+    "HubRefused",
+    "HubUnreachable",
+    "InvalidInputError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "RateLimitedError",
+    "RequestSigner",
+    "RetryPolicy",
+    "SM2Signer",
+    "Signer",
+    "Transport",
+    "UnavailableError",
+    "UnexpectedAnswer",
+    "UnsupportedMediaError",
+    "batch_key",
+    "load_signer",
+    "media_type_of",
 ]  # fmt: skip

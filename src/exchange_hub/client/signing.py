@@ -6,9 +6,10 @@ A member with a registered public key signs every request: ``X-Hub-Timestamp``
 base64url. The hub refuses a request whose signed content it accepted before (a
 replay), so two identical requests within one second get distinct timestamps.
 
-``Signer`` is the interface a signing scheme implements: ``Ed25519Signer`` here;
-the national profile (SM2) plugs in as another ``Signer`` without changing the
-client.
+``Signer`` is the interface a signing scheme implements: ``Ed25519Signer``, and
+``SM2Signer`` for a member that registered an SM2 key (the national profile: SM2
+with SM3 and the default user id, the signature DER in unpadded base64url).
+``load_signer`` reads either from a key file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from exchange_hub import clock
+from exchange_hub import clock, national_crypto
 from exchange_hub.crypto import signing_string
 
 TIMESTAMP, SIGNATURE = "X-Hub-Timestamp", "X-Hub-Signature"
@@ -90,6 +91,54 @@ class Ed25519Signer:
 
     def sign(self, payload: bytes) -> str:
         return _b64url(self._key.sign(payload))
+
+
+SM2_KEY_PREFIX = "sm2:"  # an SM2 private key file: the prefix, then the 32 bytes in hex
+
+
+class SM2Signer:
+    """SM2 with SM3 (GM/T 0003, 0009): a DER signature, unpadded base64url."""
+
+    alg = "SM2"
+
+    def __init__(self, private_value: bytes) -> None:
+        self._key = national_crypto.SM2Signer(private_value)
+        self._private = private_value
+
+    @classmethod
+    def from_text(cls, text: str) -> SM2Signer:
+        """``sm2:`` and the private key's 32 bytes in hex (what ``keygen --sm2`` writes)."""
+        text = text.strip()
+        if not text.lower().startswith(SM2_KEY_PREFIX):
+            raise ValueError(f"an SM2 private key is written {SM2_KEY_PREFIX}<64 hex digits>")
+        try:
+            raw = bytes.fromhex(text[len(SM2_KEY_PREFIX) :])
+            return cls(raw)
+        except (ValueError, national_crypto.NationalCryptoError) as exc:
+            raise ValueError(f"not an SM2 private key: {exc}") from exc
+
+    @classmethod
+    def generate(cls) -> SM2Signer:
+        _key, raw = national_crypto.SM2Signer.generate()
+        return cls(raw)
+
+    def private_text(self) -> str:
+        return SM2_KEY_PREFIX + self._private.hex()
+
+    def public_text(self) -> str:
+        """The public key as members register it: 04‖X‖Y in hex (130 digits)."""
+        return self._key.public_point().hex()
+
+    def sign(self, payload: bytes) -> str:
+        return _b64url(self._key.sign(payload))
+
+
+def load_signer(path: Path) -> Ed25519Signer | SM2Signer:
+    """The signing key in a key file: SM2 when it says ``sm2:``, else Ed25519."""
+    text = path.read_text(encoding="ascii")
+    if text.strip().lower().startswith(SM2_KEY_PREFIX):
+        return SM2Signer.from_text(text)
+    return Ed25519Signer.from_text(text)
 
 
 class RequestSigner:

@@ -141,8 +141,8 @@ class Checked:
     """A checked chunk: its good rows ready to store, and its rejections.
 
     Row ``i`` is ``kinds[i]``/``id_indexes[i]`` (every index form, the current
-    key's first), ``contents[i]`` (every form of the content index, the same way, to tell an identical
-    re-push), ``rows[i]`` (binary COPY bytes or a column tuple) from
+    key's first), ``contents[i]`` (every form of the content index, the same
+    way, to tell an identical re-push), ``rows[i]`` (binary COPY bytes or a column tuple) from
     ``lines[i]``; ``inflows`` holds the whole row of each new inflow (the
     exchange notifies its origin).
     """
