@@ -67,7 +67,10 @@ class Cluster:
 
     # -- the script ----------------------------------------------------------------------
     def script_env(self) -> dict[str, str]:
-        env = {name: value for name, value in os.environ.items() if not name.startswith("HUB_")}
+        # The cluster's own HUB_* settings, but the installation's crypto profile: what the
+        # caller runs under (HUB_CRYPTO_PROFILE=national in CI's national lane) holds for it.
+        env = {name: value for name, value in os.environ.items()
+               if not name.startswith("HUB_") or name == "HUB_CRYPTO_PROFILE"}  # fmt: skip
         env.update({name: str(port) for name, port in self.ports.items()})
         env.update(
             CLUSTER_DIR=str(self.folder / "cluster"), CLUSTER_SCRATCH="1" if self.scratch else "0",

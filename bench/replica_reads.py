@@ -134,6 +134,7 @@ def _settings(env: dict[str, str], folder: Path) -> Settings:
     return Settings(
         database_url=env["HUB_DIRECT_DATABASE_URL"], keys_file=Path(env["HUB_KEYS_FILE"]),
         generate_dev_keys=False, data_dir=folder / "bench", log_json=False,
+        crypto_profile=env["HUB_CRYPTO_PROFILE"],  # the ring cluster.sh made is of this profile
     )  # fmt: skip
 
 

@@ -73,6 +73,7 @@ hub_env() {  # the settings every API node, worker and `hub` command gets
     export HUB_INGEST_WORKERS="${HUB_INGEST_WORKERS:-$API_INGEST_WORKERS}"
     # Plain http on the loopback address (nginx here terminates no TLS).
     export HUB_SECURE_COOKIES="${HUB_SECURE_COOKIES:-false}"
+    export HUB_CRYPTO_PROFILE="${HUB_CRYPTO_PROFILE:-international}"  # keys init makes its keys
 }
 
 port_open() {  # port_open PORT: something accepts connections there
@@ -360,7 +361,8 @@ cmd_env() {
     hub_env
     local name
     for name in HUB_DATABASE_URL HUB_DATABASE_POOLER HUB_DIRECT_DATABASE_URL HUB_READ_DATABASE_URL \
-                HUB_REDIS_URL HUB_KEYS_FILE HUB_GENERATE_DEV_KEYS HUB_DATA_DIR HUB_SECURE_COOKIES; do
+                HUB_REDIS_URL HUB_KEYS_FILE HUB_GENERATE_DEV_KEYS HUB_DATA_DIR HUB_SECURE_COOKIES \
+                HUB_CRYPTO_PROFILE; do
         printf 'export %s=%q\n' "$name" "${!name}"
     done
     local urls="" port
