@@ -64,6 +64,7 @@ class Sink:
         else:
             lengths = self._append(kind, items, day_of)
         faults.checkpoint("after_pull_write")
+        faults.checkpoint(f"after_{kind}_write")  # the inbox items on disk, neither seen nor due
         self.state.commit_outputs(lengths, cursor=cursor, seen=seen, receipts=receipts)
         faults.checkpoint("after_cursor_saved")
 
