@@ -36,6 +36,9 @@ from exchange_hub.client import (
 )
 
 DONE_STATES = ("received", "answered")  # an answer records the receipt too (SPEC §4)
+# Refusals of the agent itself (key, scope) or of the hub's state, not of one item: the
+# step stops and the receipt stays pending.
+NOT_THIS_ITEM = (AuthenticationError, ForbiddenError, RateLimitedError, UnavailableError)
 
 
 @dataclass
@@ -61,8 +64,8 @@ def _acknowledge(client: HubClient, message_id: str, outcome: ReceiptOutcome) ->
         client.acknowledge(message_id)
     except ConflictError as exc:
         return _settle_conflict(client, message_id, exc, outcome)
-    except (AuthenticationError, ForbiddenError, RateLimitedError, UnavailableError):
-        raise  # the agent itself, or the hub, not this item: it stays pending
+    except NOT_THIS_ITEM:
+        raise
     except HubRefused as exc:
         return _drop(outcome, message_id, "refused", str(exc), exc)
     faults.checkpoint("after_acknowledge")
@@ -76,7 +79,7 @@ def _settle_conflict(
     """A 409 (``conflict``) names no reason a program reads: the message's state does."""
     try:
         state = client.get_message(message_id).state
-    except (AuthenticationError, ForbiddenError, RateLimitedError, UnavailableError):
+    except NOT_THIS_ITEM:
         raise
     except HubRefused as exc:
         return _drop(outcome, message_id, "refused", str(exc), exc)
