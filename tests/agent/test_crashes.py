@@ -1,6 +1,7 @@
 """The agent SIGKILLed at its worst moments, then run again, against a live hub (SQLite, or
 PostgreSQL with ``HUB_TEST_DATABASE_URL``): no record pushed twice as a new version, no
-file left half-moved, no change or inbox item lost or written twice."""
+file left half-moved, no change or inbox item lost or written twice, no receipt lost or
+recorded twice."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ import pytest
 
 from exchange_hub.client import HubClient
 from tests.agent.live import CRASHING_AGENT, County, county_agent, live_hub, run_agent, stored
-from tests.exchange.helpers import query_body
+from tests.exchange.helpers import notification_body, query_body
 from tests.records.test_batch import person_number
 from tests.reliability.harness import HubServer
 
 pytestmark = pytest.mark.slow
 COUNTIES = iter(["110101", "110102", "110106", "110107", "110108", "110109", "110111",
-                 "110112", "110113", "110114"])  # fmt: skip
+                 "110112", "110113", "110114", "110115", "110116", "110117", "110118",
+                 "110119"])  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,32 @@ def test_pull_killed_then_rerun_writes_each_change_once(
     assert written == feed and len(feed) > 700
     assert len({m["id"] for m in _lines(county.inbox, "inbox-")}) == 3
     assert len(_lines(county.inbox, "inbox-")) == 3
+
+
+@pytest.mark.parametrize("point", ["after_inbox_write", "before_acknowledge", "after_acknowledge"])
+def test_killed_around_the_receipts_then_rerun_acknowledges_each_once(
+    server: HubServer, tmp_path: Path, point: str
+) -> None:
+    """Killed with the items on disk and their receipts not sent (or one sent, its answer
+    not kept): the rerun sends the rest, the hub records each receipt once, and no
+    item is written twice."""
+    county, sender = _county(server, tmp_path), _county(server, tmp_path)
+    with HubClient(server.url, sender.member.api_key) as hub:
+        ids = [str(hub.send_message(notification_body(
+            to_region=county.member.region, subject_id=person_number(i))).id)
+            for i in range(3)]  # fmt: skip
+    killed = run_agent(county, "pull", crash_at=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    rerun = run_agent(county, "pull")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "已接收过 0 条，已撤回 0 条，被拒 0 条" in rerun.stdout
+    assert "接收 0 条" in run_agent(county, "pull").stdout  # and nothing left over
+    with HubClient(server.url, county.member.api_key) as hub:
+        messages = [hub.get_message(i) for i in ids]
+    assert [m.state for m in messages] == ["received"] * 3
+    assert [sum(e.to_state == "received" for e in m.events) for m in messages] == [1, 1, 1]
+    written = [m["id"] for m in _lines(county.inbox, "inbox-")]
+    assert sorted(written) == sorted(ids)
 
 
 def test_killed_at_random_moments_loses_and_repeats_nothing(

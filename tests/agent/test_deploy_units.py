@@ -11,6 +11,7 @@ def test_the_agent_sample_configuration_loads_and_the_units_run_it() -> None:
     deploy = Path(__file__).resolve().parents[2] / "deploy"
     config = agent_config.load(deploy / "agent.toml.sample")
     assert config.county == "110105" and config.signing_key_file is not None
+    assert config.acknowledge  # pulled notifications acknowledged unless a county opts out
     service = (deploy / "systemd" / "exchange-hub-agent.service").read_text()
     assert "exchange-hub-agent run --config /etc/exchange-hub-agent/agent.toml" in service
     assert "ReadWritePaths=/var/lib/exchange-hub-agent" in service

@@ -107,6 +107,11 @@ def test_connection_errors_back_off_with_jitter_until_the_deadline() -> None:
     assert "无法连接交换平台" in str(caught.value) and "ConnectError" in str(caught.value)
 
 
+def test_the_back_off_stays_at_its_cap_however_many_attempts() -> None:
+    policy = RetryPolicy(random=lambda: 1.0)
+    assert [policy.backoff(n) for n in (1, 2, 7, 1025, 100_000)] == [0.5, 1.0, 30.0, 30.0, 30.0]
+
+
 def test_a_lasting_503_raises_the_last_refusal_with_its_problem() -> None:
     time = FakeTime()
     down = problem(503, "the database is not reachable", **{"Retry-After": "30"})

@@ -52,7 +52,7 @@ def _run(config_path: Path, steps: list[str], as_json: bool) -> None:
 
 @app.command()
 def run(config: ConfigOption = Path("agent.toml"), as_json: JsonOption = False) -> None:
-    """推送、拉取、反馈（定时任务每晚调用）。"""
+    """推送、拉取并接收、反馈（定时任务每晚调用）。"""
     _run(config, ["push", "pull", "answer"], as_json)
 
 
@@ -64,7 +64,7 @@ def push(config: ConfigOption = Path("agent.toml"), as_json: JsonOption = False)
 
 @app.command()
 def pull(config: ConfigOption = Path("agent.toml"), as_json: JsonOption = False) -> None:
-    """拉取新的待办和变更，写入 inbox 文件夹（或发送到本地地址）。"""
+    """拉取新的待办和变更，写入 inbox 文件夹（或发送到本地地址），并接收（签收）其中的通报。"""
     _run(config, ["pull"], as_json)
 
 

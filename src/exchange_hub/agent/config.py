@@ -8,9 +8,12 @@
 
 Every folder may also be set on its own (``outbox``, ``inbox``, ``answers``,
 ``state_file``, ``reports``); ``deliver_url`` POSTs pulled items to a local
-system instead of writing NDJSON files; ``deadline_seconds`` bounds how long one
-call keeps retrying. Secrets are never in this file: the key files are read
-when the agent starts (mode 0600, owned by the agent's user).
+system instead of writing NDJSON files; ``acknowledge = false`` leaves the receipt
+(接收) of pulled notifications to a clerk in the web console (by default the agent
+acknowledges each one once it is on disk, ``agent/acknowledge.py``);
+``deadline_seconds`` bounds how long one call keeps retrying. Secrets are never in
+this file: the key files are read when the agent starts (mode 0600, owned by the
+agent's user).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class AgentConfig(BaseModel):
     state_file: Path | None = None
     reports: Path | None = None
     deliver_url: str | None = Field(None, pattern=r"^https?://")
+    acknowledge: bool = True
     deadline_seconds: float = Field(600.0, gt=0, le=86_400)
     timeout_seconds: float = Field(300.0, gt=0, le=3_600)
 

@@ -7,6 +7,9 @@ write them. A page is appended and fsynced, then the new file lengths, the
 cursor and the inbox items seen are committed in one SQLite transaction
 (``state_repository.py``); before each pull the files are cut back to their committed
 lengths, so a crash between the two steps neither loses nor repeats an item.
+The items among them that still need a receipt are entered as receipts to send in
+that same transaction (``acknowledge``, on by default), and sent after the pull
+(``agent/acknowledge.py``).
 
 To a local system (``deliver_url``): each page is POSTed as
 ``{"kind": "changes"|"inbox", "items": [...]}`` with an ``Idempotency-Key``
@@ -53,15 +56,16 @@ class Sink:
     def deliver(
         self, kind: str, items: Sequence[BaseModel], day_of: Callable[[BaseModel], datetime],
         key: str, cursor: tuple[str, str] | None = None, seen: Sequence[str] = (),
+        receipts: Sequence[str] = (),
     ) -> None:  # fmt: skip
+        lengths: dict[Path, int] = {}
         if self.deliver_url:
             self._post(kind, items, key)
-            faults.checkpoint("after_pull_write")
-            self.state.commit_outputs({}, cursor=cursor, seen=seen)
         else:
             lengths = self._append(kind, items, day_of)
-            faults.checkpoint("after_pull_write")
-            self.state.commit_outputs(lengths, cursor=cursor, seen=seen)
+        faults.checkpoint("after_pull_write")
+        faults.checkpoint(f"after_{kind}_write")  # the inbox items on disk, neither seen nor due
+        self.state.commit_outputs(lengths, cursor=cursor, seen=seen, receipts=receipts)
         faults.checkpoint("after_cursor_saved")
 
     def _append(
@@ -98,8 +102,11 @@ class Sink:
             raise HubUnreachable(self.deliver_url, f"answered {response.status_code}", 1)
 
 
-def pull(client: HubClient, state: State, sink: Sink, *, page_size: int = 500) -> PullOutcome:
-    """The change feed from the saved cursor to its end, then the inbox's new items."""
+def pull(
+    client: HubClient, state: State, sink: Sink, *, page_size: int = 500, acknowledge: bool = True
+) -> PullOutcome:
+    """The change feed from the saved cursor to its end, then the inbox's new items; with
+    ``acknowledge``, every item written that still needs a receipt is left to send."""
     state.recover()
     outcome = PullOutcome(cursor=state.cursor(FEED))
     while True:
@@ -121,10 +128,19 @@ def pull(client: HubClient, state: State, sink: Sink, *, page_size: int = 500) -
             continue
         ids = sorted(str(item.id) for item in fresh)
         key = "inbox-" + hashlib.sha256(",".join(ids).encode()).hexdigest()[:32]
+        receipts = _awaiting_receipt(fresh) if acknowledge else []
         sink.deliver("inbox", fresh, lambda m: m.submitted_at, key,  # type: ignore[attr-defined]
-                     seen=ids)  # fmt: skip
+                     seen=ids, receipts=receipts)  # fmt: skip
         outcome.inbox_items += len(fresh)
+    if acknowledge:  # and those written before (by an agent that did not acknowledge yet)
+        state.await_receipts(_awaiting_receipt([item for page in pages for item in page]))
     return outcome
+
+
+def _awaiting_receipt(items: Sequence[InboxItem]) -> list[str]:
+    """The items the hub says are still to acknowledge: notifications not yet received
+    (a query takes no receipt, SPEC §4; answering it records the receipt)."""
+    return [str(item.id) for item in items if item.needs_receipt]
 
 
 ANSWER_SHEET = "待反馈.xlsx"

@@ -1,9 +1,10 @@
-"""One night's work (``agent run``): push, then pull, then answer; one report.
+"""One night's work (``agent run``): push, then pull (and acknowledge), then answer; one report.
 
 Exit codes a scheduler can alert on (``EXIT_CODES``):
 
     0  done: every line and answer accepted
-    1  done, but some lines or answers were refused (see the rejected files)
+    1  done, but some lines, answers or receipts were refused (see the rejected files
+       and the report's ``pull.receipts.dropped``; a withdrawn message is not a refusal)
     2  the hub (or the local delivery URL) could not be reached before the deadline
     3  the hub refused the agent itself (key, signature, scope): fix the set-up
     4  the configuration, a key file or a local folder cannot be used
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from exchange_hub import clock
-from exchange_hub.agent import answer, pull, push
+from exchange_hub.agent import acknowledge, answer, pull, push
 from exchange_hub.agent.config import AgentConfig, ConfigError
 from exchange_hub.agent.files import atomic_write
 from exchange_hub.agent.state_repository import State
@@ -98,7 +99,21 @@ class Agent:
 
     def pull(self, report: Report) -> None:
         sink = pull.Sink(self.state, self.config.inbox_dir, self.config.deliver_url)
-        report.pull = asdict(pull.pull(self.client, self.state, sink))
+        on = self.config.acknowledge
+        pulled = report.pull = asdict(pull.pull(self.client, self.state, sink, acknowledge=on))
+        if on:
+            self.acknowledge(report, pulled)
+
+    def acknowledge(self, report: Report, pulled: dict[str, Any]) -> None:
+        """The receipts of what was pulled (counted in the report even when the hub goes
+        away half-way: those sent are settled, the rest wait for the next run)."""
+        outcome = acknowledge.ReceiptOutcome()
+        try:
+            acknowledge.acknowledge_pending(self.client, self.state, outcome)
+        finally:
+            pulled["receipts"] = asdict(outcome)
+        if outcome.refused:
+            report.exit_code = max(report.exit_code, REJECTED)
 
     def answer(self, report: Report) -> None:
         outcome = answer.answer_folder(self.client, self.config.answers_dir)
@@ -157,6 +172,9 @@ def summary_line(report: Report) -> str:
                      + "）")  # fmt: skip
     if report.pull is not None:
         parts.append(f"拉取待办 {report.pull['inbox_items']} 条、变更 {report.pull['changes']} 条")
+        if (r := report.pull.get("receipts")) is not None:
+            parts.append(f"接收 {r['acknowledged']} 条（已接收过 {r['already']} 条，"
+                         f"已撤回 {r['withdrawn']} 条，被拒 {r['refused']} 条）")  # fmt: skip
     if report.answer is not None:
         a = report.answer
         parts.append(f"反馈 {a['sent']} 条（已反馈过 {a['already']} 条，被拒 {a['refused']} 条）")

@@ -11,6 +11,11 @@
 - ``pushed``: the hub's answer for each file pushed (by content digest), saved
   before the file is moved to ``sent/``: a rerun after a crash there finishes the
   move without asking the hub again.
+- ``receipts``: inbox items to acknowledge (接收), entered in the same transaction
+  that marks them seen, so an item on disk is acknowledged even when the agent dies
+  before it gets to it; ``outcome`` stays NULL until the hub's answer is settled
+  (``acknowledged``, ``already``, ``withdrawn``, ``refused``), and a settled item is
+  never sent again (``agent/acknowledge.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, length INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS pushed (digest TEXT PRIMARY KEY, name TEXT NOT NULL,
                                    answer TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS receipts (message_id TEXT PRIMARY KEY, outcome TEXT);
 """
 
 
@@ -82,14 +88,17 @@ class State:
 
     def commit_outputs(
         self, lengths: dict[Path, int], *, cursor: tuple[str, str] | None = None,
-        seen: Iterable[str] = (),
+        seen: Iterable[str] = (), receipts: Iterable[str] = (),
     ) -> None:  # fmt: skip
+        """One transaction: the outputs' new lengths, the cursor, the inbox items now
+        written (``seen``) and those of them still to acknowledge (``receipts``)."""
         with self.transaction() as db:
             for path, length in lengths.items():
                 db.execute("UPDATE outputs SET length = ? WHERE path = ?", (length, str(path)))
             if cursor is not None:
                 db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", cursor)
             db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", [(s,) for s in seen])
+            _await_receipts(db, receipts)
 
     def commit_cursor(self, name: str, value: str, seen: Iterable[str] = ()) -> None:
         self.commit_outputs({}, cursor=(name, value), seen=seen)
@@ -102,6 +111,22 @@ class State:
         known = self.db.execute(f"SELECT message_id FROM seen WHERE message_id IN ({marks})", ids)
         return set(ids) - {row[0] for row in known}
 
+    # -- receipts to send ------------------------------------------------------------------
+    def await_receipts(self, message_ids: Iterable[str]) -> None:
+        """Items already written that still need a receipt; one settled stays settled."""
+        with self.transaction() as db:
+            _await_receipts(db, message_ids)
+
+    def pending_receipts(self) -> list[str]:
+        rows = self.db.execute("SELECT message_id FROM receipts WHERE outcome IS NULL "
+                               "ORDER BY rowid").fetchall()  # fmt: skip
+        return [str(row[0]) for row in rows]
+
+    def settle_receipt(self, message_id: str, outcome: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE receipts SET outcome = ? WHERE message_id = ?",
+                       (outcome, message_id))  # fmt: skip
+
     # -- pushed files ---------------------------------------------------------------------
     def pushed(self, digest: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT answer FROM pushed WHERE digest = ?", (digest,)).fetchone()
@@ -111,3 +136,7 @@ class State:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO pushed VALUES (?, ?, ?)",
                        (digest, name, json.dumps(answer, ensure_ascii=False)))  # fmt: skip
+
+
+def _await_receipts(db: sqlite3.Connection, message_ids: Iterable[str]) -> None:
+    db.executemany("INSERT OR IGNORE INTO receipts VALUES (?, NULL)", [(m,) for m in message_ids])

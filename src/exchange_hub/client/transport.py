@@ -50,7 +50,9 @@ class RetryPolicy:
     random: Callable[[], float] = random.random
 
     def backoff(self, attempt: int) -> float:
-        return float(self.random() * min(self.cap, self.base * 2 ** (attempt - 1)))
+        # The exponent stops growing long after the cap is reached: 2 ** 1024 is no float,
+        # and a day's deadline of one-second Retry-Afters makes thousands of attempts.
+        return float(self.random() * min(self.cap, self.base * 2 ** min(attempt - 1, 64)))
 
     def wait_for(self, response: httpx.Response | None, attempt: int) -> float:
         """Retry-After when the hub gave one (never sooner), else the back-off."""
