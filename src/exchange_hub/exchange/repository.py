@@ -9,7 +9,18 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, insert, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, load_only
 
 from exchange_hub import changes_repository
@@ -53,6 +64,46 @@ def inbox_messages(
     """Messages addressed to ``county`` (``sent``: sent by it) in keyset order (deadline
     or arrival, then id); with ``periods``, only those submitted in these Asia/Shanghai
     months (``2026-11``)."""
+    query = _inbox_query(county, state, kind, order, after, periods=periods, sent=sent)
+    query = query.limit(limit)
+    return session.scalars(query.with_for_update() if for_update else query).all()
+
+
+def deliver_submitted(
+    session: Session,
+    county: str,
+    *,
+    kind: str | None,
+    order: InboxOrder,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    now: datetime,
+) -> list[Message]:
+    """The page ``inbox_messages(state="submitted")`` reads, locked and moved to
+    ``delivered`` at ``now`` in the same statement (``UPDATE … WHERE id IN (the page)
+    RETURNING``), in the page's order. The moved rows still need their events."""
+    page = _inbox_query(county, "submitted", kind, order, after).limit(limit).with_for_update()
+    moved = (
+        update(Message)
+        .where(Message.id.in_(page.with_only_columns(Message.id).scalar_subquery()))
+        .values(state="delivered", delivered_at=now, updated_at=now)
+        .returning(Message)
+    )
+    messages = list(session.scalars(moved))
+    messages.sort(key=lambda m: (m.deadline if order == "deadline" else m.submitted_at, m.id))
+    return messages
+
+
+def _inbox_query(
+    county: str,
+    state: str | None,
+    kind: str | None,
+    order: InboxOrder,
+    after: tuple[datetime, uuid.UUID] | None,
+    *,
+    periods: Sequence[str] | None = None,
+    sent: bool = False,
+) -> Select[Message]:
     sort = Message.deadline if order == "deadline" else Message.submitted_at
     side = Message.from_region if sent else Message.to_region
     query = select(Message).where(side == county)
@@ -72,8 +123,7 @@ def inbox_messages(
     if after is not None:
         at, last_id = after
         query = query.where(or_(sort > at, and_(sort == at, Message.id > last_id)))
-    query = query.order_by(sort, Message.id).limit(limit)
-    return session.scalars(query.with_for_update() if for_update else query).all()
+    return query.order_by(sort, Message.id)
 
 
 def outbox_messages(

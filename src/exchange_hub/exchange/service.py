@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
-from exchange_hub.changes import record_change
+from exchange_hub.changes import record_change, write_queued_events
 from exchange_hub.config import Settings
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
 from exchange_hub.exchange import receipts, repository, routing
@@ -350,21 +350,14 @@ def _write_event(
     now: datetime,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        MessageEvent(
-            message_id=message.id,
-            at=now,
-            actor_member_id=actor_member_id,
-            actor=actor,
-            from_state=from_state,
-            to_state=to_state,
-            detail=detail,
-        )
-    )
+    """The transition's event, queued with its change-feed entry (both written at commit)."""
+    event = {
+        "message_id": message.id, "at": now, "actor_member_id": actor_member_id, "actor": actor,
+        "from_state": from_state, "to_state": to_state, "detail": detail,
+    }  # fmt: skip
     summary = {"state": to_state, "kind": message.kind, "subtype": message.subtype}
-    record_change(
-        session, "message", message.id, to_state, [message.from_region, message.to_region], summary
-    )
+    regions = [message.from_region, message.to_region]
+    record_change(session, "message", message.id, to_state, regions, summary, event=event)
 
 
 def _move(
@@ -397,6 +390,18 @@ def mark_delivered(
         return False
     _move(session, message, "delivered", actor=actor, actor_member_id=actor_member_id, now=now)
     return True
+
+
+def record_delivery(
+    session: Session,
+    message: Message,
+    *,
+    actor: str,
+    actor_member_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """The event of a delivery the inbox's read made itself (``repository.deliver_submitted``)."""
+    _write_event(session, message, "submitted", "delivered", actor, actor_member_id, now)
 
 
 def _advance_to_received(session: Session, caller: Caller, message: Message, now: datetime) -> None:
@@ -530,13 +535,18 @@ def read_message(
             "content": decrypt_content(session, message) if shows_content else None,
             "feedback": decrypt_feedback(session, message) if shows_content else None,
             "receipt": message.hub_receipt,
-            "events": [_event_read(e) for e in repository.events_of(session, message.id)],
+            "events": [_event_read(e) for e in _events_of(session, message)],
         }
     )
     if shows_content:
         audit_read(session, caller, "message.read", [message.id])
     session.flush()
     return result
+
+
+def _events_of(session: Session, message: Message) -> Sequence[MessageEvent]:
+    write_queued_events(session)  # a delivery just recorded is part of the history shown
+    return repository.events_of(session, message.id)
 
 
 def _event_read(event: MessageEvent) -> dict[str, Any]:
