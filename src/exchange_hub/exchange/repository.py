@@ -14,6 +14,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     delete,
     insert,
     literal,
@@ -41,6 +42,55 @@ def get_message(
     if for_update:
         query = query.with_for_update()
     return session.scalar(query)
+
+
+# What an answer may still follow (``service.answer``), in the order a message moves.
+ANSWERABLE_STATES = ("submitted", "delivered", "received")
+
+
+def answer_if_open(
+    session: Session,
+    message_id: uuid.UUID,
+    *,
+    to_region: str,
+    result: str,
+    body: str,
+    now: datetime,
+) -> tuple[Message, str] | None:
+    """PostgreSQL: the message, answered at ``now`` in one statement if it is addressed to
+    ``to_region``, takes feedback and is still answerable, with the state it had before
+    (stamping the steps it skips, as ``service.answer`` does). ``None`` otherwise, and on
+    SQLite, having changed nothing: the caller loads the message to say why.
+
+    The state read in ``FROM`` must still be the row's when its lock is granted: an
+    answer or withdrawal committed meanwhile makes the update match nothing (READ
+    COMMITTED rechecks the locked row, not the subquery) rather than miscount the steps.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None  # its RETURNING cannot name the FROM subquery
+    before = select(Message.id, Message.state).where(Message.id == message_id).subquery("before")
+    answered = (
+        update(Message)
+        .where(
+            Message.id == before.c.id,
+            Message.state == before.c.state,
+            Message.to_region == to_region,
+            Message.needs_feedback.is_(True),
+            Message.state.in_(ANSWERABLE_STATES),
+        )
+        .values(
+            state="answered",
+            answered_at=now,
+            updated_at=now,
+            delivered_at=case((Message.state == "submitted", now), else_=Message.delivered_at),
+            received_at=case((Message.state == "received", Message.received_at), else_=now),
+            feedback_result=result,
+            feedback_body=body,
+        )
+        .returning(Message, before.c.state)
+    )
+    row = session.execute(answered).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 def events_of(session: Session, message_id: uuid.UUID) -> Sequence[MessageEvent]:
