@@ -10,6 +10,12 @@ locks taken in different orders by different transactions would deadlock.
 Pending rows are flushed before the lock is taken, so a transaction holding
 the lock never waits for a row lock held by another one.
 
+A message's transition is recorded twice, as a change and as a row of its own
+history (``message_events``): ``record_change(…, event=…)`` queues the row with
+the change, and both are written at commit in one statement on PostgreSQL (issue
+18). A transaction that reads the history before it commits writes the queued
+rows first (``write_queued_events``).
+
 Batches append their rows server-side instead (``changes_repository.append_selected``):
 one INSERT … SELECT over the rows they wrote, under the same lock.
 """
@@ -30,7 +36,7 @@ from exchange_hub.changes_repository import changes_for
 
 __all__ = [
     "CHANGE_COLUMNS", "changes_for", "lock_feed", "lock_journals", "lock_journals_at_commit",
-    "record_change",
+    "record_change", "write_queued_events",
 ]  # fmt: skip
 
 _PENDING = "changes_pending"
@@ -48,6 +54,8 @@ class PendingChange:
     regions: tuple[str, ...]
     summary: dict[str, Any] | None = None
     at: datetime = field(default_factory=clock.now)
+    event: dict[str, Any] | None = None
+    """The ``message_events`` row of the same transition (``EVENT_COLUMNS``), if any."""
 
 
 def record_change(
@@ -57,14 +65,27 @@ def record_change(
     action: str,
     regions: Sequence[str | None],
     summary: dict[str, Any] | None = None,
+    *,
+    event: dict[str, Any] | None = None,
 ) -> None:
-    """Queue a change visible to the given counties (one or two; duplicates collapse)."""
+    """Queue a change visible to the given counties (one or two; duplicates collapse),
+    with the message ``event`` (``EVENT_COLUMNS``) that records the same transition."""
     visible = tuple(dict.fromkeys(r for r in regions if r))
     if not visible:
         return
     session.info.setdefault(_PENDING, []).append(
-        PendingChange(object_type, str(object_id), action, visible[:2], summary)
+        PendingChange(object_type, str(object_id), action, visible[:2], summary, event=event)
     )
+
+
+def write_queued_events(session: Session) -> None:
+    """Insert now the message events queued with changes (their changes stay queued):
+    for a transaction that reads a message's history before it commits."""
+    queued = [c.event for c in session.info.get(_PENDING, ()) if c.event is not None]
+    if queued:
+        repository.insert_events(session, queued)
+        for change in session.info[_PENDING]:
+            change.event = None
 
 
 def lock_journals(session: Session) -> None:
@@ -97,7 +118,8 @@ def _append_changes(session: Session) -> None:
         }
         for c in pending
     ]
-    repository.append_rows(session, rows, lock_key=JOURNAL_LOCK)  # takes the journal lock
+    events = [c.event for c in pending]
+    repository.append_rows(session, rows, lock_key=JOURNAL_LOCK, events=events)  # takes the lock
     session.info[_LOCKED_AT_COMMIT] = True
 
 

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -70,14 +71,10 @@ def pull_inbox(
     require_role(caller, "county")
     now = now or clock.now()
     limit = _check_limit(limit, common.settings_of(session).max_page_size)
-    messages = repository.inbox_messages(
-        session, caller.region, state=state, kind=kind, order=order,
-        after=decode_cursor(cursor), limit=limit, for_update=True,
+    messages = _deliver_page(
+        session, caller, state=state, kind=kind, order=order, after=decode_cursor(cursor),
+        limit=limit, now=now,
     )  # fmt: skip
-    for message in messages:
-        service.mark_delivered(
-            session, message, actor=caller.label, actor_member_id=caller.member_id, now=now
-        )
     items = [
         InboxItem.model_validate(
             {**common.summary_of(m, now), "content": common.decrypt_content(session, m)}
@@ -88,6 +85,40 @@ def pull_inbox(
         common.audit_read(session, caller, "inbox.pull", [m.id for m in messages])
     session.flush()
     return InboxPage(items=items, next_cursor=_next(messages, limit, order))
+
+
+def _deliver_page(
+    session: Session,
+    caller: Caller,
+    *,
+    state: str | None,
+    kind: str | None,
+    order: InboxOrder,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    now: datetime,
+) -> Sequence[Message]:
+    """The page, locked, its ``submitted`` messages marked delivered. Asked for those only
+    (a county system's usual poll), the page is read and marked in one statement."""
+    actor, actor_member_id = caller.label, caller.member_id
+    if state == "submitted":
+        delivered = repository.deliver_submitted(
+            session, caller.region, kind=kind, order=order, after=after, limit=limit, now=now
+        )
+        for message in delivered:
+            service.record_delivery(
+                session, message, actor=actor, actor_member_id=actor_member_id, now=now
+            )
+        return delivered
+    messages = repository.inbox_messages(
+        session, caller.region, state=state, kind=kind, order=order, after=after, limit=limit,
+        for_update=True,
+    )  # fmt: skip
+    for message in messages:
+        service.mark_delivered(
+            session, message, actor=actor, actor_member_id=actor_member_id, now=now
+        )
+    return messages
 
 
 def _next(messages: Any, limit: int, order: InboxOrder) -> str | None:

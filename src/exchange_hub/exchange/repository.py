@@ -9,7 +9,19 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, insert, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, load_only
 
 from exchange_hub import changes_repository
@@ -30,6 +42,55 @@ def get_message(
     if for_update:
         query = query.with_for_update()
     return session.scalar(query)
+
+
+# What an answer may still follow (``service.answer``), in the order a message moves.
+ANSWERABLE_STATES = ("submitted", "delivered", "received")
+
+
+def answer_if_open(
+    session: Session,
+    message_id: uuid.UUID,
+    *,
+    to_region: str,
+    result: str,
+    body: str,
+    now: datetime,
+) -> tuple[Message, str] | None:
+    """PostgreSQL: the message, answered at ``now`` in one statement if it is addressed to
+    ``to_region``, takes feedback and is still answerable, with the state it had before
+    (stamping the steps it skips, as ``service.answer`` does). ``None`` otherwise, and on
+    SQLite, having changed nothing: the caller loads the message to say why.
+
+    The state read in ``FROM`` must still be the row's when its lock is granted: an
+    answer or withdrawal committed meanwhile makes the update match nothing (READ
+    COMMITTED rechecks the locked row, not the subquery) rather than miscount the steps.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None  # its RETURNING cannot name the FROM subquery
+    before = select(Message.id, Message.state).where(Message.id == message_id).subquery("before")
+    answered = (
+        update(Message)
+        .where(
+            Message.id == before.c.id,
+            Message.state == before.c.state,
+            Message.to_region == to_region,
+            Message.needs_feedback.is_(True),
+            Message.state.in_(ANSWERABLE_STATES),
+        )
+        .values(
+            state="answered",
+            answered_at=now,
+            updated_at=now,
+            delivered_at=case((Message.state == "submitted", now), else_=Message.delivered_at),
+            received_at=case((Message.state == "received", Message.received_at), else_=now),
+            feedback_result=result,
+            feedback_body=body,
+        )
+        .returning(Message, before.c.state)
+    )
+    row = session.execute(answered).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 def events_of(session: Session, message_id: uuid.UUID) -> Sequence[MessageEvent]:
@@ -53,6 +114,46 @@ def inbox_messages(
     """Messages addressed to ``county`` (``sent``: sent by it) in keyset order (deadline
     or arrival, then id); with ``periods``, only those submitted in these Asia/Shanghai
     months (``2026-11``)."""
+    query = _inbox_query(county, state, kind, order, after, periods=periods, sent=sent)
+    query = query.limit(limit)
+    return session.scalars(query.with_for_update() if for_update else query).all()
+
+
+def deliver_submitted(
+    session: Session,
+    county: str,
+    *,
+    kind: str | None,
+    order: InboxOrder,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    now: datetime,
+) -> list[Message]:
+    """The page ``inbox_messages(state="submitted")`` reads, locked and moved to
+    ``delivered`` at ``now`` in the same statement (``UPDATE … WHERE id IN (the page)
+    RETURNING``), in the page's order. The moved rows still need their events."""
+    page = _inbox_query(county, "submitted", kind, order, after).limit(limit).with_for_update()
+    moved = (
+        update(Message)
+        .where(Message.id.in_(page.with_only_columns(Message.id).scalar_subquery()))
+        .values(state="delivered", delivered_at=now, updated_at=now)
+        .returning(Message)
+    )
+    messages = list(session.scalars(moved))
+    messages.sort(key=lambda m: (m.deadline if order == "deadline" else m.submitted_at, m.id))
+    return messages
+
+
+def _inbox_query(
+    county: str,
+    state: str | None,
+    kind: str | None,
+    order: InboxOrder,
+    after: tuple[datetime, uuid.UUID] | None,
+    *,
+    periods: Sequence[str] | None = None,
+    sent: bool = False,
+) -> Select[Message]:
     sort = Message.deadline if order == "deadline" else Message.submitted_at
     side = Message.from_region if sent else Message.to_region
     query = select(Message).where(side == county)
@@ -72,8 +173,7 @@ def inbox_messages(
     if after is not None:
         at, last_id = after
         query = query.where(or_(sort > at, and_(sort == at, Message.id > last_id)))
-    query = query.order_by(sort, Message.id).limit(limit)
-    return session.scalars(query.with_for_update() if for_update else query).all()
+    return query.order_by(sort, Message.id)
 
 
 def outbox_messages(

@@ -10,12 +10,14 @@ States::
 or pushed). ``received``: the recipient acknowledged it. An answer to an item
 not yet acknowledged records the missing steps at the same instant. Every
 transition writes a ``MessageEvent`` (time and actor) and a change-feed entry
-visible to both counties. Only the addressed county may receive or answer;
-to everyone else the message does not exist (404).
+visible to both counties, together at commit (``changes.record_change``). Only
+the addressed county may receive or answer; to everyone else the message does
+not exist (404).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -27,7 +29,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from exchange_hub import clock
-from exchange_hub.changes import record_change
+from exchange_hub.changes import record_change, write_queued_events
 from exchange_hub.config import Settings
 from exchange_hub.errors import Conflict, InvalidInput, NotFound
 from exchange_hub.exchange import receipts, repository, routing
@@ -350,21 +352,14 @@ def _write_event(
     now: datetime,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        MessageEvent(
-            message_id=message.id,
-            at=now,
-            actor_member_id=actor_member_id,
-            actor=actor,
-            from_state=from_state,
-            to_state=to_state,
-            detail=detail,
-        )
-    )
+    """The transition's event, queued with its change-feed entry (both written at commit)."""
+    event = {
+        "message_id": message.id, "at": now, "actor_member_id": actor_member_id, "actor": actor,
+        "from_state": from_state, "to_state": to_state, "detail": detail,
+    }  # fmt: skip
     summary = {"state": to_state, "kind": message.kind, "subtype": message.subtype}
-    record_change(
-        session, "message", message.id, to_state, [message.from_region, message.to_region], summary
-    )
+    regions = [message.from_region, message.to_region]
+    record_change(session, "message", message.id, to_state, regions, summary, event=event)
 
 
 def _move(
@@ -397,6 +392,18 @@ def mark_delivered(
         return False
     _move(session, message, "delivered", actor=actor, actor_member_id=actor_member_id, now=now)
     return True
+
+
+def record_delivery(
+    session: Session,
+    message: Message,
+    *,
+    actor: str,
+    actor_member_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """The event of a delivery the inbox's read made itself (``repository.deliver_submitted``)."""
+    _write_event(session, message, "submitted", "delivered", actor, actor_member_id, now)
 
 
 def _advance_to_received(session: Session, caller: Caller, message: Message, now: datetime) -> None:
@@ -455,6 +462,11 @@ def answer(
     """反馈: the one final answer to a query (or the confirmation of a birth)."""
     now = now or clock.now()
     _check_feedback(feedback)
+    stored = feedback.model_dump(mode="json", exclude_none=True)
+    body = keyring_of(session).encrypt(json.dumps(stored, ensure_ascii=False), FEEDBACK_CONTEXT)
+    answered = _answer_at_once(session, caller, message_id, feedback.result, body, now)
+    if answered is not None:
+        return summary(answered, now)
     message = _load_addressed(session, caller, message_id)
     _refuse_if_closed(message, "answer")
     if not message.needs_feedback:
@@ -463,11 +475,7 @@ def answer(
         )
     if message.state != "received":
         _advance_to_received(session, caller, message, now)
-    stored = feedback.model_dump(mode="json", exclude_none=True)
-    message.feedback_result = feedback.result
-    message.feedback_body = keyring_of(session).encrypt(
-        json.dumps(stored, ensure_ascii=False), FEEDBACK_CONTEXT
-    )
+    message.feedback_result, message.feedback_body = feedback.result, body
     _move(
         session, message, "answered",
         actor=caller.label, actor_member_id=caller.member_id, now=now,
@@ -475,6 +483,32 @@ def answer(
     )  # fmt: skip
     session.flush()
     return summary(message, now)
+
+
+_STEPS = (*repository.ANSWERABLE_STATES, "answered")
+
+
+def _answer_at_once(
+    session: Session, caller: Caller, message_id: uuid.UUID, result: str, body: str, now: datetime
+) -> Message | None:
+    """The usual answer in one statement (``repository.answer_if_open``), with the events
+    of every step it took; ``None`` when that did not apply (a message the caller may not
+    answer, or SQLite): ``answer`` then loads the message and answers or refuses."""
+    if caller.role != "county":
+        return None
+    answered = repository.answer_if_open(
+        session, message_id, to_region=caller.region, result=result, body=body, now=now
+    )
+    if answered is None:
+        return None
+    message, before = answered
+    steps = _STEPS[_STEPS.index(before) :]
+    for from_state, to_state in itertools.pairwise(steps):
+        detail = {"result": result} if to_state == "answered" else None
+        _write_event(
+            session, message, from_state, to_state, caller.label, caller.member_id, now, detail
+        )
+    return message
 
 
 def _check_feedback(feedback: FeedbackCreate) -> None:
@@ -530,13 +564,18 @@ def read_message(
             "content": decrypt_content(session, message) if shows_content else None,
             "feedback": decrypt_feedback(session, message) if shows_content else None,
             "receipt": message.hub_receipt,
-            "events": [_event_read(e) for e in repository.events_of(session, message.id)],
+            "events": [_event_read(e) for e in _events_of(session, message)],
         }
     )
     if shows_content:
         audit_read(session, caller, "message.read", [message.id])
     session.flush()
     return result
+
+
+def _events_of(session: Session, message: Message) -> Sequence[MessageEvent]:
+    write_queued_events(session)  # a delivery just recorded is part of the history shown
+    return repository.events_of(session, message.id)
 
 
 def _event_read(event: MessageEvent) -> dict[str, Any]:
